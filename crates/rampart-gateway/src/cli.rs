@@ -1,0 +1,38 @@
+//! The command line: `rampart <command> ...`.
+//!
+//! ```
+//! use clap::Parser;
+//! use rampart_gateway::cli::Cli;
+//!
+//! // `--version` and `--help` are answered by clap itself, as an early exit.
+//! let early = Cli::try_parse_from(["rampart", "--version"]).unwrap_err();
+//! assert_eq!(early.kind(), clap::error::ErrorKind::DisplayVersion);
+//! ```
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// rampart: security and error-handling policies in front of any HTTP API.
+#[derive(Debug, Parser)]
+#[command(name = "rampart", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// The sub-commands; each operator tool adds one.
+#[derive(Debug, Subcommand)]
+enum Command {}
+
+/// Runs a parsed command line and says how the process should exit.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        None => {
+            // No command given: show what is available.
+            let _ = Cli::command().print_help();
+            ExitCode::SUCCESS
+        }
+        Some(command) => match command {},
+    }
+}

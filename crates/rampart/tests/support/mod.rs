@@ -1,0 +1,124 @@
+//! Helpers shared by the integration tests.
+//!
+//! Tests that need Redis or PostgreSQL find them through
+//! `RAMPART_TEST_REDIS_URL` and `RAMPART_TEST_DATABASE_URL`. When a variable
+//! is unset or its service does not answer, the test prints a `skipped: ...`
+//! line and passes, except under `CI=true`, where it fails: CI must never
+//! pass by skipping.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
+
+/// The Redis URL to test against, or `None` (after printing why) when the
+/// test should be skipped.
+pub fn redis_url() -> Option<String> {
+    service_url("RAMPART_TEST_REDIS_URL", "Redis")
+}
+
+/// The PostgreSQL URL to test against, or `None` (after printing why).
+pub fn database_url() -> Option<String> {
+    service_url("RAMPART_TEST_DATABASE_URL", "PostgreSQL")
+}
+
+fn service_url(var: &str, service: &str) -> Option<String> {
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let url = match std::env::var(var) {
+        Ok(url) if !url.is_empty() => url,
+        _ if in_ci => panic!("CI=true but {var} is not set: {service} tests must run in CI"),
+        _ => {
+            skipped(&format!("{var} is not set, so the {service} tests do not run"));
+            return None;
+        }
+    };
+    match tcp_address(&url).and_then(|addr| std::net::TcpStream::connect(addr).ok()) {
+        Some(_) => Some(url),
+        None if in_ci => panic!("CI=true but {service} at {var}={url} does not answer"),
+        None => {
+            skipped(&format!("{service} at {var}={url} does not answer"));
+            None
+        }
+    }
+}
+
+/// Says a test is skipped, on stderr directly: the test harness captures
+/// `println!` and would hide the line from a passing run.
+fn skipped(why: &str) {
+    let _ = writeln!(io::stderr(), "skipped: {why}");
+}
+
+/// `host:port` out of `scheme://[user[:pass]@]host[:port][/...]`.
+pub fn tcp_address(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let default_port = if url.starts_with("redis") { 6379 } else { 5432 };
+    Some(if host_port.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:{default_port}")
+    })
+}
+
+/// A `tracing` writer that keeps everything written to it, for asserting on logs.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("not poisoned")).into_owned()
+    }
+
+    /// Each line parsed as JSON.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.text()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("every log line is JSON"))
+            .collect()
+    }
+}
+
+impl Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Runs `f` with a JSON subscriber that records into the returned logs.
+pub fn capture_json_logs<T>(f: impl FnOnce() -> T) -> (T, CapturedLogs) {
+    let logs = CapturedLogs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(logs.clone())
+        .finish();
+    let out = tracing::subscriber::with_default(subscriber, f);
+    (out, logs)
+}
+
+#[test]
+fn tcp_address_understands_the_url_forms_we_use() {
+    assert_eq!(tcp_address("redis://127.0.0.1:6379/0").as_deref(), Some("127.0.0.1:6379"));
+    assert_eq!(tcp_address("redis://localhost").as_deref(), Some("localhost:6379"));
+    assert_eq!(
+        tcp_address("postgres://postgres@127.0.0.1:5432/test").as_deref(),
+        Some("127.0.0.1:5432")
+    );
+    assert_eq!(tcp_address("postgres://u:p@db/test?x=1").as_deref(), Some("db:5432"));
+    assert_eq!(tcp_address("not a url"), None);
+}
