@@ -267,34 +267,6 @@ impl Problem {
     }
 }
 
-#[cfg(feature = "http")]
-mod into_response {
-    use axum::response::{IntoResponse, Response};
-    use http::header::CONTENT_TYPE;
-
-    use super::{Problem, RequestContext, report};
-    use crate::error::Error;
-
-    impl IntoResponse for Problem {
-        fn into_response(self) -> Response {
-            let mut response = (self.status, self.body.to_string()).into_response();
-            let headers = response.headers_mut();
-            headers.insert(CONTENT_TYPE, http::HeaderValue::from_static(self.content_type()));
-            for (name, value) in self.headers {
-                headers.insert(name, value);
-            }
-            response
-        }
-    }
-
-    /// Renders with the default handler and no request context.
-    impl IntoResponse for Error {
-        fn into_response(self) -> Response {
-            report(&self, &RequestContext::new()).into_response()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

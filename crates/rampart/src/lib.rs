@@ -28,12 +28,14 @@
 //!
 //! | feature     | what it adds |
 //! |-------------|--------------|
-//! | `http`      | axum `IntoResponse` for [`Error`] and [`handler::Problem`] |
+//! | `http`      | tower layers and axum integration ([`http`](crate::http)) |
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
 
 pub mod clock;
 pub mod error;
 pub mod handler;
+#[cfg(feature = "http")]
+pub mod http;
 
 pub use error::{Error, ErrorKind, ResultExt, Severity};
 pub use handler::{ErrorHandler, Problem, RequestContext};

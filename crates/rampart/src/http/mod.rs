@@ -1,0 +1,18 @@
+//! tower and axum integration (feature `http`).
+//!
+//! Every failure becomes a response through the [error handler](crate::handler):
+//! an axum handler may return `Result<T, rampart::Error>`.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use rampart::Error;
+//!
+//! async fn order() -> Result<String, Error> {
+//!     Err(Error::not_found("No order 7"))
+//! }
+//!
+//! let app: Router = Router::new().route("/orders/7", get(order));
+//! # let _ = app;
+//! ```
+
+mod response;
