@@ -28,7 +28,7 @@
 //!
 //! | feature     | what it adds |
 //! |-------------|--------------|
-//! | `http`      | tower layers and axum integration ([`http`](crate::http)) |
+//! | `http`      | tower layers and axum integration ([`http`]) |
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
 
 pub mod clock;
