@@ -32,6 +32,7 @@
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
 
 pub mod clock;
+pub mod auth;
 pub mod error;
 pub mod handler;
 #[cfg(feature = "http")]
