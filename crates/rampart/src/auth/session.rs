@@ -266,8 +266,9 @@ impl SessionManager {
         roles: Vec<String>,
         permissions: PermissionSet,
     ) -> Result<NewSession, Error> {
-        let created = self.store().remove(&session.id).map(|r| r.created);
-        let Some(created) = created else {
+        let now = self.now();
+        let removed = self.store().remove(&session.id);
+        let Some(created) = removed.filter(|r| !self.expired(r, now)).map(|r| r.created) else {
             return Err(invalid(Failure::Revoked));
         };
         let started = self.start(session.principal.subject(), roles, permissions)?;
