@@ -34,12 +34,15 @@
 //! ```
 
 mod api_key;
+mod authenticator;
 mod config;
 mod jwt;
 mod permission;
 mod principal;
 mod session;
 
+pub use authenticator::{API_KEY_HEADER, Authenticated, Authenticator};
+pub(crate) use authenticator::Presented;
 pub use api_key::{ApiKeyHash, ApiKeyStore, NewApiKey, looks_like_api_key};
 pub use config::{
     AuthConfig, JwtConfig, LockoutConfig, RawApiKey, RawAuthConfig, RawJwks, RawJwtConfig,

@@ -15,4 +15,5 @@
 //! # let _ = app;
 //! ```
 
+pub mod auth;
 mod response;

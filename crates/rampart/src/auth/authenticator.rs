@@ -1,0 +1,205 @@
+//! One front door for every credential a request may carry.
+//!
+//! Which credential is used, first match wins:
+//!
+//! 1. `Authorization: Bearer <credential>`: an API key when it starts with
+//!    `rk_`, a JWT otherwise;
+//! 2. `X-API-Key: <key>`;
+//! 3. the session cookie, and then for state-changing methods the CSRF
+//!    check.
+//!
+//! No credential at all is `AUTHENTICATION_REQUIRED` with a bare `Bearer`
+//! challenge; any other scheme in `Authorization` is treated the same way.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use http::{HeaderMap, HeaderValue, Method};
+//! use rampart::auth::{Authenticator, NewApiKey, RawAuthConfig};
+//! use rampart::clock::SystemClock;
+//!
+//! let key = NewApiKey::generate().unwrap();
+//! let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+//!     "api_keys": [{ "id": key.id(), "name": "ci", "hash": key.hash().to_string() }]
+//! })).unwrap();
+//! let auth = Authenticator::new(&raw.validate().unwrap(), Arc::new(SystemClock)).unwrap();
+//!
+//! let mut headers = HeaderMap::new();
+//! headers.insert("x-api-key", HeaderValue::from_str(key.expose()).unwrap());
+//! let found = auth.authenticate(&Method::GET, &headers).unwrap();
+//! assert_eq!(found.principal().subject(), "ci");
+//! assert!(auth.authenticate(&Method::GET, &HeaderMap::new()).is_err());
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::header::{AUTHORIZATION, COOKIE, ORIGIN};
+use http::{HeaderMap, Method};
+
+use super::api_key::ApiKeyStore;
+use super::config::AuthConfig;
+use super::jwt::JwtVerifier;
+use super::principal::Principal;
+use super::session::{CSRF_HEADER, Session, SessionManager};
+use super::credentials_required;
+use crate::clock::Clock;
+use crate::error::Error;
+
+/// The header an API key may come in instead of `Authorization`.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// Checks whatever credential a request carries; see the [module docs](self).
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    jwt: Option<JwtVerifier>,
+    api_keys: ApiKeyStore,
+    sessions: Option<SessionManager>,
+}
+
+/// Who a request authenticated as, and the session when it used one.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    principal: Principal,
+    session: Option<Session>,
+}
+
+impl Authenticated {
+    /// The principal.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// The session, for cookie-authenticated requests.
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    /// Both parts.
+    pub fn into_parts(self) -> (Principal, Option<Session>) {
+        (self.principal, self.session)
+    }
+}
+
+/// The credential a request presented, as far as it can be read without
+/// checking it: what lockout counts failures against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Presented<'a> {
+    Bearer(&'a str),
+    ApiKey(&'a str),
+    Session(&'a str),
+    Nothing,
+}
+
+impl Authenticator {
+    /// Builds every configured part: the JWT verifier when keys or a JWKS
+    /// file are configured, the API keys, and sessions when configured.
+    pub fn new(config: &AuthConfig, clock: Arc<dyn Clock>) -> Result<Authenticator, Error> {
+        let jwt = if config.jwt.is_enabled() {
+            Some(JwtVerifier::new(config, Arc::clone(&clock))?)
+        } else {
+            None
+        };
+        let sessions = match config.session {
+            Some(_) => Some(SessionManager::new(config, clock)?),
+            None => None,
+        };
+        Ok(Authenticator {
+            inner: Arc::new(Inner { jwt, api_keys: ApiKeyStore::new(config), sessions }),
+        })
+    }
+
+    /// The session manager, when sessions are configured (to sign in, rotate
+    /// and sign out).
+    pub fn sessions(&self) -> Option<&SessionManager> {
+        self.inner.sessions.as_ref()
+    }
+
+    /// The JWT verifier, when JWTs are configured.
+    pub fn jwt(&self) -> Option<&JwtVerifier> {
+        self.inner.jwt.as_ref()
+    }
+
+    /// Authenticates a request from its method and headers.
+    pub fn authenticate(&self, method: &Method, headers: &HeaderMap) -> Result<Authenticated, Error> {
+        self.check(method, headers, &self.presented(headers))
+    }
+
+    pub(crate) fn presented<'h>(&self, headers: &'h HeaderMap) -> Presented<'h> {
+        if let Some(value) = headers.get(AUTHORIZATION) {
+            let text = value.to_str().unwrap_or("");
+            return match text.split_once(' ') {
+                Some((scheme, credential)) if scheme.eq_ignore_ascii_case("bearer") => {
+                    let credential = credential.trim();
+                    if credential.starts_with("rk_") {
+                        Presented::ApiKey(credential)
+                    } else {
+                        Presented::Bearer(credential)
+                    }
+                }
+                _ => Presented::Nothing,
+            };
+        }
+        if let Some(value) = headers.get(API_KEY_HEADER) {
+            return Presented::ApiKey(value.to_str().unwrap_or("").trim());
+        }
+        if let Some(sessions) = &self.inner.sessions
+            && let Some(value) = cookie_value(headers, sessions.cookie_name())
+        {
+            return Presented::Session(value);
+        }
+        Presented::Nothing
+    }
+
+    pub(crate) fn check(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        presented: &Presented<'_>,
+    ) -> Result<Authenticated, Error> {
+        let principal = match *presented {
+            Presented::Nothing => return Err(credentials_required()),
+            Presented::ApiKey(key) => self.inner.api_keys.verify(key)?,
+            Presented::Bearer(token) => match &self.inner.jwt {
+                Some(jwt) => jwt.verify(token)?,
+                None => return Err(credentials_required()),
+            },
+            Presented::Session(value) => {
+                let Some(sessions) = &self.inner.sessions else {
+                    return Err(credentials_required());
+                };
+                let session = sessions.authenticate(value)?;
+                let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+                sessions.check_csrf(&session, method, header(ORIGIN.as_str()), header(CSRF_HEADER))?;
+                return Ok(Authenticated { principal: session.principal().clone(), session: Some(session) });
+            }
+        };
+        Ok(Authenticated { principal, session: None })
+    }
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value)
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("jwt", &self.inner.jwt)
+            .field("api_keys", &self.inner.api_keys)
+            .field("sessions", &self.inner.sessions)
+            .finish()
+    }
+}
