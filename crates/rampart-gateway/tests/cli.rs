@@ -34,7 +34,18 @@ fn unknown_argument_is_a_usage_error() {
 
 #[test]
 fn apikey_new_prints_a_key_once_and_a_config_entry_that_accepts_it() {
-    let out = rampart(&["apikey", "new", "--name", "billing job", "--perm", "orders:read", "--perm", "invoices:*", "--role", "clerk"]);
+    let out = rampart(&[
+        "apikey",
+        "new",
+        "--name",
+        "billing job",
+        "--perm",
+        "orders:read",
+        "--perm",
+        "invoices:*",
+        "--role",
+        "clerk",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     let key = text

@@ -31,8 +31,8 @@
 //! | `http`      | tower layers and axum integration ([`http`]) |
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
 
-pub mod clock;
 pub mod auth;
+pub mod clock;
 pub mod error;
 pub mod handler;
 #[cfg(feature = "http")]

@@ -5,13 +5,15 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::Router;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rampart::auth::{Authenticator, NewApiKey, PermissionSet, Principal, RawAuthConfig, Session, require};
+use rampart::auth::{
+    Authenticator, NewApiKey, PermissionSet, Principal, RawAuthConfig, Session, require,
+};
 use rampart::clock::SystemClock;
 use rampart::error::Error;
 use rampart::http::auth::{AuthLayer, RequireLayer};
@@ -38,8 +40,12 @@ async fn login(State(auth): State<Authenticator>) -> Result<impl IntoResponse, E
     let sessions = auth.sessions().expect("configured");
     let started = sessions.start("carol", vec![], PermissionSet::parse(["orders:*"])?)?;
     let mut headers = HeaderMap::new();
-    headers.append(header::SET_COOKIE, HeaderValue::from_str(&started.set_cookie()).expect("header"));
-    headers.append(header::SET_COOKIE, HeaderValue::from_str(&started.set_csrf_cookie()).expect("header"));
+    headers
+        .append(header::SET_COOKIE, HeaderValue::from_str(&started.set_cookie()).expect("header"));
+    headers.append(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&started.set_csrf_cookie()).expect("header"),
+    );
     Ok((headers, started.session().csrf_token().to_owned()))
 }
 
@@ -56,7 +62,8 @@ async fn start() -> App {
         "session": {"secret": "a-session-secret-of-at-least-32-bytes!!", "allowed_origins": ["https://app.example.com"]},
     }))
     .expect("raw");
-    let auth = Authenticator::new(&raw.validate().expect("valid"), Arc::new(SystemClock)).expect("auth");
+    let auth =
+        Authenticator::new(&raw.validate().expect("valid"), Arc::new(SystemClock)).expect("auth");
     let protected = Router::new()
         .route("/me", get(me))
         .route("/orders", post(me).layer(RequireLayer::new(require("orders:write"))))
@@ -92,7 +99,9 @@ impl Reply {
 /// One HTTP/1.1 request on a fresh connection, read to the end.
 async fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let mut request = format!("{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: 0\r\n");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: 0\r\n"
+    );
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -103,14 +112,20 @@ async fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str
     let text = String::from_utf8(raw).expect("utf-8");
     let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
     let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status");
     let headers = lines
         .filter_map(|l| l.split_once(": "))
         .map(|(n, v)| (n.to_owned(), v.to_owned()))
         .collect();
     // Bodies here are small; a chunked one is one chunk: strip its framing.
     let body = match body.split_once("\r\n") {
-        Some((size, rest)) if usize::from_str_radix(size, 16).is_ok() && rest.ends_with("\r\n0\r\n\r\n") => {
+        Some((size, rest))
+            if usize::from_str_radix(size, 16).is_ok() && rest.ends_with("\r\n0\r\n\r\n") =>
+        {
             rest.trim_end_matches("\r\n0\r\n\r\n").to_owned()
         }
         _ => body.to_owned(),
@@ -121,11 +136,15 @@ async fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str
 fn jwt(claims: &Value) -> String {
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some("hs".into());
-    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(HS_SECRET.as_bytes())).expect("signs")
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(HS_SECRET.as_bytes()))
+        .expect("signs")
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after epoch").as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after epoch")
+        .as_secs()
 }
 
 #[tokio::test]
@@ -138,7 +157,9 @@ async fn missing_and_invalid_credentials_get_401_with_a_challenge() {
     assert_eq!(r.json()["code"], "AUTHENTICATION_REQUIRED");
 
     let expired = jwt(&json!({"sub": "a", "exp": now() - 3600}));
-    for auth in [format!("Bearer {expired}"), "Bearer not-a-jwt".to_owned(), "Bearer rk_nope".to_owned()] {
+    for auth in
+        [format!("Bearer {expired}"), "Bearer not-a-jwt".to_owned(), "Bearer rk_nope".to_owned()]
+    {
         let r = send(app.addr, "GET", "/me", &[("authorization", &auth)]).await;
         assert_eq!(r.status, 401, "{auth}");
         let challenge = r.header("www-authenticate").expect("challenge");
@@ -205,13 +226,21 @@ async fn sessions_need_csrf_for_writes_and_die_at_logout() {
     for headers in [
         vec![("cookie", cookie.as_str())],
         vec![("cookie", cookie.as_str()), ("x-csrf-token", "0000")],
-        vec![("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str()), ("origin", "https://evil.example")],
+        vec![
+            ("cookie", cookie.as_str()),
+            ("x-csrf-token", csrf.as_str()),
+            ("origin", "https://evil.example"),
+        ],
     ] {
         let r = send(app.addr, "POST", "/orders", &headers).await;
         assert_eq!(r.status, 403, "{headers:?}");
         assert_eq!(r.json()["code"], "CSRF_REJECTED");
     }
-    let good = [("cookie", cookie.as_str()), ("x-csrf-token", csrf.as_str()), ("origin", "https://app.example.com")];
+    let good = [
+        ("cookie", cookie.as_str()),
+        ("x-csrf-token", csrf.as_str()),
+        ("origin", "https://app.example.com"),
+    ];
     let r = send(app.addr, "POST", "/orders", &good).await;
     assert_eq!((r.status, r.body.as_str()), (200, "carol"));
 

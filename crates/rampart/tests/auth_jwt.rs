@@ -1,5 +1,8 @@
 //! JWT verification: every attack the issue lists, performed.
 
+// The helpers take JSON by value so each case reads as one literal.
+#![allow(clippy::needless_pass_by_value)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -97,7 +100,10 @@ fn assert_refused(result: Result<rampart::auth::Principal, Error>, code: &str) -
     assert_eq!(err.code().as_str(), code, "{err:?}");
     assert_eq!(err.status().as_u16(), 401);
     let challenge = err.challenge().expect("a 401 carries a challenge");
-    assert!(challenge.starts_with("Bearer realm=\"rampart\", error=\"invalid_token\""), "{challenge}");
+    assert!(
+        challenge.starts_with("Bearer realm=\"rampart\", error=\"invalid_token\""),
+        "{challenge}"
+    );
     err
 }
 
@@ -108,9 +114,24 @@ fn tokens_of_every_key_type_verify_and_carry_permissions() {
     let c = claims(&clock, json!({}));
     let tokens = [
         hs(&c),
-        sign(Algorithm::RS256, Some("rsa"), &EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).expect("pem"), &c),
-        sign(Algorithm::ES256, Some("ec"), &EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).expect("pem"), &c),
-        sign(Algorithm::EdDSA, Some("ed"), &EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()).expect("pem"), &c),
+        sign(
+            Algorithm::RS256,
+            Some("rsa"),
+            &EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).expect("pem"),
+            &c,
+        ),
+        sign(
+            Algorithm::ES256,
+            Some("ec"),
+            &EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).expect("pem"),
+            &c,
+        ),
+        sign(
+            Algorithm::EdDSA,
+            Some("ed"),
+            &EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()).expect("pem"),
+            &c,
+        ),
     ];
     for token in tokens {
         let p = v.verify(&token).expect("valid token");
@@ -128,7 +149,11 @@ fn alg_none_is_refused() {
     let clock = FakeClock::new();
     let v = verifier(all_keys(), &clock);
     let payload = b64(&claims(&clock, json!({})));
-    for header in [json!({"alg": "none", "kid": "hs"}), json!({"alg": "none"}), json!({"alg": "None", "kid": "hs"})] {
+    for header in [
+        json!({"alg": "none", "kid": "hs"}),
+        json!({"alg": "none"}),
+        json!({"alg": "None", "kid": "hs"}),
+    ] {
         let h = b64(&header);
         assert_refused(v.verify(&format!("{h}.{payload}.")), "TOKEN_INVALID");
         assert_refused(v.verify(&format!("{h}.{payload}.c2ln")), "TOKEN_INVALID");
@@ -146,7 +171,8 @@ fn hs256_signed_with_the_rsa_public_key_is_refused() {
     let c = claims(&clock, json!({"roles": ["admin"], "permissions": ["*"]}));
     for v in [verifier(all_keys(), &clock), verifier(only_rsa, &clock)] {
         for kid in [Some("rsa"), None] {
-            let forged = sign(Algorithm::HS256, kid, &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()), &c);
+            let forged =
+                sign(Algorithm::HS256, kid, &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()), &c);
             let err = v.verify(&forged).expect_err("forged");
             assert_eq!(err.code().as_str(), "TOKEN_INVALID");
         }
@@ -171,7 +197,8 @@ fn a_key_answers_only_to_its_own_algorithm() {
         assert_refused(v.verify(&sign(alg, Some("rsa"), &rsa, &c)), "TOKEN_INVALID");
     }
     // The HS key named, but HS512 instead of HS256.
-    let hs512 = sign(Algorithm::HS512, Some("hs"), &EncodingKey::from_secret(HS_SECRET.as_bytes()), &c);
+    let hs512 =
+        sign(Algorithm::HS512, Some("hs"), &EncodingKey::from_secret(HS_SECRET.as_bytes()), &c);
     assert_refused(v.verify(&hs512), "TOKEN_INVALID");
     assert_eq!(v.signature_checks(), 0);
 }
@@ -186,7 +213,10 @@ fn unknown_or_missing_kid_is_refused() {
     // Several keys: a token must say which.
     assert_refused(v.verify(&sign(Algorithm::HS256, None, &key, &c)), "TOKEN_INVALID");
     // One key: a token without kid uses it.
-    let single = verifier(json!({"keys": [{"kid": "hs", "algorithm": "HS256", "secret": HS_SECRET}]}), &clock);
+    let single = verifier(
+        json!({"keys": [{"kid": "hs", "algorithm": "HS256", "secret": HS_SECRET}]}),
+        &clock,
+    );
     let c = claims(&clock, json!({"iss": null, "aud": null}));
     assert!(single.verify(&sign(Algorithm::HS256, None, &key, &c)).is_ok());
 }
@@ -196,14 +226,21 @@ fn time_claims_are_enforced_with_the_leeway() {
     let clock = FakeClock::new();
     let v = verifier(all_keys(), &clock);
     let t = now(&clock);
-    let err = assert_refused(v.verify(&hs(&claims(&clock, json!({"exp": t - 31})))), "TOKEN_EXPIRED");
+    let err =
+        assert_refused(v.verify(&hs(&claims(&clock, json!({"exp": t - 31})))), "TOKEN_EXPIRED");
     assert!(err.challenge().expect("challenge").contains("expired"));
-    assert!(v.verify(&hs(&claims(&clock, json!({"exp": t - 29})))).is_ok(), "within the 30 s leeway");
+    assert!(
+        v.verify(&hs(&claims(&clock, json!({"exp": t - 29})))).is_ok(),
+        "within the 30 s leeway"
+    );
     assert_refused(v.verify(&hs(&claims(&clock, json!({"nbf": t + 31})))), "TOKEN_NOT_YET_VALID");
     assert!(v.verify(&hs(&claims(&clock, json!({"nbf": t + 29})))).is_ok(), "within the leeway");
     // exp is required, and must be a number (not a string that looks like one).
     assert_refused(v.verify(&hs(&claims(&clock, json!({"exp": null})))), "TOKEN_INVALID");
-    assert_refused(v.verify(&hs(&claims(&clock, json!({"exp": (t + 600).to_string()})))), "TOKEN_INVALID");
+    assert_refused(
+        v.verify(&hs(&claims(&clock, json!({"exp": (t + 600).to_string()})))),
+        "TOKEN_INVALID",
+    );
     assert_refused(v.verify(&hs(&claims(&clock, json!({"nbf": "0"})))), "TOKEN_INVALID");
     // A configured leeway of zero is exact.
     let mut strict = all_keys();
@@ -231,7 +268,10 @@ fn issuer_audience_and_subject_are_checked() {
     }
     assert!(v.verify(&hs(&claims(&clock, json!({"aud": ["other-api", "orders-api"]})))).is_ok());
     // Without configured audiences, a token addressed to someone is not for us.
-    let open = verifier(json!({"keys": [{"kid": "hs", "algorithm": "HS256", "secret": HS_SECRET}]}), &clock);
+    let open = verifier(
+        json!({"keys": [{"kid": "hs", "algorithm": "HS256", "secret": HS_SECRET}]}),
+        &clock,
+    );
     assert_refused(open.verify(&hs(&claims(&clock, json!({"iss": null})))), "TOKEN_INVALID");
     assert!(open.verify(&hs(&claims(&clock, json!({"iss": null, "aud": null})))).is_ok());
 }
@@ -250,26 +290,34 @@ fn tampered_truncated_and_garbage_tokens_are_refused() {
     assert_refused(v.verify(&format!("{header}.{}.{}", parts[1], parts[2])), "TOKEN_INVALID");
     // A payload re-signed by hand with a wrong key.
     let message = format!("{}.{}", parts[0], forged);
-    let sig = URL_SAFE_NO_PAD.encode(hmac_sha256(b"not-the-secret-not-the-secret-xx", message.as_bytes()));
+    let sig = URL_SAFE_NO_PAD
+        .encode(hmac_sha256(b"not-the-secret-not-the-secret-xx", message.as_bytes()));
     assert_refused(v.verify(&format!("{message}.{sig}")), "TOKEN_INVALID");
     // Truncations at every length, and garbage.
     for end in (0..token.len()).step_by(7) {
         assert!(v.verify(&token[..end]).is_err(), "prefix of {end} bytes");
     }
-    for garbage in ["", "Bearer", "a.b.c", "...", "e30.e30.", "e30.e30.e30", "x.y.z.w", "\0.\0.\0", "ü.ü.ü"] {
+    for garbage in
+        ["", "Bearer", "a.b.c", "...", "e30.e30.", "e30.e30.e30", "x.y.z.w", "\0.\0.\0", "ü.ü.ü"]
+    {
         assert_refused(v.verify(garbage), "TOKEN_INVALID");
     }
     // A payload that is JSON but not an object, correctly signed.
     let h = b64(&json!({"alg": "HS256", "kid": "hs"}));
     let p = URL_SAFE_NO_PAD.encode("[1,2]");
-    let sig = URL_SAFE_NO_PAD.encode(hmac_sha256(HS_SECRET.as_bytes(), format!("{h}.{p}").as_bytes()));
+    let sig =
+        URL_SAFE_NO_PAD.encode(hmac_sha256(HS_SECRET.as_bytes(), format!("{h}.{p}").as_bytes()));
     assert_refused(v.verify(&format!("{h}.{p}.{sig}")), "TOKEN_INVALID");
     // Critical header extensions are not understood, so refused.
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some("hs".into());
     header.crit = Some(vec!["exp".into()]);
-    let crit = jsonwebtoken::encode(&header, &claims(&clock, json!({})), &EncodingKey::from_secret(HS_SECRET.as_bytes()))
-        .expect("signs");
+    let crit = jsonwebtoken::encode(
+        &header,
+        &claims(&clock, json!({})),
+        &EncodingKey::from_secret(HS_SECRET.as_bytes()),
+    )
+    .expect("signs");
     assert_refused(v.verify(&crit), "TOKEN_INVALID");
 }
 
@@ -333,10 +381,12 @@ fn issued_tokens_verify_and_carry_what_was_asked() {
     let clock = FakeClock::new();
     let config = config(all_keys());
     let shared: Arc<dyn Clock> = Arc::new(clock.clone());
-    let issuer = TokenIssuer::new(config.jwt(), Some("hs"), Duration::from_secs(3600), Arc::clone(&shared))
-        .expect("issuer");
+    let issuer =
+        TokenIssuer::new(config.jwt(), Some("hs"), Duration::from_secs(3600), Arc::clone(&shared))
+            .expect("issuer");
     let v = JwtVerifier::new(&config, shared).expect("verifier");
-    let token = issuer.issue("svc-7", &["orders:read".into()], &["clerk".into()], None).expect("token");
+    let token =
+        issuer.issue("svc-7", &["orders:read".into()], &["clerk".into()], None).expect("token");
     let p = v.verify(&token).expect("valid");
     assert_eq!(p.subject(), "svc-7");
     assert!(p.has("orders:read") && p.has("orders:write"));
@@ -350,13 +400,16 @@ fn issued_tokens_verify_and_carry_what_was_asked() {
     assert!(issuer.issue("", &[], &[], None).is_err());
     assert!(issuer.issue("x", &[], &[], Some(Duration::ZERO)).is_err());
     // Only HS keys sign; naming an RSA key is a configuration error.
-    let err = TokenIssuer::new(config.jwt(), Some("rsa"), Duration::from_secs(60), Arc::new(clock)).unwrap_err();
+    let err = TokenIssuer::new(config.jwt(), Some("rsa"), Duration::from_secs(60), Arc::new(clock))
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Configuration);
 }
 
 fn jwk(private_pem: &str, kid: &str, alg: Option<&str>) -> Value {
     let key = EncodingKey::from_rsa_pem(private_pem.as_bytes()).expect("pem");
-    let mut jwk = serde_json::to_value(Jwk::from_encoding_key(&key, Algorithm::RS256).expect("jwk")).expect("json");
+    let mut jwk =
+        serde_json::to_value(Jwk::from_encoding_key(&key, Algorithm::RS256).expect("jwk"))
+            .expect("json");
     jwk["kid"] = json!(kid);
     match alg {
         Some(alg) => jwk["alg"] = json!(alg),
@@ -375,7 +428,12 @@ fn write_jwks(path: &std::path::Path, keys: &[Value]) {
 }
 
 fn rs256(private_pem: &str, kid: &str, claims: &Value) -> String {
-    sign(Algorithm::RS256, Some(kid), &EncodingKey::from_rsa_pem(private_pem.as_bytes()).expect("pem"), claims)
+    sign(
+        Algorithm::RS256,
+        Some(kid),
+        &EncodingKey::from_rsa_pem(private_pem.as_bytes()).expect("pem"),
+        claims,
+    )
 }
 
 #[test]
@@ -400,7 +458,10 @@ fn jwks_unknown_kid_reloads_at_most_once_per_interval() {
     assert_eq!(v.jwks_loads(), 2, "one reload for the whole storm");
 
     // The identity provider rotates in k2: within the interval it is not seen...
-    write_jwks(&file, &[jwk(RSA_PRIVATE, "k1", Some("RS256")), jwk(RSA2_PRIVATE, "k2", Some("RS256"))]);
+    write_jwks(
+        &file,
+        &[jwk(RSA_PRIVATE, "k1", Some("RS256")), jwk(RSA2_PRIVATE, "k2", Some("RS256"))],
+    );
     let k2 = rs256(RSA2_PRIVATE, "k2", &c);
     assert_refused(v.verify(&k2), "TOKEN_INVALID");
     // ...and once the interval passed, the unknown kid loads it.
@@ -428,7 +489,10 @@ fn jwks_changes_are_picked_up_and_removed_keys_stop_working_even_when_cached() {
 
     // k1 is withdrawn (compromised). Make sure the file's stamp changes.
     std::thread::sleep(Duration::from_millis(20));
-    write_jwks(&file, &[jwk(RSA2_PRIVATE, "k2", None), json!({"kty": "oct", "kid": "sneaky", "k": "c2VjcmV0"})]);
+    write_jwks(
+        &file,
+        &[jwk(RSA2_PRIVATE, "k2", None), json!({"kty": "oct", "kid": "sneaky", "k": "c2VjcmV0"})],
+    );
     clock.advance(Duration::from_secs(10));
     assert_refused(v.verify(&t1), "TOKEN_INVALID");
     assert!(v.verify(&t2).is_ok(), "re-verified under the new key set");
@@ -443,7 +507,8 @@ fn jwks_changes_are_picked_up_and_removed_keys_stop_working_even_when_cached() {
     assert_eq!(v.jwks_loads(), 3);
 
     // An oct key from the file is never accepted: HS secrets come only from config.
-    let hs_forged = sign(Algorithm::HS256, Some("sneaky"), &EncodingKey::from_secret(b"secret"), &c);
+    let hs_forged =
+        sign(Algorithm::HS256, Some("sneaky"), &EncodingKey::from_secret(b"secret"), &c);
     assert_refused(v.verify(&hs_forged), "TOKEN_INVALID");
 }
 
@@ -457,7 +522,12 @@ fn jwks_keys_are_pinned_to_their_declared_alg() {
     let v = verifier(json!({"jwks": {"file": file}}), &clock);
     let c = claims(&clock, json!({"iss": null, "aud": null}));
     assert_refused(v.verify(&rs256(RSA_PRIVATE, "k1", &c)), "TOKEN_INVALID");
-    let ps = sign(Algorithm::PS256, Some("k1"), &EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).expect("pem"), &c);
+    let ps = sign(
+        Algorithm::PS256,
+        Some("k1"),
+        &EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).expect("pem"),
+        &c,
+    );
     assert!(v.verify(&ps).is_ok());
     // Without alg and without a default, an RSA key is skipped, not guessed.
     assert_refused(v.verify(&rs256(RSA2_PRIVATE, "noalg", &c)), "TOKEN_INVALID");
@@ -466,18 +536,39 @@ fn jwks_keys_are_pinned_to_their_declared_alg() {
 #[test]
 fn bad_settings_name_the_key_and_not_the_value() {
     let cases = [
-        (json!({"keys": [{"kid": "a", "algorithm": "none", "secret": HS_SECRET}]}), "auth.jwt.keys[0].algorithm"),
-        (json!({"keys": [{"kid": "a", "algorithm": "HS512", "secret": HS_SECRET}]}), "auth.jwt.keys[0].secret"),
-        (json!({"keys": [{"kid": "a", "algorithm": "RS256", "secret": HS_SECRET}]}), "auth.jwt.keys[0].secret"),
-        (json!({"keys": [{"kid": "a", "algorithm": "RS256", "public_key": RSA_PRIVATE}]}), "auth.jwt.keys[0].public_key"),
-        (json!({"keys": [{"kid": "a", "algorithm": "ES256", "public_key": RSA_PUBLIC}]}), "auth.jwt.keys[0].public_key"),
+        (
+            json!({"keys": [{"kid": "a", "algorithm": "none", "secret": HS_SECRET}]}),
+            "auth.jwt.keys[0].algorithm",
+        ),
+        (
+            json!({"keys": [{"kid": "a", "algorithm": "HS512", "secret": HS_SECRET}]}),
+            "auth.jwt.keys[0].secret",
+        ),
+        (
+            json!({"keys": [{"kid": "a", "algorithm": "RS256", "secret": HS_SECRET}]}),
+            "auth.jwt.keys[0].secret",
+        ),
+        (
+            json!({"keys": [{"kid": "a", "algorithm": "RS256", "public_key": RSA_PRIVATE}]}),
+            "auth.jwt.keys[0].public_key",
+        ),
+        (
+            json!({"keys": [{"kid": "a", "algorithm": "ES256", "public_key": RSA_PUBLIC}]}),
+            "auth.jwt.keys[0].public_key",
+        ),
         (json!({"keys": [{"kid": "a", "algorithm": "RS256"}]}), "auth.jwt.keys[0]"),
-        (json!({"keys": [{"kid": "a", "algorithm": "HS256", "secret": HS_SECRET},
-                         {"kid": "a", "algorithm": "HS256", "secret": HS_SECRET}]}), "auth.jwt.keys[1].kid"),
+        (
+            json!({"keys": [{"kid": "a", "algorithm": "HS256", "secret": HS_SECRET},
+                         {"kid": "a", "algorithm": "HS256", "secret": HS_SECRET}]}),
+            "auth.jwt.keys[1].kid",
+        ),
         (json!({"leeway": "forever"}), "auth.jwt.leeway"),
         (json!({"leeway": "1h"}), "auth.jwt.leeway"),
         (json!({"max_token_bytes": 10}), "auth.jwt.max_token_bytes"),
-        (json!({"jwks": {"file": "x", "default_rsa_algorithm": "ES256"}}), "auth.jwt.jwks.default_rsa_algorithm"),
+        (
+            json!({"jwks": {"file": "x", "default_rsa_algorithm": "ES256"}}),
+            "auth.jwt.jwks.default_rsa_algorithm",
+        ),
     ];
     for (jwt, key) in cases {
         let raw: RawAuthConfig = serde_json::from_value(json!({"jwt": jwt})).expect("raw");

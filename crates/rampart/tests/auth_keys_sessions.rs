@@ -63,7 +63,14 @@ fn wrong_secret_unknown_id_and_bad_checksum_are_refused() {
     bad.push(if last == 'a' { 'b' } else { 'a' });
     assert!(!looks_like_api_key(&bad));
     assert_key_refused(&store, &bad);
-    for garbage in ["", "rk_", "Bearer x", &key.expose()[..64], &format!("{} ", key.expose()), "ü".repeat(40).as_str()] {
+    for garbage in [
+        "",
+        "rk_",
+        "Bearer x",
+        &key.expose()[..64],
+        &format!("{} ", key.expose()),
+        "ü".repeat(40).as_str(),
+    ] {
         assert_key_refused(&store, garbage);
     }
     // A hash copied under another id does not make that id accept the key.
@@ -92,7 +99,10 @@ fn api_key_settings_are_validated() {
         (json!({"id": "SHORT", "name": "x", "hash": hash}), "auth.api_keys[0].id"),
         (json!({"id": key.id(), "name": "", "hash": hash}), "auth.api_keys[0].name"),
         (json!({"id": key.id(), "name": "x", "hash": "plain-text-key"}), "auth.api_keys[0].hash"),
-        (json!({"id": key.id(), "name": "x", "hash": hash, "permissions": ["a:*:b"]}), "auth.api_keys[0].permissions[0]"),
+        (
+            json!({"id": key.id(), "name": "x", "hash": hash, "permissions": ["a:*:b"]}),
+            "auth.api_keys[0].permissions[0]",
+        ),
     ] {
         let raw: RawAuthConfig = serde_json::from_value(json!({"api_keys": [entry]})).expect("raw");
         let err = raw.validate().expect_err(path);
@@ -103,7 +113,7 @@ fn api_key_settings_are_validated() {
 
 const SECRET: &str = "a-session-secret-of-at-least-32-bytes!!";
 
-fn sessions(clock: &FakeClock, extra: Value) -> SessionManager {
+fn sessions(clock: &FakeClock, extra: &Value) -> SessionManager {
     let mut session = json!({"secret": SECRET, "idle_timeout": "10m", "absolute_timeout": "1h",
                              "allowed_origins": ["https://app.example.com"]});
     for (k, v) in extra.as_object().expect("object") {
@@ -120,7 +130,7 @@ fn perms(list: &[&str]) -> PermissionSet {
 #[test]
 fn session_cookies_have_the_secure_attributes() {
     let clock = FakeClock::new();
-    let m = sessions(&clock, json!({}));
+    let m = sessions(&clock, &json!({}));
     let login = m.start("alice", vec![], perms(&["orders:read"])).expect("login");
     let set = login.set_cookie();
     assert!(set.starts_with("__Host-session="), "{set}");
@@ -131,9 +141,11 @@ fn session_cookies_have_the_secure_attributes() {
     // The value is ciphertext: no subject, no session id in clear.
     assert!(!login.cookie_value().contains("alice"));
     let csrf = login.set_csrf_cookie();
-    assert!(csrf.starts_with("__Host-csrf=") && !csrf.contains("HttpOnly") && csrf.contains("Secure"));
+    assert!(
+        csrf.starts_with("__Host-csrf=") && !csrf.contains("HttpOnly") && csrf.contains("Secure")
+    );
     assert!(csrf.contains(login.session().csrf_token()));
-    let strict = sessions(&clock, json!({"same_site": "strict", "cookie_name": "app"}));
+    let strict = sessions(&clock, &json!({"same_site": "strict", "cookie_name": "app"}));
     let set = strict.start("a", vec![], PermissionSet::new()).expect("login").set_cookie();
     assert!(set.starts_with("__Host-app=") && set.contains("SameSite=Strict"), "{set}");
 }
@@ -148,7 +160,7 @@ fn assert_session_refused(m: &SessionManager, value: &str, code: &str) {
 #[test]
 fn tampered_and_foreign_cookies_are_refused() {
     let clock = FakeClock::new();
-    let m = sessions(&clock, json!({}));
+    let m = sessions(&clock, &json!({}));
     let login = m.start("alice", vec![], perms(&["orders:read"])).expect("login");
     let value = login.cookie_value();
     assert!(m.authenticate(value).is_ok());
@@ -173,7 +185,7 @@ fn tampered_and_foreign_cookies_are_refused() {
     let foreign = other.start("alice", vec![], perms(&["*"])).expect("login");
     assert_session_refused(&m, foreign.cookie_value(), "SESSION_INVALID");
     // The same secret under another cookie name: the name is bound in.
-    let renamed = sessions(&clock, json!({"cookie_name": "other"}));
+    let renamed = sessions(&clock, &json!({"cookie_name": "other"}));
     let moved = renamed.start("alice", vec![], perms(&["*"])).expect("login");
     assert_session_refused(&m, moved.cookie_value(), "SESSION_INVALID");
 }
@@ -181,7 +193,7 @@ fn tampered_and_foreign_cookies_are_refused() {
 #[test]
 fn replay_after_logout_and_after_rotation_is_refused() {
     let clock = FakeClock::new();
-    let m = sessions(&clock, json!({}));
+    let m = sessions(&clock, &json!({}));
     let login = m.start("alice", vec![], perms(&["orders:read"])).expect("login");
     let session = m.authenticate(login.cookie_value()).expect("valid");
     let removal = m.end(&session);
@@ -206,7 +218,7 @@ fn replay_after_logout_and_after_rotation_is_refused() {
 #[test]
 fn idle_and_absolute_expiry_end_sessions() {
     let clock = FakeClock::new();
-    let m = sessions(&clock, json!({}));
+    let m = sessions(&clock, &json!({}));
     let idle = m.start("alice", vec![], PermissionSet::new()).expect("login");
     let busy = m.start("bob", vec![], PermissionSet::new()).expect("login");
     // bob uses his session every 9 minutes; alice does not.
@@ -227,7 +239,7 @@ fn idle_and_absolute_expiry_end_sessions() {
 #[test]
 fn rotation_keeps_the_absolute_deadline() {
     let clock = FakeClock::new();
-    let m = sessions(&clock, json!({}));
+    let m = sessions(&clock, &json!({}));
     let login = m.start("alice", vec![], PermissionSet::new()).expect("login");
     let mut current = m.authenticate(login.cookie_value()).expect("valid");
     let mut value = String::new();
@@ -247,7 +259,7 @@ fn rotation_keeps_the_absolute_deadline() {
 #[test]
 fn csrf_token_and_origin_are_required_for_unsafe_methods() {
     let clock = FakeClock::new();
-    let m = sessions(&clock, json!({}));
+    let m = sessions(&clock, &json!({}));
     let login = m.start("alice", vec![], PermissionSet::new()).expect("login");
     let s = m.authenticate(login.cookie_value()).expect("valid");
     let token = s.csrf_token().to_owned();
@@ -282,9 +294,15 @@ fn session_settings_are_validated() {
     for (session, path) in [
         (json!({"secret": "short"}), "auth.session.secret"),
         (json!({"secret": SECRET, "same_site": "none"}), "auth.session.same_site"),
-        (json!({"secret": SECRET, "idle_timeout": "2h", "absolute_timeout": "1h"}), "auth.session.idle_timeout"),
+        (
+            json!({"secret": SECRET, "idle_timeout": "2h", "absolute_timeout": "1h"}),
+            "auth.session.idle_timeout",
+        ),
         (json!({"secret": SECRET, "cookie_name": "a;b"}), "auth.session.cookie_name"),
-        (json!({"secret": SECRET, "allowed_origins": ["https://x.example/"]}), "auth.session.allowed_origins[0]"),
+        (
+            json!({"secret": SECRET, "allowed_origins": ["https://x.example/"]}),
+            "auth.session.allowed_origins[0]",
+        ),
     ] {
         let raw: RawAuthConfig = serde_json::from_value(json!({"session": session})).expect("raw");
         let err = raw.validate().expect_err(path);
@@ -298,7 +316,7 @@ fn session_settings_are_validated() {
 #[test]
 fn the_session_store_is_bounded() {
     let clock = FakeClock::new();
-    let m = sessions(&clock, json!({"max_sessions": 3}));
+    let m = sessions(&clock, &json!({"max_sessions": 3}));
     for i in 0..3 {
         m.start(&format!("u{i}"), vec![], PermissionSet::new()).expect("login");
     }

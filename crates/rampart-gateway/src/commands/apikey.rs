@@ -38,7 +38,11 @@ pub fn run(command: ApiKeyCommand, out: &mut dyn Write, err: &mut dyn Write) -> 
     }
     for permission in &args.permissions {
         if let Err(why) = Permission::parse(permission) {
-            let _ = writeln!(err, "error: --perm {permission:?} is not a valid permission: {}", why.message());
+            let _ = writeln!(
+                err,
+                "error: --perm {permission:?} is not a valid permission: {}",
+                why.message()
+            );
             return ExitCode::from(2);
         }
     }

@@ -65,7 +65,7 @@ use subtle::ConstantTimeEq;
 
 use super::config::AuthConfig;
 use super::principal::{AuthMethod, Principal};
-use super::{failure, Failure};
+use super::{Failure, failure};
 use crate::error::{Error, code};
 
 const PREFIX: &str = "rk_";
@@ -239,7 +239,9 @@ pub(crate) fn well_formed_id(key: &str) -> Option<&str> {
     let id = parse_key_id(key.get(PREFIX.len()..PREFIX.len() + ID_LEN)?)?;
     let (body, sum) = key.split_at(KEY_LEN - CHECKSUM_LEN);
     let secret = body.get(PREFIX.len() + ID_LEN + 1..)?;
-    if body.as_bytes()[PREFIX.len() + ID_LEN] != b'_' || !secret.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if body.as_bytes()[PREFIX.len() + ID_LEN] != b'_'
+        || !secret.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
         return None;
     }
     (checksum(body) == sum).then_some(id)

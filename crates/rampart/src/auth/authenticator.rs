@@ -38,10 +38,10 @@ use http::{HeaderMap, Method};
 
 use super::api_key::ApiKeyStore;
 use super::config::AuthConfig;
+use super::credentials_required;
 use super::jwt::JwtVerifier;
 use super::principal::Principal;
 use super::session::{CSRF_HEADER, Session, SessionManager};
-use super::credentials_required;
 use crate::clock::Clock;
 use crate::error::Error;
 
@@ -125,7 +125,11 @@ impl Authenticator {
     }
 
     /// Authenticates a request from its method and headers.
-    pub fn authenticate(&self, method: &Method, headers: &HeaderMap) -> Result<Authenticated, Error> {
+    pub fn authenticate(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<Authenticated, Error> {
         self.check(method, headers, &self.presented(headers))
     }
 
@@ -174,8 +178,16 @@ impl Authenticator {
                 };
                 let session = sessions.authenticate(value)?;
                 let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-                sessions.check_csrf(&session, method, header(ORIGIN.as_str()), header(CSRF_HEADER))?;
-                return Ok(Authenticated { principal: session.principal().clone(), session: Some(session) });
+                sessions.check_csrf(
+                    &session,
+                    method,
+                    header(ORIGIN.as_str()),
+                    header(CSRF_HEADER),
+                )?;
+                return Ok(Authenticated {
+                    principal: session.principal().clone(),
+                    session: Some(session),
+                });
             }
         };
         Ok(Authenticated { principal, session: None })

@@ -328,7 +328,7 @@ impl RawAuthConfig {
             api_keys: api_keys(self.api_keys)?,
             roles,
             session: self.session.map(session_config).transpose()?,
-            lockout: lockout_config(self.lockout)?,
+            lockout: lockout_config(&self.lockout)?,
         })
     }
 }
@@ -348,8 +348,9 @@ fn duration(key: &str, raw: Option<&str>, default: Duration) -> Result<Duration,
 fn permission_set(key: &str, permissions: &[String]) -> Result<PermissionSet, Error> {
     let mut set = PermissionSet::new();
     for (i, text) in permissions.iter().enumerate() {
-        let permission = super::permission::Permission::parse(text)
-            .map_err(|err| bad(format!("{key}[{i}]"), "is not a valid permission").with_source(err))?;
+        let permission = super::permission::Permission::parse(text).map_err(|err| {
+            bad(format!("{key}[{i}]"), "is not a valid permission").with_source(err)
+        })?;
         set.insert(permission);
     }
     Ok(set)
@@ -455,7 +456,10 @@ fn jwt_key(path: &str, key: RawJwtKey) -> Result<JwtKey, Error> {
         }
         // A PEM block as an HMAC secret is the algorithm-confusion mistake.
         if secret.expose_secret().contains("-----BEGIN") {
-            return Err(bad(format!("{path}.secret"), "is a PEM key: an HS key needs a random secret"));
+            return Err(bad(
+                format!("{path}.secret"),
+                "is a PEM key: an HS key needs a random secret",
+            ));
         }
         return Ok(JwtKey {
             kid: key.kid,
@@ -496,7 +500,8 @@ pub(crate) fn public_key(key: &str, alg: Algorithm, pem: &[u8]) -> Result<Decodi
         AlgorithmFamily::Ed => DecodingKey::from_ed_pem(pem),
         AlgorithmFamily::Hmac => return Err(bad(key, "an HS algorithm takes a secret")),
     };
-    parsed.map_err(|err| bad(key, "is not a PEM public key of the algorithm's type").with_source(err))
+    parsed
+        .map_err(|err| bad(key, "is not a PEM public key of the algorithm's type").with_source(err))
 }
 
 fn api_keys(raw: Vec<RawApiKey>) -> Result<Vec<ApiKeyEntry>, Error> {
@@ -547,8 +552,11 @@ fn session_config(raw: RawSessionConfig) -> Result<SessionConfig, Error> {
         raw.absolute_timeout.as_deref(),
         Duration::from_secs(12 * 3600),
     )?;
-    let idle_timeout =
-        duration("auth.session.idle_timeout", raw.idle_timeout.as_deref(), Duration::from_secs(1800))?;
+    let idle_timeout = duration(
+        "auth.session.idle_timeout",
+        raw.idle_timeout.as_deref(),
+        Duration::from_secs(1800),
+    )?;
     if idle_timeout.is_zero() || absolute_timeout < idle_timeout {
         return Err(bad(
             "auth.session.idle_timeout",
@@ -558,7 +566,10 @@ fn session_config(raw: RawSessionConfig) -> Result<SessionConfig, Error> {
     for (i, origin) in raw.allowed_origins.iter().enumerate() {
         let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
             && !origin.ends_with('/')
-            && origin.split("://").nth(1).is_some_and(|host| !host.is_empty() && !host.contains('/'));
+            && origin
+                .split("://")
+                .nth(1)
+                .is_some_and(|host| !host.is_empty() && !host.contains('/'));
         if !ok {
             return Err(bad(
                 format!("auth.session.allowed_origins[{i}]"),
@@ -581,7 +592,7 @@ fn session_config(raw: RawSessionConfig) -> Result<SessionConfig, Error> {
     })
 }
 
-fn lockout_config(raw: RawLockoutConfig) -> Result<LockoutConfig, Error> {
+fn lockout_config(raw: &RawLockoutConfig) -> Result<LockoutConfig, Error> {
     let default = LockoutConfig::default();
     let config = LockoutConfig {
         enabled: raw.enabled.unwrap_or(default.enabled),
@@ -605,7 +616,10 @@ fn lockout_config(raw: RawLockoutConfig) -> Result<LockoutConfig, Error> {
         return Err(bad("auth.lockout.window", "must be more than zero"));
     }
     if config.base_lockout.is_zero() || config.max_lockout < config.base_lockout {
-        return Err(bad("auth.lockout.max_lockout", "must be at least base_lockout, which must be more than zero"));
+        return Err(bad(
+            "auth.lockout.max_lockout",
+            "must be at least base_lockout, which must be more than zero",
+        ));
     }
     Ok(config)
 }

@@ -41,9 +41,9 @@ mod permission;
 mod principal;
 mod session;
 
-pub use authenticator::{API_KEY_HEADER, Authenticated, Authenticator};
-pub(crate) use authenticator::Presented;
 pub use api_key::{ApiKeyHash, ApiKeyStore, NewApiKey, looks_like_api_key};
+pub(crate) use authenticator::Presented;
+pub use authenticator::{API_KEY_HEADER, Authenticated, Authenticator};
 pub use config::{
     AuthConfig, JwtConfig, LockoutConfig, RawApiKey, RawAuthConfig, RawJwks, RawJwtConfig,
     RawJwtKey, RawLockoutConfig, RawSessionConfig, SessionConfig,
@@ -94,7 +94,12 @@ impl Failure {
 /// An authentication failure: counted, and carrying the challenge a 401
 /// needs. Bearer credentials (JWTs and API keys) get RFC 6750's
 /// `error="invalid_token"`; `message` is a fixed sentence, safe to echo.
-pub(crate) fn failure(method: AuthMethod, reason: Failure, code: Code, message: &'static str) -> Error {
+pub(crate) fn failure(
+    method: AuthMethod,
+    reason: Failure,
+    code: Code,
+    message: &'static str,
+) -> Error {
     metrics::counter!(
         "rampart_auth_failures_total",
         "method" => method.as_str(),
@@ -104,7 +109,9 @@ pub(crate) fn failure(method: AuthMethod, reason: Failure, code: Code, message: 
     tracing::debug!(target: "rampart::auth", method = method.as_str(), reason = reason.as_str(), "credential refused");
     let challenge = match method {
         AuthMethod::Jwt | AuthMethod::ApiKey => {
-            format!("Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{message}\"")
+            format!(
+                "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{message}\""
+            )
         }
         AuthMethod::Session => format!("Bearer realm=\"{REALM}\""),
     };

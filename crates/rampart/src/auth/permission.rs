@@ -77,7 +77,11 @@ impl fmt::Display for Permission {
 fn check_syntax(text: &str, wildcard: bool) -> Result<(), Error> {
     let invalid = |why: &'static str| Err(Error::validation(why).with_detail("reason", why));
     if text == "*" {
-        return if wildcard { Ok(()) } else { invalid("a required permission cannot be a wildcard") };
+        return if wildcard {
+            Ok(())
+        } else {
+            invalid("a required permission cannot be a wildcard")
+        };
     }
     let segments: Vec<&str> = text.split(':').collect();
     if segments.len() > MAX_SEGMENTS {
@@ -376,8 +380,17 @@ mod tests {
     #[test]
     fn malformed_permissions_are_refused() {
         for bad in [
-            "", ":", "orders:", ":write", "orders::write", "ord*", "*:read", "orders:*:read",
-            "orders:wr ite", "orders:é", "**",
+            "",
+            ":",
+            "orders:",
+            ":write",
+            "orders::write",
+            "ord*",
+            "*:read",
+            "orders:*:read",
+            "orders:wr ite",
+            "orders:é",
+            "**",
         ] {
             assert!(Permission::parse(bad).is_err(), "{bad:?}");
         }
@@ -403,9 +416,8 @@ mod tests {
     #[test]
     fn all_of_lists_only_what_is_missing_and_any_of_every_alternative() {
         let granted = set(&["orders:read"]);
-        let err = all_of(["orders:read", "orders:write", "billing:read"])
-            .check(&granted)
-            .unwrap_err();
+        let err =
+            all_of(["orders:read", "orders:write", "billing:read"]).check(&granted).unwrap_err();
         assert_eq!(err.required_permissions(), ["orders:write", "billing:read"]);
         assert_eq!(err.details()["rule"], "all_of");
         let err = any_of(["a:b", "c:d"]).check(&granted).unwrap_err();

@@ -197,7 +197,7 @@ impl SessionManager {
                     return Err(Error::unavailable("Too many open sessions; try again later"));
                 }
             }
-            store.insert(id.clone(), record);
+            store.insert(id, record);
         }
         metrics::gauge!("rampart_auth_sessions").set(self.live_count());
         Ok(self.cookies(session))
@@ -249,7 +249,8 @@ impl SessionManager {
         {
             return Err(csrf_rejected("The request came from an origin that is not allowed"));
         }
-        let matches = token.is_some_and(|t| bool::from(t.as_bytes().ct_eq(session.csrf.as_bytes())));
+        let matches =
+            token.is_some_and(|t| bool::from(t.as_bytes().ct_eq(session.csrf.as_bytes())));
         if !matches {
             return Err(csrf_rejected("The CSRF token is missing or wrong"));
         }
@@ -372,12 +373,18 @@ impl fmt::Debug for SessionManager {
 
 fn random_hex() -> Result<String, Error> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|err| Error::internal(std::io::Error::other(err.to_string())))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|err| Error::internal(std::io::Error::other(err.to_string())))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn invalid(reason: Failure) -> Error {
-    failure(AuthMethod::Session, reason, code::SESSION_INVALID, "The session is not valid; sign in again")
+    failure(
+        AuthMethod::Session,
+        reason,
+        code::SESSION_INVALID,
+        "The session is not valid; sign in again",
+    )
 }
 
 fn csrf_rejected(message: &'static str) -> Error {

@@ -199,7 +199,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Principal>, Infallible> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Principal>, Infallible> {
         Ok(parts.extensions.get::<Principal>().cloned())
     }
 }

@@ -45,10 +45,16 @@ impl TokenIssuer {
             None => match (hs.next(), hs.next()) {
                 (Some(only), None) => only,
                 (None, _) => {
-                    return Err(Error::configuration("auth.jwt.keys", "has no HS key to sign with"));
+                    return Err(Error::configuration(
+                        "auth.jwt.keys",
+                        "has no HS key to sign with",
+                    ));
                 }
                 (Some(_), Some(_)) => {
-                    return Err(Error::configuration("auth.jwt.keys", "has several HS keys: name one by kid"));
+                    return Err(Error::configuration(
+                        "auth.jwt.keys",
+                        "has several HS keys: name one by kid",
+                    ));
                 }
             },
         };
@@ -84,13 +90,17 @@ impl TokenIssuer {
         check_lifetime(ttl)?;
         let now = self.clock.system_time().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut jti = [0u8; 16];
-        getrandom::fill(&mut jti).map_err(|err| Error::internal(std::io::Error::other(err.to_string())))?;
+        getrandom::fill(&mut jti)
+            .map_err(|err| Error::internal(std::io::Error::other(err.to_string())))?;
         let mut claims = Map::new();
         claims.insert("sub".into(), subject.into());
         claims.insert("iat".into(), now.into());
         claims.insert("nbf".into(), now.into());
         claims.insert("exp".into(), now.saturating_add(ttl.as_secs()).into());
-        claims.insert("jti".into(), jti.iter().map(|b| format!("{b:02x}")).collect::<String>().into());
+        claims.insert(
+            "jti".into(),
+            jti.iter().map(|b| format!("{b:02x}")).collect::<String>().into(),
+        );
         if let Some(iss) = &self.issuer {
             claims.insert("iss".into(), iss.as_str().into());
         }

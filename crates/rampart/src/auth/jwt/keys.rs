@@ -160,7 +160,12 @@ impl KeyRing {
         }
     }
 
-    fn install(&self, jwks_keys: Vec<JwtKey>, state: &mut ReloadState, stamp: Option<(SystemTime, u64)>) {
+    fn install(
+        &self,
+        jwks_keys: Vec<JwtKey>,
+        state: &mut ReloadState,
+        stamp: Option<(SystemTime, u64)>,
+    ) {
         self.reloads.fetch_add(1, Ordering::Relaxed);
         state.stamp = stamp;
         let mut guard = match self.current.write() {
@@ -171,11 +176,13 @@ impl KeyRing {
         let static_kids: Vec<&str> = self.static_keys.iter().map(|k| k.kid.as_str()).collect();
         // A JWKS entry cannot replace a key pinned in the configuration.
         let from_file = jwks_keys.into_iter().filter(|k| !static_kids.contains(&k.kid.as_str()));
-        *guard = Arc::new(KeySet::new(generation, self.static_keys.iter().cloned().chain(from_file)));
+        *guard =
+            Arc::new(KeySet::new(generation, self.static_keys.iter().cloned().chain(from_file)));
     }
 
     fn schedule_check(&self, now: Instant, interval: Duration) {
-        let next = self.nanos(now).saturating_add(u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX));
+        let next =
+            self.nanos(now).saturating_add(u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX));
         self.next_check.store(next, Ordering::Relaxed);
     }
 
@@ -201,7 +208,10 @@ pub(crate) struct ReadError {
     source: Box<dyn std::error::Error + Send + Sync>,
 }
 
-fn read_error(message: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ReadError {
+fn read_error(
+    message: &'static str,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> ReadError {
     ReadError { message, source: source.into() }
 }
 
@@ -264,7 +274,8 @@ fn jwk_key(entry: &Value, default_rsa: Option<Algorithm>) -> Result<JwtKey, &'st
     let algorithm = declared.or(implied).ok_or("no alg, and no default_rsa_algorithm")?;
     // The declared alg must fit the key material (an EC key cannot be RS256,
     // a P-256 key cannot be ES384).
-    if algorithm.family() != family || (family == AlgorithmFamily::Ec && Some(algorithm) != implied) {
+    if algorithm.family() != family || (family == AlgorithmFamily::Ec && Some(algorithm) != implied)
+    {
         return Err("alg does not match the key type");
     }
     let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| "key material is invalid")?;

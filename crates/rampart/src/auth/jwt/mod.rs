@@ -154,10 +154,18 @@ impl JwtVerifier {
             return Err(invalid(Failure::UnknownKey, "The token's signing key is unknown"));
         };
         if header.alg != key.algorithm {
-            return Err(invalid(Failure::WrongAlgorithm, "The token's algorithm is not allowed for its key"));
+            return Err(invalid(
+                Failure::WrongAlgorithm,
+                "The token's algorithm is not allowed for its key",
+            ));
         }
         self.signature_checks.fetch_add(1, Ordering::Relaxed);
-        let good = jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.decoding, key.algorithm);
+        let good = jsonwebtoken::crypto::verify(
+            signature,
+            message.as_bytes(),
+            &key.decoding,
+            key.algorithm,
+        );
         if !matches!(good, Ok(true)) {
             return Err(invalid(Failure::BadSignature, "The token's signature is invalid"));
         }
@@ -195,7 +203,8 @@ impl JwtVerifier {
     }
 
     fn principal(&self, claims: Map<String, Value>) -> Result<Principal, Error> {
-        let Some(subject) = claims.get("sub").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+        let Some(subject) = claims.get("sub").and_then(Value::as_str).filter(|s| !s.is_empty())
+        else {
             return Err(invalid(Failure::BadClaim, "The token has no subject"));
         };
         let strings = |name: &str| -> Vec<String> {
@@ -236,7 +245,9 @@ impl fmt::Debug for JwtVerifier {
 fn split(token: &str) -> Option<(&str, &str)> {
     let (message, signature) = token.rsplit_once('.')?;
     let (header, payload) = message.split_once('.')?;
-    let b64url = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let b64url = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
     (b64url(header) && b64url(payload) && b64url(signature)).then_some((message, signature))
 }
 
@@ -245,7 +256,8 @@ fn decode_claims(message: &str) -> Result<Map<String, Value>, Error> {
     let bytes = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| invalid(Failure::Malformed, "The token payload is malformed"))?;
-    serde_json::from_slice(&bytes).map_err(|_| invalid(Failure::Malformed, "The token payload is not a JSON object"))
+    serde_json::from_slice(&bytes)
+        .map_err(|_| invalid(Failure::Malformed, "The token payload is not a JSON object"))
 }
 
 /// A NumericDate: a non-negative JSON number (fractions are cut off).
@@ -269,11 +281,15 @@ impl ClaimRules {
     fn check(&self, claims: &Map<String, Value>, now: u64) -> Result<(u64, Option<u64>), Error> {
         let exp = match claims.get("exp") {
             None => return Err(invalid(Failure::BadClaim, "The token has no expiry")),
-            Some(v) => numeric_date(v).ok_or_else(|| invalid(Failure::BadClaim, "The token's expiry is not a number"))?,
+            Some(v) => numeric_date(v)
+                .ok_or_else(|| invalid(Failure::BadClaim, "The token's expiry is not a number"))?,
         };
         let nbf = match claims.get("nbf") {
             None => None,
-            Some(v) => Some(numeric_date(v).ok_or_else(|| invalid(Failure::BadClaim, "The token's nbf is not a number"))?),
+            Some(v) => Some(
+                numeric_date(v)
+                    .ok_or_else(|| invalid(Failure::BadClaim, "The token's nbf is not a number"))?,
+            ),
         };
         self.check_times(exp, nbf, now)?;
         if !self.issuers.is_empty() {
@@ -310,7 +326,11 @@ impl ClaimRules {
             return Err(rejected(Failure::Expired, code::TOKEN_EXPIRED, "The token has expired"));
         }
         if nbf.is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
-            return Err(rejected(Failure::NotYetValid, code::TOKEN_NOT_YET_VALID, "The token is not valid yet"));
+            return Err(rejected(
+                Failure::NotYetValid,
+                code::TOKEN_NOT_YET_VALID,
+                "The token is not valid yet",
+            ));
         }
         Ok(())
     }
