@@ -33,13 +33,13 @@
 //! assert_eq!(denied.status().as_u16(), 403);
 //! ```
 
-mod api_key;
-mod authenticator;
-mod config;
-mod jwt;
-mod permission;
-mod principal;
-mod session;
+pub mod api_key;
+pub mod authenticator;
+pub mod config;
+pub mod jwt;
+pub mod permission;
+pub mod principal;
+pub mod session;
 
 pub use api_key::{ApiKeyHash, ApiKeyStore, NewApiKey, looks_like_api_key};
 pub(crate) use authenticator::Presented;
