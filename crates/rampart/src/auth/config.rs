@@ -623,3 +623,84 @@ fn lockout_config(raw: &RawLockoutConfig) -> Result<LockoutConfig, Error> {
     }
     Ok(config)
 }
+
+/// The effective settings as `config show` prints them: every secret as
+/// `******`, keys by id and algorithm, key material never.
+impl serde::Serialize for AuthConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        const MASK: &str = "******";
+        let secs = |d: Duration| humantime::format_duration(d).to_string();
+        let keys: Vec<serde_json::Value> = self
+            .jwt
+            .keys
+            .iter()
+            .map(|k| {
+                let material = if k.encoding.is_some() { "secret" } else { "public_key" };
+                serde_json::json!({"kid": k.kid, "algorithm": format!("{:?}", k.algorithm), material: MASK})
+            })
+            .collect();
+        let roles: BTreeMap<&String, Vec<String>> =
+            self.roles.iter().map(|(role, set)| (role, set.to_strings())).collect();
+        let value = serde_json::json!({
+            "jwt": {
+                "keys": keys,
+                "jwks": self.jwt.jwks.as_ref().map(|j| serde_json::json!({
+                    "file": j.file,
+                    "check_interval": secs(j.check_interval),
+                    "min_reload_interval": secs(j.min_reload_interval),
+                    "default_rsa_algorithm": j.default_rsa_algorithm.map(|a| format!("{a:?}")),
+                })),
+                "issuers": self.jwt.issuers,
+                "audiences": self.jwt.audiences,
+                "leeway": secs(self.jwt.leeway),
+                "max_token_bytes": self.jwt.max_token_bytes,
+                "cache_capacity": self.jwt.cache_capacity,
+            },
+            "api_keys": self.api_keys.iter().map(|k| serde_json::json!({
+                "id": k.id, "name": k.name, "hash": k.hash.to_string(),
+                "permissions": k.permissions.to_strings(), "roles": k.roles,
+            })).collect::<Vec<_>>(),
+            "roles": roles,
+            "session": self.session.as_ref().map(|s| serde_json::json!({
+                "secret": MASK,
+                "cookie_name": s.cookie_name,
+                "same_site": if s.same_site_strict { "strict" } else { "lax" },
+                "absolute_timeout": secs(s.absolute_timeout),
+                "idle_timeout": secs(s.idle_timeout),
+                "allowed_origins": s.allowed_origins,
+                "max_sessions": s.max_sessions,
+            })),
+            "lockout": {
+                "enabled": self.lockout.enabled,
+                "max_failures": self.lockout.max_failures,
+                "window": secs(self.lockout.window),
+                "base_lockout": secs(self.lockout.base_lockout),
+                "max_lockout": secs(self.lockout.max_lockout),
+            },
+        });
+        value.serialize(serializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printing_the_settings_shows_no_secret() {
+        let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+            "jwt": {"keys": [{"kid": "k", "algorithm": "HS256", "secret": "canary-jwt-secret-0123456789-abcdef"}]},
+            "session": {"secret": "canary-session-secret-0123456789-abc"},
+            "roles": {"clerk": ["orders:*"]},
+        }))
+        .expect("raw");
+        let config = raw.validate().expect("valid");
+        let shown = format!("{} {config:?}", serde_json::to_string(&config).expect("serializes"));
+        assert!(!shown.contains("canary"), "{shown}");
+        assert!(shown.contains("******"));
+        let value = serde_json::to_value(&config).expect("serializes");
+        assert_eq!(value["jwt"]["keys"][0]["secret"], "******");
+        assert_eq!(value["jwt"]["leeway"], "30s");
+        assert_eq!(value["roles"]["clerk"][0], "orders:*");
+    }
+}

@@ -321,6 +321,11 @@ impl RoleMap {
         self.roles.insert(role.into(), permissions);
     }
 
+    /// Every role and what it grants, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &PermissionSet)> {
+        self.roles.iter()
+    }
+
     /// What `role` grants, if it is known.
     pub fn get(&self, role: &str) -> Option<&PermissionSet> {
         self.roles.get(role)
