@@ -43,7 +43,9 @@ fn overhead(c: &mut Criterion) {
         b.iter(|| retry_budget.retry(|| call(black_box(7))));
     });
     group.bench_function("backon retry, succeeds first time (exponential, jitter)", |b| {
-        b.iter(|| (|| call(black_box(7))).retry(ExponentialBuilder::default().with_jitter()).call());
+        b.iter(|| {
+            (|| call(black_box(7))).retry(ExponentialBuilder::default().with_jitter()).call()
+        });
     });
     group.bench_function("closed breaker", |b| b.iter(|| breaker.call(|| call(black_box(7)))));
     group.bench_function("closed breaker with slow-call rule", |b| {

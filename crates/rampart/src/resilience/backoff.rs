@@ -1,23 +1,22 @@
-//! How long to wait before each retry: exponential growth, capped, with jitter.
-//!
-//! Jitter spreads the retries of many clients so a dependency that comes back
-//! is not met by all of them at the same instant (see "Exponential Backoff
-//! and Jitter" on the AWS Architecture Blog). With `exp(n) = min(max_delay,
-//! base_delay * factor^n)` for the n-th retry (n from 0):
-//!
-//! | jitter | delay |
-//! |---|---|
-//! | `None` | `exp(n)` |
-//! | `Full` | uniform in `[0, exp(n)]` |
-//! | `Equal` | `exp(n) / 2` + uniform in `[0, exp(n) / 2]` |
-//! | `Decorrelated` | `min(max_delay, uniform in [base_delay, 3 * previous])`, previous starting at `base_delay` |
+//! Retry delays: exponential growth, capped, with jitter.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-/// How a retry delay is randomized; see the table in the
-/// [`RetryPolicy`](super::RetryPolicy) builder's `jitter`.
+/// How a retry delay is randomized.
+///
+/// Jitter spreads the retries of many clients so a dependency that comes back
+/// is not met by all of them at the same instant (see "Exponential Backoff
+/// and Jitter" on the AWS Architecture Blog). With `exp(n) = min(max_delay,
+/// base_delay * factor^n)` for the n-th retry (n from 0):
+///
+/// | jitter | delay |
+/// |---|---|
+/// | `None` | `exp(n)` |
+/// | `Full` | uniform in `[0, exp(n)]` |
+/// | `Equal` | `exp(n) / 2` + uniform in `[0, exp(n) / 2]` |
+/// | `Decorrelated` | `min(max_delay, uniform in [base_delay, 3 * previous])`, previous starting at `base_delay` |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Jitter {

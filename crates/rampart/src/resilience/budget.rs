@@ -1,11 +1,4 @@
-//! Retries as a share of recent calls, so a failing dependency is not hammered.
-//!
-//! Every call deposits a fraction of a token, every retry withdraws a whole
-//! one; deposits and withdrawals expire after the window. Within any window
-//! the retries allowed are `min_retries_per_second * window` plus
-//! `retry_ratio` times the calls made (Finagle's retry budget, tower's
-//! `TpsBudget`). When a dependency fails hard, retries stop at that share
-//! instead of multiplying the load by `max_retries + 1`.
+//! Retry budgets: retries as a share of recent calls.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -15,6 +8,7 @@ use crate::error::Error;
 
 /// How many buckets the window is cut into: time expires a tenth of it at once.
 const SLOTS: usize = 10;
+const SLOTS_U32: u32 = 10;
 
 /// Fixed-point unit: one token is 1000.
 const TOKEN: u64 = 1000;
@@ -22,6 +16,13 @@ const TOKEN: u64 = 1000;
 /// A retry budget shared by every call to one dependency; clones share it.
 /// Built by [`RetryBudget::builder`] and attached with
 /// [`RetryPolicyBuilder::budget`](super::RetryPolicyBuilder::budget).
+///
+/// Every call deposits a fraction of a token, every retry withdraws a whole
+/// one; deposits and withdrawals expire after the window. Within any window
+/// the retries allowed are `min_retries_per_second * window` plus
+/// `retry_ratio` times the calls made (Finagle's retry budget, tower's
+/// `TpsBudget`). When a dependency fails hard, retries stop at that share
+/// instead of multiplying the load by `max_retries + 1`.
 ///
 /// ```
 /// use rampart::resilience::RetryBudget;
@@ -162,10 +163,7 @@ impl RetryBudgetBuilder {
     /// `retry_budget.retry_ratio` when out of range.
     pub fn build(self) -> Result<RetryBudget, Error> {
         if self.window < Duration::from_secs(1) || self.window > Duration::from_secs(3600) {
-            return Err(Error::configuration(
-                "retry_budget.window",
-                "must be between 1s and 1h",
-            ));
+            return Err(Error::configuration("retry_budget.window", "must be between 1s and 1h"));
         }
         if !(0.0..=10.0).contains(&self.ratio) {
             return Err(Error::configuration(
@@ -173,8 +171,8 @@ impl RetryBudgetBuilder {
                 "must be a number from 0.0 to 10.0",
             ));
         }
-        let reserve = (u128::from(self.min_per_second) * u128::from(TOKEN) * self.window.as_millis())
-            / 1000;
+        let reserve =
+            (u128::from(self.min_per_second) * u128::from(TOKEN) * self.window.as_millis()) / 1000;
         // In range by the check above: at most 10 * TOKEN.
         let per_call = (self.ratio * TOKEN as f64).round();
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -184,7 +182,7 @@ impl RetryBudgetBuilder {
             inner: Arc::new(Inner {
                 clock: self.clock,
                 start,
-                slot: self.window / SLOTS as u32,
+                slot: self.window / SLOTS_U32,
                 reserve: u64::try_from(reserve).unwrap_or(u64::MAX),
                 per_call,
                 slots: Mutex::new(Slots::default()),

@@ -1,18 +1,4 @@
-//! Stop calling a dependency that keeps failing; probe it again later.
-//!
-//! A breaker is **closed** (calls pass) until, over the last `window_size`
-//! recorded calls and after at least `minimum_calls`, the share of failures
-//! reaches `failure_rate` (or the share of calls slower than the slow-call
-//! threshold reaches its rate). It then **opens**: every call is refused at
-//! once with a `CIRCUIT_OPEN` [`Unavailable`](crate::ErrorKind::Unavailable)
-//! error whose [`retry_after`](Error::retry_after) is the time left open.
-//! After `open_for` it turns **half-open** and lets `probe_calls` calls
-//! through; when they have all finished, it closes if their failure (and
-//! slow) rates are below the thresholds, and opens again otherwise.
-//!
-//! A closed breaker costs one atomic load to enter and one short critical
-//! section to record the outcome; outcomes of calls let in before a state
-//! change are discarded, so a late answer never counts in the wrong state.
+//! The circuit breaker: stop calling a dependency that keeps failing; probe it again later.
 
 use std::fmt;
 use std::future::Future;
@@ -71,8 +57,21 @@ impl fmt::Display for CircuitState {
 
 type Predicate = dyn Fn(&Error) -> bool + Send + Sync;
 
-/// A circuit breaker for one dependency; see the [module
-/// documentation](self). Cheap to clone; clones share one state.
+/// A circuit breaker for one dependency. Cheap to clone; clones share one state.
+///
+/// A breaker is **closed** (calls pass) until, over the last `window_size`
+/// recorded calls and after at least `minimum_calls`, the share of failures
+/// reaches `failure_rate` (or the share of calls slower than the slow-call
+/// threshold reaches its rate). It then **opens**: every call is refused at
+/// once with a `CIRCUIT_OPEN` [`Unavailable`](crate::ErrorKind::Unavailable)
+/// error whose [`retry_after`](Error::retry_after) is the time left open.
+/// After `open_for` it turns **half-open** and lets `probe_calls` calls
+/// through; when they have all finished, it closes if their failure (and
+/// slow) rates are below the thresholds, and opens again otherwise.
+///
+/// A closed breaker costs one atomic load to enter and one short critical
+/// section to record the outcome; outcomes of calls let in before a state
+/// change are discarded, so a late answer never counts in the wrong state.
 ///
 /// ```
 /// use std::time::Duration;
@@ -518,7 +517,10 @@ impl CircuitBreakerBuilder {
     }
 
     /// Decides which errors count as failures, instead of [`Error::is_retryable`].
-    pub fn failure_if(mut self, predicate: impl Fn(&Error) -> bool + Send + Sync + 'static) -> Self {
+    pub fn failure_if(
+        mut self,
+        predicate: impl Fn(&Error) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.settings.is_failure = Some(Box::new(predicate));
         self
     }

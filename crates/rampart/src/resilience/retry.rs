@@ -245,7 +245,11 @@ struct Attempts<'p> {
 impl Attempts<'_> {
     /// After a failed attempt: how long to wait before the next, or the
     /// error to return.
-    fn after_failure(&mut self, err: Error, now: impl FnOnce() -> Instant) -> Result<Duration, Error> {
+    fn after_failure(
+        &mut self,
+        err: Error,
+        now: impl FnOnce() -> Instant,
+    ) -> Result<Duration, Error> {
         let policy = self.policy;
         let retryable = match &policy.predicate {
             Some(predicate) => predicate(&err),
@@ -261,15 +265,15 @@ impl Attempts<'_> {
             Some(hint) if policy.honor_retry_after => hint,
             _ => self.schedule().next_delay(),
         };
-        if let Some(deadline) = self.deadline {
-            if delay > deadline.saturating_duration_since(now()) {
-                return Err(self.give_up(GiveUpReason::Deadline, err));
-            }
+        if let Some(deadline) = self.deadline
+            && delay > deadline.saturating_duration_since(now())
+        {
+            return Err(self.give_up(GiveUpReason::Deadline, err));
         }
-        if let Some(budget) = &policy.budget {
-            if !budget.try_withdraw() {
-                return Err(self.give_up(GiveUpReason::Budget, err));
-            }
+        if let Some(budget) = &policy.budget
+            && !budget.try_withdraw()
+        {
+            return Err(self.give_up(GiveUpReason::Budget, err));
         }
         tracing::info!(
             target: TARGET,

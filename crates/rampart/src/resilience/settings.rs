@@ -1,26 +1,4 @@
 //! Retry and breaker settings as they appear in a configuration file.
-//!
-//! Durations are human strings ("500ms", "30s"). Each struct has one fallible
-//! function that checks it and builds the typed object; errors name the key
-//! and never echo the value.
-//!
-//! ```
-//! use rampart::resilience::{CircuitBreakerSettings, CircuitState, RetrySettings};
-//!
-//! let retry: RetrySettings = serde_json::from_str(
-//!     r#"{"max_retries": 2, "base_delay": "50ms", "jitter": "decorrelated", "budget_ratio": 0.1}"#,
-//! )?;
-//! let policy = retry.into_policy("payments")?;
-//! assert_eq!(policy.dependency(), "payments");
-//!
-//! let breaker: CircuitBreakerSettings = serde_json::from_str(r#"{"open_for": "10s"}"#)?;
-//! assert_eq!(breaker.into_breaker("payments")?.state(), CircuitState::Closed);
-//!
-//! let bad: RetrySettings = serde_json::from_str(r#"{"max_delay": "soon"}"#)?;
-//! let err = bad.into_policy("payments").unwrap_err();
-//! assert_eq!(err.config_key(), Some("retry.max_delay"));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
 
 use std::time::Duration;
 
@@ -29,7 +7,30 @@ use serde::Deserialize;
 use super::{CircuitBreaker, Jitter, RetryBudget, RetryPolicy};
 use crate::error::Error;
 
-/// The `retry` section: see [`RetryPolicy::builder`] for what each does.
+/// The `retry` section of a configuration: see [`RetryPolicy::builder`]
+/// for what each setting does.
+///
+/// Durations are human strings ("500ms", "30s"). Each struct has one fallible
+/// function that checks it and builds the typed object; errors name the key
+/// and never echo the value.
+///
+/// ```
+/// use rampart::resilience::{CircuitBreakerSettings, CircuitState, RetrySettings};
+///
+/// let retry: RetrySettings = serde_json::from_str(
+///     r#"{"max_retries": 2, "base_delay": "50ms", "jitter": "decorrelated", "budget_ratio": 0.1}"#,
+/// )?;
+/// let policy = retry.into_policy("payments")?;
+/// assert_eq!(policy.dependency(), "payments");
+///
+/// let breaker: CircuitBreakerSettings = serde_json::from_str(r#"{"open_for": "10s"}"#)?;
+/// assert_eq!(breaker.into_breaker("payments")?.state(), CircuitState::Closed);
+///
+/// let bad: RetrySettings = serde_json::from_str(r#"{"max_delay": "soon"}"#)?;
+/// let err = bad.into_policy("payments").unwrap_err();
+/// assert_eq!(err.config_key(), Some("retry.max_delay"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetrySettings {
