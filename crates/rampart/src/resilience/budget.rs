@@ -1,6 +1,7 @@
 //! Retry budgets: retries as a share of recent calls.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::clock::{Clock, SystemClock};
@@ -51,15 +52,11 @@ struct Inner {
     reserve: u64,
     /// Fixed-point tokens one call deposits.
     per_call: u64,
-    slots: Mutex<Slots>,
-}
-
-#[derive(Debug, Default)]
-struct Slots {
-    /// Index (since `start`) of the slot `deposits[index % SLOTS]` holds.
-    current: u64,
-    deposits: [u64; SLOTS],
-    withdrawals: [u64; SLOTS],
+    /// The newest slot number seen; slot `n` lives at index `n % SLOTS`.
+    current: AtomicU64,
+    deposits: [AtomicU64; SLOTS],
+    /// Guarded, so a withdrawal checks and takes in one step.
+    withdrawals: Mutex<[u64; SLOTS]>,
 }
 
 impl RetryBudget {
@@ -74,45 +71,54 @@ impl RetryBudget {
         }
     }
 
-    /// Records a call (made by a retry policy once per call).
+    /// Records a call (made by a retry policy once per call). Lock-free
+    /// unless a slot has to be expired; a deposit racing that may land in
+    /// the slot just cleared and be lost, which only makes the budget stricter.
     pub fn deposit(&self) {
-        self.with_slots(|slots, index| {
-            slots.deposits[index] = slots.deposits[index].saturating_add(self.inner.per_call);
-        });
+        let inner = &*self.inner;
+        let now = self.slot_now();
+        if now > inner.current.load(Ordering::Acquire) {
+            drop(self.lock_advanced(now));
+        }
+        inner.deposits[slot_index(now)].fetch_add(inner.per_call, Ordering::Relaxed);
     }
 
     /// Takes one retry from the budget; false when it is spent.
     pub fn try_withdraw(&self) -> bool {
-        self.with_slots(|slots, index| {
-            let deposited: u64 = slots.deposits.iter().sum();
-            let withdrawn: u64 = slots.withdrawals.iter().sum();
-            let balance = self.inner.reserve.saturating_add(deposited);
-            if withdrawn.saturating_add(TOKEN) <= balance {
-                slots.withdrawals[index] += TOKEN;
-                true
-            } else {
-                false
-            }
-        })
+        let inner = &*self.inner;
+        let now = self.slot_now();
+        let mut withdrawals = self.lock_advanced(now);
+        let deposited: u64 = inner.deposits.iter().map(|d| d.load(Ordering::Relaxed)).sum();
+        let withdrawn: u64 = withdrawals.iter().sum();
+        if withdrawn.saturating_add(TOKEN) <= inner.reserve.saturating_add(deposited) {
+            withdrawals[slot_index(now)] += TOKEN;
+            true
+        } else {
+            false
+        }
     }
 
-    /// Runs `f` on the slots with expired slots cleared, passing the current slot.
-    fn with_slots<R>(&self, f: impl FnOnce(&mut Slots, usize) -> R) -> R {
+    /// The number of the slot the clock is in, counted from `start`.
+    fn slot_now(&self) -> u64 {
         let inner = &*self.inner;
         let elapsed = inner.clock.now().saturating_duration_since(inner.start);
-        let now = u64::try_from(elapsed.as_nanos() / inner.slot.as_nanos()).unwrap_or(u64::MAX);
-        let mut slots = inner.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        if now > slots.current {
-            let expired = (now - slots.current).min(SLOTS as u64);
-            for step in 1..=expired {
-                let index = slot_index(slots.current + step);
-                slots.deposits[index] = 0;
-                slots.withdrawals[index] = 0;
+        u64::try_from(elapsed.as_nanos() / inner.slot.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Locks the withdrawals after clearing the slots that expired by slot `now`.
+    fn lock_advanced(&self, now: u64) -> MutexGuard<'_, [u64; SLOTS]> {
+        let inner = &*self.inner;
+        let mut withdrawals = inner.withdrawals.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = inner.current.load(Ordering::Acquire);
+        if now > current {
+            for slot in (current + 1)..=now.min(current.saturating_add(SLOTS as u64)) {
+                let index = slot_index(slot);
+                inner.deposits[index].store(0, Ordering::Relaxed);
+                withdrawals[index] = 0;
             }
-            slots.current = now;
+            inner.current.store(now, Ordering::Release);
         }
-        let index = slot_index(slots.current);
-        f(&mut slots, index)
+        withdrawals
     }
 }
 
@@ -185,7 +191,9 @@ impl RetryBudgetBuilder {
                 slot: self.window / SLOTS_U32,
                 reserve: u64::try_from(reserve).unwrap_or(u64::MAX),
                 per_call,
-                slots: Mutex::new(Slots::default()),
+                current: AtomicU64::new(0),
+                deposits: Default::default(),
+                withdrawals: Mutex::new([0; SLOTS]),
             }),
         })
     }

@@ -159,7 +159,10 @@ impl Window {
             self.len += 1;
         }
         self.outcomes[self.next] = outcome;
-        self.next = (self.next + 1) % self.outcomes.len();
+        self.next += 1;
+        if self.next == self.outcomes.len() {
+            self.next = 0;
+        }
         self.failures += u32::from(outcome.failed);
         self.slow += u32::from(outcome.slow);
     }
@@ -333,10 +336,17 @@ impl Inner {
         }
         core.window.push(outcome);
         let settings = &self.settings;
+        let minimum = settings.minimum_calls as usize;
         let next = match core.state {
-            CircuitState::Closed => (core.window.len >= settings.minimum_calls as usize
-                && core.window.tripped(settings))
-            .then_some(CircuitState::Open),
+            // A good outcome only lowers the rates, except the one that
+            // brings the window up to the minimum.
+            CircuitState::Closed
+                if !outcome.failed && !outcome.slow && core.window.len != minimum =>
+            {
+                None
+            }
+            CircuitState::Closed => (core.window.len >= minimum && core.window.tripped(settings))
+                .then_some(CircuitState::Open),
             CircuitState::HalfOpen if core.window.len >= settings.probe_calls as usize => {
                 Some(if core.window.tripped(settings) {
                     CircuitState::Open
