@@ -277,6 +277,29 @@ fn no_sleep_ends_past_an_explicit_deadline() {
     assert_eq!(err.attempts(), Some(4));
 }
 
+#[test]
+fn max_elapsed_counts_from_the_first_failure() {
+    let (clock, log) = (FakeClock::new(), Log::default());
+    let retry = policy(&clock, &log)
+        .max_retries(10)
+        .max_elapsed(Some(Duration::from_secs(1)))
+        .build()
+        .expect("policy");
+    let mut calls = 0;
+    let err = retry
+        .retry(|| -> Result<(), Error> {
+            calls += 1;
+            if calls == 1 {
+                clock.advance(Duration::from_secs(10)); // a slow first attempt
+            }
+            Err(Error::timeout("slow"))
+        })
+        .unwrap_err();
+    // From the first failure: 100 + 200 + 400 ms fit in 1 s, 800 more do not.
+    assert_eq!(log.delays(), [100 * MS, 200 * MS, 400 * MS]);
+    assert_eq!((calls, err.code()), (4, code::RETRY_DEADLINE_EXCEEDED));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 

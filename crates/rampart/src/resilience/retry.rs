@@ -50,8 +50,8 @@ type Predicate = dyn Fn(&Error) -> bool + Send + Sync;
 /// - at once, returning the error unchanged, when it is not retryable;
 /// - with `RETRIES_EXHAUSTED` after `max_retries` retries;
 /// - with `RETRY_DEADLINE_EXCEEDED`, without sleeping, when the next wait
-///   would end past the deadline (`max_elapsed` after the call started, or
-///   the instant given to [`retry_until`](Self::retry_until));
+///   would end past the deadline (`max_elapsed` after the first failure,
+///   or the instant given to [`retry_until`](Self::retry_until));
 /// - with `RETRY_BUDGET_EXHAUSTED` when the budget allows no more retries.
 ///
 /// Those three are `ExternalService` errors of severity High that carry the
@@ -97,7 +97,8 @@ impl fmt::Debug for RetryPolicy {
 impl RetryPolicy {
     /// Starts a policy for calls to `dependency` (the name logs and metrics
     /// carry). Defaults: 3 retries, 100 ms base delay doubling up to 10 s,
-    /// full jitter, 30 s max elapsed time, Retry-After honoured, no budget.
+    /// full jitter, 30 s max elapsed time (from the first failure),
+    /// Retry-After honoured, no budget.
     pub fn builder(dependency: impl Into<Arc<str>>) -> RetryPolicyBuilder {
         RetryPolicyBuilder {
             dependency: dependency.into(),
@@ -184,7 +185,7 @@ impl RetryPolicy {
         F: FnMut() -> Result<T, Error>,
     {
         let inner = &*self.inner;
-        let mut attempts = self.start(deadline, || inner.clock.now());
+        let mut attempts = self.start(deadline);
         loop {
             match op() {
                 Ok(value) => return Ok(value),
@@ -202,7 +203,7 @@ impl RetryPolicy {
         Fut: Future<Output = Result<T, Error>>,
     {
         let now = || tokio::time::Instant::now().into_std();
-        let mut attempts = self.start(deadline, now);
+        let mut attempts = self.start(deadline);
         loop {
             match op().await {
                 Ok(value) => return Ok(value),
@@ -214,20 +215,13 @@ impl RetryPolicy {
         }
     }
 
-    /// Begins one call: counts it in the budget and fixes its deadline.
-    fn start(&self, deadline: Option<Instant>, now: impl FnOnce() -> Instant) -> Attempts<'_> {
+    /// Begins one call: counts it in the budget. The clock is not read
+    /// until something fails, so a call that succeeds pays little.
+    fn start(&self, deadline: Option<Instant>) -> Attempts<'_> {
         let inner = &*self.inner;
         if let Some(budget) = &inner.budget {
             budget.deposit();
         }
-        // The clock is read only when a max elapsed time needs a start.
-        let deadline = match (deadline, inner.max_elapsed) {
-            (deadline, None) => deadline,
-            (None, Some(max)) => now().checked_add(max),
-            (Some(deadline), Some(max)) => {
-                Some(now().checked_add(max).map_or(deadline, |end| end.min(deadline)))
-            }
-        };
         Attempts { policy: inner, deadline, made: 1, schedule: None }
     }
 }
@@ -235,6 +229,8 @@ impl RetryPolicy {
 /// The state of one call through a policy.
 struct Attempts<'p> {
     policy: &'p Inner,
+    /// The caller's deadline; after the first failure, the earlier of it
+    /// and the end of the max elapsed time.
     deadline: Option<Instant>,
     /// Attempts made so far, the failed one included.
     made: u32,
@@ -265,10 +261,18 @@ impl Attempts<'_> {
             Some(hint) if policy.honor_retry_after => hint,
             _ => self.schedule().next_delay(),
         };
-        if let Some(deadline) = self.deadline
-            && delay > deadline.saturating_duration_since(now())
-        {
-            return Err(self.give_up(GiveUpReason::Deadline, err));
+        if self.deadline.is_some() || policy.max_elapsed.is_some() {
+            let now = now();
+            if self.made == 1
+                && let Some(end) = policy.max_elapsed.and_then(|max| now.checked_add(max))
+            {
+                self.deadline = Some(self.deadline.map_or(end, |deadline| deadline.min(end)));
+            }
+            if let Some(deadline) = self.deadline
+                && delay > deadline.saturating_duration_since(now)
+            {
+                return Err(self.give_up(GiveUpReason::Deadline, err));
+            }
         }
         if let Some(budget) = &policy.budget
             && !budget.try_withdraw()
@@ -413,9 +417,12 @@ impl RetryPolicyBuilder {
         self
     }
 
-    /// The longest a call may take from its first attempt, waits included:
-    /// no wait that would end later is started. `None` lifts the bound
-    /// (then a server's Retry-After is honoured however long it is).
+    /// How long retrying may go on, counted from the first failure: no wait
+    /// that would end later is started (default 30 s). The first attempt is
+    /// not counted, so a call that succeeds never reads the clock; for an
+    /// end-to-end bound pass a deadline to [`RetryPolicy::retry_until`].
+    /// `None` lifts the bound (then a server's Retry-After is honoured
+    /// however long it is).
     pub fn max_elapsed(mut self, max: Option<Duration>) -> Self {
         self.max_elapsed = max;
         self
