@@ -386,6 +386,14 @@ fn succeed(breaker: &CircuitBreaker) -> Result<(), Error> {
     breaker.call(|| Ok(()))
 }
 
+/// Opens a breaker made by `breaker()` (4 failures of 4 calls).
+fn trip(breaker: &CircuitBreaker) {
+    for _ in 0..4 {
+        let _ = fail(breaker);
+    }
+    assert_eq!(breaker.state(), CircuitState::Open);
+}
+
 #[test]
 fn a_breaker_opens_rejects_probes_and_closes() {
     let (clock, log) = (FakeClock::new(), Log::default());
@@ -446,9 +454,7 @@ fn a_breaker_opens_rejects_probes_and_closes() {
 fn a_failed_probe_reopens_the_breaker_for_another_full_period() {
     let (clock, log) = (FakeClock::new(), Log::default());
     let breaker = breaker(&clock, &log).probe_calls(1).build().expect("breaker");
-    for _ in 0..4 {
-        let _ = fail(&breaker);
-    }
+    trip(&breaker);
     clock.advance(Duration::from_secs(30));
     assert!(fail(&breaker).is_err());
     assert_eq!(breaker.state(), CircuitState::Open);
@@ -502,9 +508,7 @@ fn a_late_outcome_from_before_a_transition_is_ignored() {
     let (clock, log) = (FakeClock::new(), Log::default());
     let breaker = breaker(&clock, &log).probe_calls(1).build().expect("breaker");
     let stale = breaker.try_acquire().expect("closed");
-    for _ in 0..4 {
-        let _ = fail(&breaker);
-    }
+    trip(&breaker);
     clock.advance(Duration::from_secs(30));
     let probe = breaker.try_acquire().expect("probe");
     // The call let in while closed fails now: it must not count as the probe.
@@ -518,9 +522,7 @@ fn a_late_outcome_from_before_a_transition_is_ignored() {
 fn a_dropped_probe_frees_its_slot() {
     let (clock, log) = (FakeClock::new(), Log::default());
     let breaker = breaker(&clock, &log).probe_calls(1).build().expect("breaker");
-    for _ in 0..4 {
-        let _ = fail(&breaker);
-    }
+    trip(&breaker);
     clock.advance(Duration::from_secs(30));
     drop(breaker.try_acquire().expect("probe")); // e.g. a cancelled request
     assert!(succeed(&breaker).is_ok(), "the slot was given back");
@@ -531,9 +533,7 @@ fn a_dropped_probe_frees_its_slot() {
 fn concurrent_callers_in_half_open_get_exactly_the_probe_count() {
     let (clock, log) = (FakeClock::new(), Log::default());
     let breaker = breaker(&clock, &log).probe_calls(3).build().expect("breaker");
-    for _ in 0..4 {
-        let _ = fail(&breaker);
-    }
+    trip(&breaker);
     clock.advance(Duration::from_secs(30));
     log.take();
     let threads: u32 = 32;
@@ -652,9 +652,7 @@ fn many_threads_hammering_a_breaker_keep_its_counts_consistent() {
 fn retry_waits_for_an_open_breaker_only_if_the_deadline_allows() {
     let (clock, log) = (FakeClock::new(), Log::default());
     let breaker = breaker(&clock, &Log::default()).probe_calls(1).build().expect("breaker");
-    for _ in 0..4 {
-        let _ = fail(&breaker);
-    }
+    trip(&breaker);
     // 30 s left open, 5 s of patience: give up at once, without calling.
     let impatient =
         policy(&clock, &log).max_elapsed(Some(Duration::from_secs(5))).build().expect("policy");
