@@ -295,7 +295,7 @@ impl Attempts<'_> {
             delay,
             error: &err,
         });
-        self.made += 1;
+        self.made = self.made.saturating_add(1);
         Ok(delay)
     }
 
