@@ -57,6 +57,14 @@ impl fmt::Display for CircuitState {
 
 type Predicate = dyn Fn(&Error) -> bool + Send + Sync;
 
+/// The state's bits in the status word.
+const STATE_MASK: u64 = 0b11;
+/// Set while the breaker is closed with a full window of good outcomes: a
+/// good outcome then changes nothing and is not recorded at all, so a healthy
+/// dependency's calls take no lock and write no shared memory.
+const HEALTHY: u64 = 0b100;
+const GENERATION_SHIFT: u32 = 3;
+
 /// A circuit breaker for one dependency. Cheap to clone; clones share one state.
 ///
 /// A breaker is **closed** (calls pass) until, over the last `window_size`
@@ -69,9 +77,10 @@ type Predicate = dyn Fn(&Error) -> bool + Send + Sync;
 /// through; when they have all finished, it closes if their failure (and
 /// slow) rates are below the thresholds, and opens again otherwise.
 ///
-/// A closed breaker costs one atomic load to enter and one short critical
-/// section to record the outcome; outcomes of calls let in before a state
-/// change are discarded, so a late answer never counts in the wrong state.
+/// A closed breaker costs one atomic load to enter; recording a good outcome
+/// while the window holds only good ones is one more load, anything else one
+/// short critical section. Outcomes of calls let in before a state change are
+/// discarded, so a late answer never counts in the wrong state.
 ///
 /// ```
 /// use std::time::Duration;
@@ -104,7 +113,7 @@ struct Inner {
     settings: Settings,
     clock: Arc<dyn Clock>,
     hook: SharedHook,
-    /// `generation << 2 | state`, read without the lock on every call.
+    /// `generation << 3 | HEALTHY? | state`, read without the lock on every call.
     status: AtomicU64,
     core: Mutex<Core>,
 }
@@ -241,7 +250,7 @@ impl CircuitBreaker {
     /// The current state. An open breaker whose time is up reports `Open`
     /// until the next call turns it half-open.
     pub fn state(&self) -> CircuitState {
-        CircuitState::from_gauge(self.inner.status.load(Ordering::Acquire) & 0b11)
+        CircuitState::from_gauge(self.inner.status.load(Ordering::Acquire) & STATE_MASK)
     }
 
     /// Runs `op` if the breaker lets it, and records its outcome.
@@ -279,8 +288,8 @@ impl CircuitBreaker {
     pub fn try_acquire(&self) -> Result<Permit<'_>, Error> {
         let inner = &*self.inner;
         let status = inner.status.load(Ordering::Acquire);
-        if status & 0b11 == CircuitState::Closed.gauge() {
-            return Ok(inner.permit(status >> 2));
+        if status & STATE_MASK == CircuitState::Closed.gauge() {
+            return Ok(inner.permit(status >> GENERATION_SHIFT));
         }
         inner.acquire_slow()
     }
@@ -357,6 +366,15 @@ impl Inner {
             _ => None,
         };
         let transition = next.map(|to| self.move_to(&mut core, to));
+        if transition.is_none() && core.state == CircuitState::Closed {
+            let healthy = core.window.len == core.window.outcomes.len()
+                && core.window.failures == 0
+                && core.window.slow == 0;
+            let status = core.generation << GENERATION_SHIFT
+                | if healthy { HEALTHY } else { 0 }
+                | CircuitState::Closed.gauge();
+            self.status.store(status, Ordering::Release);
+        }
         drop(core);
         if let Some((from, to)) = transition {
             self.announce(from, to);
@@ -381,7 +399,7 @@ impl Inner {
         if to == CircuitState::Open {
             core.opened_at = self.clock.now();
         }
-        self.status.store(core.generation << 2 | to.gauge(), Ordering::Release);
+        self.status.store(core.generation << GENERATION_SHIFT | to.gauge(), Ordering::Release);
         (from, to)
     }
 
@@ -452,6 +470,11 @@ impl Permit<'_> {
             }
             _ => false,
         };
+        let healthy = self.generation << GENERATION_SHIFT | HEALTHY | CircuitState::Closed.gauge();
+        if !failed && !slow && breaker.status.load(Ordering::Acquire) == healthy {
+            // Rotating a good outcome into a window of good outcomes is a no-op.
+            return;
+        }
         breaker.record(self.generation, Outcome { failed, slow });
     }
 }
