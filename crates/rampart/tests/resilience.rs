@@ -485,6 +485,24 @@ fn the_window_slides_and_caller_mistakes_are_not_failures() {
 }
 
 #[test]
+fn good_outcomes_after_a_failure_in_a_healthy_window_still_count() {
+    let (clock, log) = (FakeClock::new(), Log::default());
+    let breaker = breaker(&clock, &log).window_size(4).minimum_calls(4).build().expect("breaker");
+    // A full window of good outcomes: further good ones are not recorded...
+    for _ in 0..100 {
+        assert!(succeed(&breaker).is_ok());
+    }
+    // ...until a failure: the three successes after it must push it along.
+    for step in [fail, succeed, succeed, succeed, fail] {
+        let _ = step(&breaker);
+    }
+    // The last four: S S S F, 25%. Had the successes been skipped: S S F F.
+    assert_eq!(breaker.state(), CircuitState::Closed);
+    let _ = fail(&breaker);
+    assert_eq!(breaker.state(), CircuitState::Open, "S S F F is 50%");
+}
+
+#[test]
 fn slow_calls_open_the_breaker_when_so_configured() {
     let (clock, log) = (FakeClock::new(), Log::default());
     let breaker =
