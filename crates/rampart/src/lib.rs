@@ -32,10 +32,12 @@
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
 
 pub mod clock;
+pub mod config;
 pub mod error;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod telemetry;
 
 pub use error::{Error, ErrorKind, ResultExt, Severity};
 pub use handler::{ErrorHandler, Problem, RequestContext};

@@ -1,0 +1,5 @@
+//! Telemetry.
+
+mod settings;
+
+pub use settings::{LogFormat, RawSettings, Settings};
