@@ -184,7 +184,8 @@ pub fn report(error: &Error, ctx: &RequestContext) -> Problem {
 }
 
 /// Logs `error` once: `error` level for high and critical severities and for
-/// every internal or configuration error, `warn` otherwise.
+/// every internal or configuration error, `warn` otherwise; counts it in
+/// `rampart_errors_total{kind, code}`.
 fn log(error: &Error, ctx: &RequestContext) {
     if error.mark_reported() {
         return;
@@ -201,6 +202,12 @@ fn log(error: &Error, ctx: &RequestContext) {
     let chain = Some(chain.as_str()).filter(|c| !c.is_empty());
     let notes = Some(notes.as_str()).filter(|n| !n.is_empty());
     let request_id = ctx.request_id.as_deref();
+    metrics::counter!(
+        "rampart_errors_total",
+        "kind" => error.kind().as_str(),
+        "code" => error.code().as_str()
+    )
+    .increment(1);
     let loud = error.severity() >= Severity::High || !error.kind().is_public();
     macro_rules! emit {
         ($level:ident) => {
