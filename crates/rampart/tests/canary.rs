@@ -8,7 +8,7 @@ mod support;
 use std::fmt;
 
 use rampart::config::Loader;
-use rampart::error::{Error, ResultExt};
+use rampart::error::Error;
 use rampart::handler::{ErrorHandler, RequestContext};
 use rampart::telemetry::{self, LogFormat, Settings};
 use support::CapturedLogs;
@@ -51,7 +51,8 @@ impl std::error::Error for Failure {
 fn scenario(printed: &mut Vec<String>) {
     // A configuration holding secrets, from a file and from variables.
     let toml = format!("secret_key = \"{SECRET_KEY}\"\n");
-    let env = [("RAMPART_TELEMETRY__REDACT_FIELDS", "[\"ssn\"]"), ("RAMPART_SECRET_KEY", SECRET_KEY)];
+    let env =
+        [("RAMPART_TELEMETRY__REDACT_FIELDS", "[\"ssn\"]"), ("RAMPART_SECRET_KEY", SECRET_KEY)];
     let loaded = Loader::new().toml_text("app.toml", toml).env_vars(env).load().expect("loads");
     let config = loaded.config();
     tracing::info!(?config, "loaded");
@@ -84,9 +85,8 @@ fn scenario(printed: &mut Vec<String>) {
             Some(Box::new(Failure(format!("upstream said: Authorization: Bearer {BEARER}"), None))),
         ))),
     );
-    let err = Err::<(), _>(deep).context("loading orders").unwrap_err().context(format!(
-        "retry with token={JWT}"
-    ));
+    let err =
+        Error::internal(deep).context("loading orders").context(format!("retry with token={JWT}"));
     let span = tracing::info_span!("request", request_id = "r-1", api_key = API_KEY);
     let _entered = span.enter();
     let problem = ErrorHandler::default().report(&err, &RequestContext::new().request_id("r-1"));
@@ -98,7 +98,11 @@ fn scenario(printed: &mut Vec<String>) {
     let login = Login { user: "bob", password: PASSWORD.into() };
     tracing::info!(password = PASSWORD, token = JWT, ssn = "123", "login attempt");
     tracing::info!(attempt = ?login, "attempt");
-    tracing::warn!("login for {} with password={} failed; key {API_KEY}", login.user, login.password);
+    tracing::warn!(
+        "login for {} with password={} failed; key {API_KEY}",
+        login.user,
+        login.password
+    );
     tracing::warn!(header = %format!("Bearer {BEARER}"), jwt_in_text = %format!("got {JWT} ok"));
     tracing::error!(
         key = %format!("-----BEGIN EC PRIVATE KEY-----\n{PEM_BODY}\n-----END EC PRIVATE KEY-----"),
@@ -108,7 +112,9 @@ fn scenario(printed: &mut Vec<String>) {
 }
 
 fn run(format: &str) -> (String, Vec<String>) {
-    let toml = format!("[telemetry]\nformat = \"{format}\"\nfilter = \"trace\"\nredact_fields = [\"ssn\"]\n");
+    let toml = format!(
+        "[telemetry]\nformat = \"{format}\"\nfilter = \"trace\"\nredact_fields = [\"ssn\"]\n"
+    );
     let settings: Settings = Loader::new()
         .toml_text("t.toml", toml)
         .env_vars(None::<(String, String)>)
@@ -130,7 +136,10 @@ fn no_canary_escapes_in_json_or_text() {
         // The scenario really logged: the handler's chain and the redactions are there.
         assert!(logs.lines().count() >= 30, "{logs}");
         assert!(logs.contains("[REDACTED]"), "{logs}");
-        assert!(logs.contains("query failed: connect to postgres://app:[REDACTED]@db:5432"), "{logs}");
+        assert!(
+            logs.contains("query failed: connect to postgres://app:[REDACTED]@db:5432"),
+            "{logs}"
+        );
         assert!(printed.iter().any(|p| p.contains("******")));
         for canary in CANARIES {
             assert!(!logs.contains(canary), "{format} log leaked {canary}:\n{logs}");

@@ -72,6 +72,7 @@ struct Scratch {
     fields: String,
     spans: String,
     value: String,
+    entries: Vec<(usize, usize, usize)>,
 }
 
 thread_local! {
@@ -157,13 +158,14 @@ impl RedactingFormat {
         if let Some(n) = meta.line() {
             let _ = write!(line, ",\"line\":{n}");
         }
-        for (key, fields) in [("span", &s.spans), ("fields", &s.fields)] {
+        // Event fields have distinct names; spans may repeat one another's.
+        for (key, fields, dedup) in [("span", &s.spans, true), ("fields", &s.fields, false)] {
             if fields.is_empty() {
                 continue;
             }
-            let _ = write!(line, ",\"{key}\":{{");
+            line.push_str(if key == "span" { ",\"span\":{" } else { ",\"fields\":{" });
             let mut first = true;
-            for_each_latest(fields, |name, value| {
+            for_each_field(fields, dedup, &mut s.entries, |name, value| {
                 if !first {
                     line.push(',');
                 }
@@ -185,8 +187,8 @@ impl RedactingFormat {
         escape(line, meta.target(), Escape::Text);
         line.push_str(": ");
         push_redacted(line, &s.message, &self.redactor, Escape::Text);
-        for fields in [&s.fields, &s.spans] {
-            for_each_latest(fields, |name, value| {
+        for (fields, dedup) in [(&s.fields, false), (&s.spans, true)] {
+            for_each_field(fields, dedup, &mut s.entries, |name, value| {
                 line.push(' ');
                 escape(line, name, Escape::Text);
                 line.push('=');
@@ -197,14 +199,36 @@ impl RedactingFormat {
     }
 }
 
-/// Calls `f(name, rendered value)` for each stored field whose name does not
-/// come again later (a later value, or an inner span's, wins).
-fn for_each_latest<'a>(stored: &'a str, mut f: impl FnMut(&'a str, &'a str)) {
-    let entries = || stored.split_terminator(FIELD_END).filter_map(|e| e.split_once(NAME_END));
-    for (i, (name, value)) in entries().enumerate() {
-        if !entries().skip(i + 1).any(|(later, _)| later == name) {
-            f(name, value);
+/// Calls `f(name, rendered value)` for each stored field. With `dedup`, a
+/// field whose name comes again later is skipped (a later value, or an inner
+/// span's, wins); `entries` is a reusable buffer of offsets.
+fn for_each_field<'a>(
+    stored: &'a str,
+    dedup: bool,
+    entries: &mut Vec<(usize, usize, usize)>,
+    mut f: impl FnMut(&'a str, &'a str),
+) {
+    entries.clear();
+    let bytes = stored.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() {
+        let Some(name_end) = bytes[start..].iter().position(|&b| b == NAME_END as u8) else {
+            break;
+        };
+        let name_end = start + name_end;
+        let end = bytes[name_end..]
+            .iter()
+            .position(|&b| b == FIELD_END as u8)
+            .map_or(bytes.len(), |n| name_end + n);
+        entries.push((start, name_end, end));
+        start = end + 1;
+    }
+    for (i, &(start, name_end, end)) in entries.iter().enumerate() {
+        let name = &stored[start..name_end];
+        if dedup && entries[i + 1..].iter().any(|&(s, n, _)| &stored[s..n] == name) {
+            continue;
         }
+        f(name, &stored[name_end + 1..end]);
     }
 }
 
@@ -387,17 +411,41 @@ fn push_redacted(out: &mut String, text: &str, redactor: &Redactor, how: Escape)
     escape(out, &text[last..], how);
 }
 
+/// Bytes that need a look in JSON strings: controls, DEL, `"`, `\\`, and
+/// 0xC2 (which starts the C1 controls).
+const JSON_SPECIAL: [bool; 256] = special_bytes(true);
+/// The same for free text, where quotes and backslashes stay.
+const TEXT_SPECIAL: [bool; 256] = special_bytes(false);
+
+const fn special_bytes(json: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[0x7f] = true;
+    table[0xc2] = true;
+    table[b'"' as usize] = json;
+    table[b'\\' as usize] = json;
+    table
+}
+
 /// Appends `text`, escaping what could break the line or the terminal:
 /// C0 controls, DEL and C1 controls always (as `\n`, `\u001b`...), and in
 /// JSON also `"` and `\`.
 fn escape(out: &mut String, text: &str, how: Escape) {
+    let table = if how == Escape::Json { &JSON_SPECIAL } else { &TEXT_SPECIAL };
     let bytes = text.as_bytes();
     let mut last = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let special = b < 0x20 || b == 0x7f || (how == Escape::Json && (b == b'"' || b == b'\\'));
+    let mut i = 0;
+    while let Some(n) = bytes[i..].iter().position(|&b| table[usize::from(b)]) {
+        i += n;
+        let b = bytes[i];
         // C1 controls (U+0080..U+009F) are 0xC2 0x80..0x9F in UTF-8.
         let c1 = b == 0xc2 && bytes.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n));
-        if !special && !c1 {
+        if b == 0xc2 && !c1 {
+            i += 1;
             continue;
         }
         out.push_str(&text[last..i]);
@@ -414,10 +462,10 @@ fn escape(out: &mut String, text: &str, how: Escape) {
                 let _ = write!(out, "\\u{other:04x}");
             }
         }
-        last = if c1 { i + 2 } else { i + 1 };
+        i += if c1 { 2 } else { 1 };
+        last = i;
     }
-    // `last` may sit inside a C1 pair skipped above only if the loop ended there.
-    out.push_str(&text[last.min(text.len())..]);
+    out.push_str(&text[last..]);
 }
 
 /// RFC 3339 in UTC with microseconds: `2025-01-01T00:00:00.000000Z`.
@@ -490,7 +538,10 @@ mod tests {
     fn later_fields_win() {
         let stored = "a\u{1f}1\nb\u{1f}2\na\u{1f}3\n";
         let mut seen = Vec::new();
-        for_each_latest(stored, |k, v| seen.push(format!("{k}={v}")));
+        for_each_field(stored, true, &mut Vec::new(), |k, v| seen.push(format!("{k}={v}")));
         assert_eq!(seen, ["b=2", "a=3"]);
+        seen.clear();
+        for_each_field(stored, false, &mut Vec::new(), |k, v| seen.push(format!("{k}={v}")));
+        assert_eq!(seen, ["a=1", "b=2", "a=3"]);
     }
 }

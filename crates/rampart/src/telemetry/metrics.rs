@@ -119,9 +119,10 @@ mod tests {
         for mac in ["counter!(", "gauge!(", "histogram!("] {
             for (at, _) in text.match_indices(mac) {
                 let rest = text[at + mac.len()..].trim_start();
-                if let Some(name) = rest.strip_prefix("\"rampart_") {
-                    let end = name.find('"').unwrap_or(name.len());
-                    names.push(format!("rampart_{}", &name[..end]));
+                let Some(name) = rest.strip_prefix("\"rampart_") else { continue };
+                let name = &name[..name.find('"').unwrap_or(name.len())];
+                if name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+                    names.push(format!("rampart_{name}"));
                 }
             }
         }

@@ -70,7 +70,7 @@ pub fn redactor(settings: &Settings) -> Redactor {
 
 /// A `tracing` layer writing redacted lines in `settings.format` to
 /// `writer`, keeping the events `settings.filter` selects.
-pub fn layer<S, W>(settings: &Settings, writer: W) -> impl Layer<S> + Send + Sync + 'static
+pub fn layer<S, W>(settings: &Settings, writer: W) -> impl Layer<S> + Send + Sync + use<S, W>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,

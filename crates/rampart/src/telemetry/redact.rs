@@ -225,9 +225,11 @@ fn check(kind: Trigger, b: &[u8], start: usize, end: usize) -> Option<(usize, us
                 return None;
             }
             let stop = run(b, start, |c| b64url(c) || c == b'.');
-            let parts: Vec<&[u8]> = b[start..stop].split(|&c| c == b'.').collect();
-            (parts.len() >= 3 && parts[0].len() >= 4 && parts[1].len() >= 2)
-                .then_some((start, stop))
+            let mut parts = b[start..stop].split(|&c| c == b'.');
+            let header = parts.next().map_or(0, <[u8]>::len);
+            let payload = parts.next().map_or(0, <[u8]>::len);
+            let jws = header >= 4 && payload >= 2 && parts.next().is_some();
+            jws.then_some((start, stop))
         }
         Trigger::Scheme => {
             let token = run(b, end, |c| c == b' ');
