@@ -343,3 +343,14 @@ fn temp_file(text: &str) -> PathBuf {
     std::fs::write(&path, text).expect("written");
     path
 }
+
+#[test]
+fn the_example_in_config_md_passes_production() {
+    let doc = include_str!("../../../docs/CONFIG.md");
+    let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let end = start + doc[start..].find("```").expect("closed");
+    let loaded = loader(&doc[start..end], &[]).profile(Profile::Production).load();
+    let loaded = loaded.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.config().rate_limit.requests, 300);
+    assert!(loaded.warnings().is_empty());
+}

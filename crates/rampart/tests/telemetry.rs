@@ -185,3 +185,22 @@ fn the_handler_logs_through_the_formatter_and_counts_errors() {
         "{text}"
     );
 }
+
+#[test]
+fn development_warnings_are_logged_with_their_key() {
+    let loaded = Loader::new()
+        .toml_text("t.toml", "[rate_limit]\nenabled = false\n")
+        .env_vars(None::<(String, String)>);
+    let loaded = loaded.load().expect("loads in development");
+    let logs = capture(&Settings::default(), || loaded.log_warnings());
+    let keys: Vec<Value> =
+        logs.json_lines().iter().map(|l| l["fields"]["config_key"].clone()).collect();
+    assert_eq!(keys, [json!("secret_key"), json!("rate_limit.enabled"), json!("tls")]);
+    let line = &logs.json_lines()[1];
+    assert_eq!(line["level"], "WARN");
+    assert_eq!(line["target"], "rampart::config");
+    assert_eq!(
+        line["message"],
+        "insecure setting tolerated in development: is false: rate limiting is off (t.toml:2)"
+    );
+}

@@ -1,23 +1,5 @@
 //! Finding secrets in log output: sensitive field names, and values that
-//! look like credentials wherever they appear.
-//!
-//! ```
-//! use rampart::telemetry::Redactor;
-//!
-//! let r = Redactor::default();
-//! assert!(r.is_sensitive_name("db_password"));
-//! assert!(r.is_sensitive_name("X-Api-Key"));
-//! assert!(!r.is_sensitive_name("user_id"));
-//! assert_eq!(
-//!     r.redact("login failed: password=hunter2 for bob"),
-//!     "login failed: password=[REDACTED] for bob"
-//! );
-//! assert_eq!(r.redact("Authorization: Bearer abc.def-123"), "Authorization: [REDACTED]");
-//! ```
-//!
-//! Text is scanned once with an Aho-Corasick automaton for trigger words
-//! (`eyJ`, `bearer`, `rk_`, `-----BEGIN`, `://`, `password`, ...); only where
-//! one occurs is the careful check run, so clean text costs one pass.
+//! look like credentials wherever they appear. See [`Redactor`].
 
 use std::borrow::Cow;
 
@@ -82,7 +64,23 @@ enum Trigger {
     GenericKey,
 }
 
-/// Finds secrets in field names and text; see the [module documentation](self).
+/// Finds secrets in field names and text: sensitive names (see
+/// [`DEFAULT_SENSITIVE_NAMES`]) and, in any text, JWTs, `Bearer`/`Basic`
+/// credentials, rampart API keys (`rk_...`), vendor tokens, PEM private keys,
+/// URL passwords and `name=value` pairs with a sensitive name.
+///
+/// ```
+/// use rampart::telemetry::Redactor;
+///
+/// let r = Redactor::default();
+/// assert!(r.is_sensitive_name("db_password"));
+/// assert!(!r.is_sensitive_name("user_id"));
+/// assert_eq!(r.redact("password=hunter2 for bob"), "password=[REDACTED] for bob");
+/// ```
+///
+/// Text is scanned once with an Aho-Corasick automaton for trigger words
+/// (`eyJ`, `bearer`, `rk_`, `-----BEGIN`, `://`, `password`, ...); only where
+/// one occurs is the careful check run, so clean text costs one pass.
 #[derive(Debug, Clone)]
 pub struct Redactor {
     names: AhoCorasick,
