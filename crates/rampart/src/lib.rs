@@ -37,6 +37,7 @@ pub mod error;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod resilience;
 pub mod telemetry;
 
 pub use error::{Error, ErrorKind, ResultExt, Severity};
