@@ -626,3 +626,23 @@ impl From<ConfigError> for Error {
         Error::configuration(key, format!("the configuration has {count} {noun}")).with_source(err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quoted_value_is_masked_as_a_word_of_its_own() {
+        let mut why = "\"hunter2\" is wrong; hunter2s and xhunter2 are other words".to_owned();
+        mask_values(&Value::from("hunter2"), &mut why);
+        assert_eq!(why, "\"******\" is wrong; hunter2s and xhunter2 are other words");
+        let mut why = "bad items: a1b2, c3d4".to_owned();
+        mask_values(&Value::from(vec!["a1b2", "c3d4"]), &mut why);
+        assert_eq!(why, "bad items: ******, ******");
+    }
+
+    #[test]
+    fn printable_escapes_control_characters() {
+        assert_eq!(printable("rate\u{1b}[2J_limit\n"), "rate\\u{1b}[2J_limit\\n");
+    }
+}
