@@ -32,11 +32,13 @@
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
 
 pub mod clock;
+pub mod config;
 pub mod error;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod resilience;
+pub mod telemetry;
 
 pub use error::{Error, ErrorKind, ResultExt, Severity};
 pub use handler::{ErrorHandler, Problem, RequestContext};
