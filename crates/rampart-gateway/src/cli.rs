@@ -29,6 +29,9 @@ enum Command {
     /// API keys: `rampart apikey new --name N [--perm P]...`.
     #[command(subcommand)]
     Apikey(commands::apikey::ApiKeyCommand),
+    /// Check a configuration file, or show the effective configuration.
+    #[command(subcommand)]
+    Config(commands::config::ConfigCommand),
 }
 
 /// Runs a parsed command line and says how the process should exit.
@@ -43,6 +46,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Apikey(command) => {
                 commands::apikey::run(command, &mut std::io::stdout(), &mut std::io::stderr())
             }
+            Command::Config(command) => commands::config::run(&command),
         },
     }
 }

@@ -33,11 +33,13 @@
 
 pub mod auth;
 pub mod clock;
+pub mod config;
 pub mod error;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod resilience;
+pub mod telemetry;
 
 pub use error::{Error, ErrorKind, ResultExt, Severity};
 pub use handler::{ErrorHandler, Problem, RequestContext};

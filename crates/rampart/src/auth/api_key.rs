@@ -60,7 +60,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use secrecy::{ExposeSecret, SecretString};
+use crate::config::Secret;
 use serde_json::Map;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -126,7 +126,7 @@ impl fmt::Debug for ApiKeyHash {
 /// A freshly generated key: shown once, then only its hash is kept.
 pub struct NewApiKey {
     id: String,
-    key: SecretString,
+    key: Secret<String>,
     hash: ApiKeyHash,
 }
 
@@ -148,7 +148,7 @@ impl NewApiKey {
 
     /// The key itself: give it to its holder once, never log or store it.
     pub fn expose(&self) -> &str {
-        self.key.expose_secret()
+        self.key.expose()
     }
 
     /// The hash that goes in configuration.

@@ -28,7 +28,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
-use secrecy::{ExposeSecret, SecretString};
+use crate::config::Secret;
 use serde::Deserialize;
 
 use super::api_key::{ApiKeyHash, parse_key_id};
@@ -95,7 +95,7 @@ pub struct RawJwtKey {
     pub algorithm: String,
     /// The shared secret of an HS key.
     #[serde(default)]
-    pub secret: Option<SecretString>,
+    pub secret: Option<Secret<String>>,
     /// A PEM public key (RS, PS, ES, EdDSA).
     #[serde(default)]
     pub public_key: Option<String>,
@@ -145,7 +145,7 @@ pub struct RawApiKey {
 #[serde(deny_unknown_fields)]
 pub struct RawSessionConfig {
     /// At least 32 bytes; the cookie encryption key is derived from it.
-    pub secret: SecretString,
+    pub secret: Secret<String>,
     /// The cookie name after the `__Host-` prefix (default "session").
     #[serde(default)]
     pub cookie_name: Option<String>,
@@ -282,7 +282,7 @@ pub(crate) struct ApiKeyEntry {
 /// Validated `[auth.session]`.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    pub(crate) secret: SecretString,
+    pub(crate) secret: Secret<String>,
     pub(crate) cookie_name: String,
     pub(crate) same_site_strict: bool,
     pub(crate) absolute_timeout: Duration,
@@ -310,6 +310,15 @@ impl Default for LockoutConfig {
             base_lockout: Duration::from_secs(30),
             max_lockout: Duration::from_secs(900),
         }
+    }
+}
+
+/// `[auth]` as a section of the whole configuration.
+impl crate::config::Section for AuthConfig {
+    type Raw = RawAuthConfig;
+
+    fn from_raw(raw: RawAuthConfig) -> Result<AuthConfig, Error> {
+        raw.validate()
     }
 }
 
@@ -447,7 +456,7 @@ fn jwt_key(path: &str, key: RawJwtKey) -> Result<JwtKey, Error> {
         let Some(secret) = key.secret else {
             return Err(bad(format!("{path}.secret"), "is required for an HS algorithm"));
         };
-        let bytes = secret.expose_secret().as_bytes();
+        let bytes = secret.expose().as_bytes();
         if bytes.len() < min_hs_secret(alg) {
             return Err(bad(
                 format!("{path}.secret"),
@@ -455,7 +464,7 @@ fn jwt_key(path: &str, key: RawJwtKey) -> Result<JwtKey, Error> {
             ));
         }
         // A PEM block as an HMAC secret is the algorithm-confusion mistake.
-        if secret.expose_secret().contains("-----BEGIN") {
+        if secret.expose().contains("-----BEGIN") {
             return Err(bad(
                 format!("{path}.secret"),
                 "is a PEM key: an HS key needs a random secret",
@@ -532,7 +541,7 @@ fn api_keys(raw: Vec<RawApiKey>) -> Result<Vec<ApiKeyEntry>, Error> {
 }
 
 fn session_config(raw: RawSessionConfig) -> Result<SessionConfig, Error> {
-    if raw.secret.expose_secret().len() < 32 {
+    if raw.secret.expose().len() < 32 {
         return Err(bad("auth.session.secret", "is shorter than 32 bytes"));
     }
     let name = raw.cookie_name.unwrap_or_else(|| "session".to_owned());

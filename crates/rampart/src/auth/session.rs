@@ -50,7 +50,6 @@ use std::time::UNIX_EPOCH;
 
 use cookie::{Cookie, CookieJar, Key, SameSite};
 use http::Method;
-use secrecy::ExposeSecret;
 use serde_json::Map;
 use subtle::ConstantTimeEq;
 
@@ -154,7 +153,7 @@ impl SessionManager {
             return Err(Error::configuration("auth.session", "is not configured"));
         };
         Ok(SessionManager {
-            key: Key::derive_from(session.secret.expose_secret().as_bytes()),
+            key: Key::derive_from(session.secret.expose().as_bytes()),
             config: session,
             roles: config.roles.clone(),
             store: Mutex::new(HashMap::new()),
