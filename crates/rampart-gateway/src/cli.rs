@@ -32,6 +32,9 @@ enum Command {
     /// Check a configuration file, or show the effective configuration.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// Tokens: `rampart token issue --config FILE --sub S [--perm P]... [--ttl 1h]`.
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
 }
 
 /// Runs a parsed command line and says how the process should exit.
@@ -47,6 +50,9 @@ pub fn run(cli: Cli) -> ExitCode {
                 commands::apikey::run(command, &mut std::io::stdout(), &mut std::io::stderr())
             }
             Command::Config(command) => commands::config::run(&command),
+            Command::Token(command) => {
+                commands::token::run(&command, &mut std::io::stdout(), &mut std::io::stderr())
+            }
         },
     }
 }

@@ -2,3 +2,4 @@
 
 pub mod apikey;
 pub mod config;
+pub mod token;
