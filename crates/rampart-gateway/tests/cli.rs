@@ -123,7 +123,18 @@ fn token_issue_prints_a_token_the_same_config_accepts() {
     let file = dir.path().join("rampart.toml");
     std::fs::write(&file, TOKEN_CONFIG).expect("write");
     let path = file.to_str().expect("utf-8 path");
-    let out = rampart(&["token", "issue", "--config", path, "--sub", "ci-bot", "--perm", "orders:read", "--ttl", "15m"]);
+    let out = rampart(&[
+        "token",
+        "issue",
+        "--config",
+        path,
+        "--sub",
+        "ci-bot",
+        "--perm",
+        "orders:read",
+        "--ttl",
+        "15m",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).expect("utf-8").trim().to_owned();
     assert_eq!(token.split('.').count(), 3, "{token}");
@@ -138,7 +149,10 @@ fn token_issue_prints_a_token_the_same_config_accepts() {
     let out = rampart(&["token", "issue", "--config", path, "--sub", "ci-bot"]);
     let token = String::from_utf8(out.stdout).expect("utf-8").trim().to_owned();
     let claims = verify(TOKEN_CONFIG, &token).expect("verifies").claims().clone();
-    assert_eq!(claims["exp"].as_u64().expect("exp") - claims["iat"].as_u64().expect("iat"), 2 * 3600);
+    assert_eq!(
+        claims["exp"].as_u64().expect("exp") - claims["iat"].as_u64().expect("iat"),
+        2 * 3600
+    );
     // Another secret does not accept it.
     let other = TOKEN_CONFIG.replace("a-token-signing-secret", "another-signing-secret");
     assert!(verify(&other, &token).is_err());

@@ -57,7 +57,8 @@ pub struct IssueArgs {
 }
 
 fn parse_ttl(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|_| "not a duration such as \"15m\" or \"1h\"".to_owned())
+    humantime::parse_duration(text)
+        .map_err(|_| "not a duration such as \"15m\" or \"1h\"".to_owned())
 }
 
 /// Runs the command, writing the token to `out` and problems to `err`.
@@ -65,7 +66,11 @@ pub fn run(command: &TokenCommand, out: &mut dyn Write, err: &mut dyn Write) -> 
     let TokenCommand::Issue(args) = command;
     for permission in &args.permissions {
         if let Err(why) = Permission::parse(permission) {
-            let _ = writeln!(err, "error: --perm {permission:?} is not a valid permission: {}", why.message());
+            let _ = writeln!(
+                err,
+                "error: --perm {permission:?} is not a valid permission: {}",
+                why.message()
+            );
             return ExitCode::from(2);
         }
     }
@@ -77,8 +82,13 @@ pub fn run(command: &TokenCommand, out: &mut dyn Write, err: &mut dyn Write) -> 
         }
     };
     let config = loaded.config();
-    let token = TokenIssuer::new(config.auth.jwt(), args.kid.as_deref(), config.jwt.lifetime, Arc::new(SystemClock))
-        .and_then(|issuer| issuer.issue(&args.sub, &args.permissions, &args.roles, args.ttl));
+    let token = TokenIssuer::new(
+        config.auth.jwt(),
+        args.kid.as_deref(),
+        config.jwt.lifetime,
+        Arc::new(SystemClock),
+    )
+    .and_then(|issuer| issuer.issue(&args.sub, &args.permissions, &args.roles, args.ttl));
     match token {
         Ok(token) => {
             if writeln!(out, "{token}").is_err() {
