@@ -36,15 +36,8 @@ pub fn run(command: ApiKeyCommand, out: &mut dyn Write, err: &mut dyn Write) -> 
         let _ = writeln!(err, "error: --name must have 1 to 128 characters");
         return ExitCode::from(2);
     }
-    for permission in &args.permissions {
-        if let Err(why) = Permission::parse(permission) {
-            let _ = writeln!(
-                err,
-                "error: --perm {permission:?} is not a valid permission: {}",
-                why.message()
-            );
-            return ExitCode::from(2);
-        }
+    if let Some(code) = refuse_bad_permissions(&args.permissions, err) {
+        return code;
     }
     let key = match NewApiKey::generate() {
         Ok(key) => key,
@@ -65,4 +58,15 @@ pub fn run(command: ApiKeyCommand, out: &mut dyn Write, err: &mut dyn Write) -> 
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Says which `--perm` is not a permission (exit 2), if any is not.
+pub(crate) fn refuse_bad_permissions(
+    permissions: &[String],
+    err: &mut dyn Write,
+) -> Option<ExitCode> {
+    let (bad, why) =
+        permissions.iter().find_map(|p| Permission::parse(p).err().map(|why| (p, why)))?;
+    let _ = writeln!(err, "error: --perm {bad:?} is not a valid permission: {}", why.message());
+    Some(ExitCode::from(2))
 }

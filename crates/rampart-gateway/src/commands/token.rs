@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use rampart::auth::{Permission, TokenIssuer};
+use rampart::auth::TokenIssuer;
 use rampart::clock::SystemClock;
 use rampart::config::{DEFAULT_ENV_PREFIX, Loader};
 
@@ -64,15 +64,8 @@ fn parse_ttl(text: &str) -> Result<Duration, String> {
 /// Runs the command, writing the token to `out` and problems to `err`.
 pub fn run(command: &TokenCommand, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
     let TokenCommand::Issue(args) = command;
-    for permission in &args.permissions {
-        if let Err(why) = Permission::parse(permission) {
-            let _ = writeln!(
-                err,
-                "error: --perm {permission:?} is not a valid permission: {}",
-                why.message()
-            );
-            return ExitCode::from(2);
-        }
+    if let Some(code) = super::apikey::refuse_bad_permissions(&args.permissions, err) {
+        return code;
     }
     let loaded = match Loader::new().file(&args.config).env_prefix(&args.env_prefix).load() {
         Ok(loaded) => loaded,
