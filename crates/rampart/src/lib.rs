@@ -30,12 +30,14 @@
 //! |-------------|--------------|
 //! | `http`      | tower layers and axum integration ([`http`]) |
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
+//! | `redis`     | the Redis rate-limit backend ([`ratelimit`]) |
 
 pub mod clock;
 pub mod error;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod ratelimit;
 
 pub use error::{Error, ErrorKind, ResultExt, Severity};
 pub use handler::{ErrorHandler, Problem, RequestContext};
