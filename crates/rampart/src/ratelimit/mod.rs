@@ -112,7 +112,10 @@ impl Quota {
         Ok(Quota { requests, window, burst: requests })
     }
 
-    /// Sets how many requests a quiet key may make at once.
+    /// Sets how many requests a quiet key may make at once. A burst of 1 is
+    /// strict spacing: a request arriving after its slot does not bank the
+    /// lateness, so a client sending at exactly the rate with some jitter
+    /// gets less than the rate; a burst of 2 or more absorbs that jitter.
     ///
     /// # Errors
     /// A configuration error when `burst` is 0 or the burst spans more than
