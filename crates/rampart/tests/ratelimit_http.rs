@@ -2,6 +2,8 @@
 //! Retry-After, forwarding headers believed only from trusted proxies,
 //! route keys, shadow mode, and a fail-closed backend.
 #![cfg(feature = "http")]
+// Helpers outside #[test] fns too: a panic here is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 
@@ -114,7 +116,10 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_bucket_and_cannot_prepen
         .trusted_proxies(vec!["127.0.0.0/8".parse().unwrap()]);
     let addr = serve(app(layer)).await;
     for _ in 0..3 {
-        assert_eq!(get_with(addr, "/orders", &[("X-Forwarded-For", "198.51.100.7")]).await.status, 200);
+        assert_eq!(
+            get_with(addr, "/orders", &[("X-Forwarded-For", "198.51.100.7")]).await.status,
+            200
+        );
     }
     // The same client, now prepending invented hops: our proxy appended its
     // real address last, and that is what counts.
@@ -161,7 +166,10 @@ fn shadow_mode_lets_everything_through_and_logs_what_it_would_have_refused() {
     let shadow_lines = logs
         .json_lines()
         .into_iter()
-        .filter(|l| l["target"] == "rampart::ratelimit" && l["message"].as_str().unwrap_or("").contains("shadow"))
+        .filter(|l| {
+            l["target"] == "rampart::ratelimit"
+                && l["message"].as_str().unwrap_or("").contains("shadow")
+        })
         .count();
     assert_eq!(shadow_lines, 2, "one line per request that would have been refused");
 }
@@ -190,7 +198,8 @@ async fn fail_closed_answers_503_with_retry_after_when_redis_is_unreachable() {
     .failure_policy(FailurePolicy::FailClosed)
     .build()
     .unwrap();
-    let app = Router::new().route("/orders", get(|| async { "ok" })).layer(RateLimitLayer::new(limiter));
+    let app =
+        Router::new().route("/orders", get(|| async { "ok" })).layer(RateLimitLayer::new(limiter));
     let addr = serve(app).await;
     let reply = get_with(addr, "/orders", &[]).await;
     assert_eq!(reply.status, 503);

@@ -1,5 +1,7 @@
 //! The in-memory limiter: accuracy on a scripted clock, exactness under
 //! concurrency, and memory that stays bounded under millions of keys.
+// Helpers outside #[test] fns too: a panic here is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -127,8 +129,7 @@ fn two_threads_of_many_tasks_on_one_key_admit_exactly_the_quota() {
 fn memory_stays_bounded_under_millions_of_distinct_keys() {
     let clock = FakeClock::new();
     let quota = Quota::new(10, Duration::from_secs(60)).unwrap();
-    let limiter =
-        MemoryLimiter::with_clock(quota, Arc::new(clock.clone())).max_keys(50_000);
+    let limiter = MemoryLimiter::with_clock(quota, Arc::new(clock.clone())).max_keys(50_000);
     let cap = limiter.capacity();
     assert!(cap <= 50_000);
     let mut peak_bytes = 0;
@@ -165,8 +166,7 @@ fn memory_stays_bounded_under_millions_of_distinct_keys() {
 fn idle_keys_go_without_an_explicit_sweep_once_new_keys_arrive() {
     let clock = FakeClock::new();
     let quota = Quota::new(1, Duration::from_millis(100)).unwrap();
-    let limiter =
-        MemoryLimiter::with_clock(quota, Arc::new(clock.clone())).max_keys(1_000_000);
+    let limiter = MemoryLimiter::with_clock(quota, Arc::new(clock.clone())).max_keys(1_000_000);
     for i in 0..10_000 {
         limiter.check_now(&format!("a{i}"), 1).unwrap();
     }

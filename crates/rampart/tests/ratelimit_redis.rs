@@ -3,6 +3,8 @@
 //! prefixes), and each failure policy with a private `redis-server` this
 //! test starts, kills, restarts, stops and resumes.
 #![cfg(feature = "redis")]
+// Helpers outside #[test] fns too: a panic here is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 
@@ -225,7 +227,8 @@ fn several_instances_sharing_redis_admit_the_quota_over_many_windows() {
     let steady = Duration::from_millis(300);
     let mut start = steady;
     while start + Duration::from_secs(1) <= ended - Duration::from_millis(50) {
-        let count = times.iter().filter(|t| **t >= start && **t < start + Duration::from_secs(1)).count();
+        let count =
+            times.iter().filter(|t| **t >= start && **t < start + Duration::from_secs(1)).count();
         assert!(count + 2 >= 20, "only {count} admitted in the window from {start:?}");
         start += Duration::from_millis(250);
     }
@@ -238,7 +241,16 @@ fn two_threads_of_many_tasks_across_instances_admit_exactly_the_burst() {
     let quota = Quota::new(1000, Duration::from_secs(86_400)).unwrap().with_burst(300).unwrap();
     let prefix = unique_prefix("exact");
     let limiters: Vec<Arc<RedisLimiter>> = (0..3)
-        .map(|_| Arc::new(RedisLimiter::builder(&url, quota).key_prefix(&prefix).timeout(Duration::from_secs(2)).failure_policy(FailurePolicy::FailClosed).build().unwrap()))
+        .map(|_| {
+            Arc::new(
+                RedisLimiter::builder(&url, quota)
+                    .key_prefix(&prefix)
+                    .timeout(Duration::from_secs(2))
+                    .failure_policy(FailurePolicy::FailClosed)
+                    .build()
+                    .unwrap(),
+            )
+        })
         .collect();
     let admitted = Arc::new(AtomicU32::new(0));
     runtime().block_on(async {
@@ -278,7 +290,8 @@ fn keys_expire_when_whole_and_a_flushed_script_is_loaded_again() {
     runtime().block_on(async {
         assert_eq!(limiter.check("a", 3).await.unwrap().remaining, 7);
         // The TTL is the time until the key is whole again: 3 s.
-        let ttl: i64 = redis.command(&["PTTL", "p:a"]).trim_start_matches(':').trim().parse().unwrap();
+        let ttl: i64 =
+            redis.command(&["PTTL", "p:a"]).trim_start_matches(':').trim().parse().unwrap();
         assert!((2_900..=3_000).contains(&ttl), "PTTL {ttl}");
         assert!(redis.command(&["SCRIPT", "FLUSH"]).starts_with("+OK"));
         let decision = limiter.check("a", 1).await.expect("NOSCRIPT is handled");
@@ -288,7 +301,9 @@ fn keys_expire_when_whole_and_a_flushed_script_is_loaded_again() {
 }
 
 /// Runs `f` with logs and metrics captured, on a current-thread runtime.
-fn observed<T>(f: impl FnOnce(&tokio::runtime::Runtime) -> T) -> (T, support::CapturedLogs, Recorded) {
+fn observed<T>(
+    f: impl FnOnce(&tokio::runtime::Runtime) -> T,
+) -> (T, support::CapturedLogs, Recorded) {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -353,7 +368,13 @@ fn fail_open_admits_while_redis_is_down_then_recovers() {
     assert!(lines[0].contains("unavailable") && lines[1].contains("answers again"));
     assert_eq!(counter(&metrics, "rampart_ratelimit_redis_switches_total", ("to", "policy")), 1);
     assert_eq!(counter(&metrics, "rampart_ratelimit_redis_switches_total", ("to", "redis")), 1);
-    assert!(counter(&metrics, "rampart_ratelimit_redis_fallback_decisions_total", ("policy", "fail_open")) >= 20);
+    assert!(
+        counter(
+            &metrics,
+            "rampart_ratelimit_redis_fallback_decisions_total",
+            ("policy", "fail_open")
+        ) >= 20
+    );
     assert_eq!(gauge(&metrics, "rampart_ratelimit_redis_degraded"), Some(0.0));
 }
 
@@ -378,7 +399,13 @@ fn fail_closed_refuses_with_503_while_redis_is_down_then_recovers() {
         });
     });
     assert_eq!(switch_logs(&logs).len(), 2);
-    assert!(counter(&metrics, "rampart_ratelimit_redis_fallback_decisions_total", ("outcome", "refused")) >= 5);
+    assert!(
+        counter(
+            &metrics,
+            "rampart_ratelimit_redis_fallback_decisions_total",
+            ("outcome", "refused")
+        ) >= 5
+    );
 }
 
 #[test]
@@ -404,7 +431,14 @@ fn local_enforces_a_share_of_the_limit_while_redis_is_down_then_recovers() {
         });
     });
     assert_eq!(switch_logs(&logs).len(), 2);
-    assert_eq!(counter(&metrics, "rampart_ratelimit_redis_fallback_decisions_total", ("outcome", "denied")), 6);
+    assert_eq!(
+        counter(
+            &metrics,
+            "rampart_ratelimit_redis_fallback_decisions_total",
+            ("outcome", "denied")
+        ),
+        6
+    );
 }
 
 #[test]

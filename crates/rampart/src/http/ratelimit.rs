@@ -129,7 +129,8 @@ impl<L: RateLimiter> RateLimitLayer<L> {
     /// and `.`; anything else is ignored and `default` kept.
     #[must_use]
     pub fn name(self, name: &str) -> RateLimitLayer<L> {
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        if name.is_empty()
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         {
             return self;
         }
@@ -265,7 +266,8 @@ where
                     Ok(response)
                 }
                 Ok(d) => {
-                    let err = d.into_result().err().unwrap_or_else(|| Error::rate_limited(d.reset_after));
+                    let err =
+                        d.into_result().err().unwrap_or_else(|| Error::rate_limited(d.reset_after));
                     let mut response = shared.handler.render(&err, &ctx).into_response();
                     shared.add_fields(response.headers_mut(), &d);
                     Ok(response)
@@ -281,7 +283,9 @@ impl<L> Shared<L> {
         let needs_ip = self.key.iter().any(|part| *part != KeyPart::Route);
         let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         let client_ip = match peer {
-            Some(peer) => client_ip(peer, request.headers(), &self.trusted_proxies, self.forwarded_header),
+            Some(peer) => {
+                client_ip(peer, request.headers(), &self.trusted_proxies, self.forwarded_header)
+            }
             None if needs_ip => {
                 return Err(Error::configuration(
                     "rate_limit.key",

@@ -215,11 +215,7 @@ impl MemoryLimiter {
 }
 
 impl RateLimiter for MemoryLimiter {
-    fn check(
-        &self,
-        key: &str,
-        cost: u32,
-    ) -> impl Future<Output = Result<Decision, Error>> + Send {
+    fn check(&self, key: &str, cost: u32) -> impl Future<Output = Result<Decision, Error>> + Send {
         std::future::ready(self.check_now(key, cost))
     }
 

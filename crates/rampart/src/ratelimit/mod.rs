@@ -47,9 +47,9 @@ mod memory;
 mod redis;
 pub mod settings;
 
-pub use memory::MemoryLimiter;
 #[cfg(feature = "redis")]
 pub use self::redis::{GCRA_SCRIPT, RedisLimiter, RedisLimiterBuilder};
+pub use memory::MemoryLimiter;
 pub use settings::{FailurePolicy, Limiter, RateLimitSettings, RawRateLimit};
 
 /// The `tracing` target of every rate-limit event.
@@ -188,7 +188,9 @@ impl Decision {
     pub fn into_result(self) -> Result<Decision, Error> {
         match (self.allowed, self.retry_after) {
             (true, _) => Ok(self),
-            (false, retry_after) => Err(Error::rate_limited(retry_after.unwrap_or(self.reset_after))),
+            (false, retry_after) => {
+                Err(Error::rate_limited(retry_after.unwrap_or(self.reset_after)))
+            }
         }
     }
 }

@@ -209,11 +209,11 @@ impl RedisLimiter {
                 // The share's burst may be below a cost Redis would admit.
                 local.check_now(key, cost.min(local.quota().burst()))
             }
-            (FailurePolicy::FailClosed, _) => Err(Error::unavailable(
-                "Rate limiting is temporarily unavailable",
-            )
-            .with_code(code::RATE_LIMIT_UNAVAILABLE)
-            .with_retry_after(self.probe_interval)),
+            (FailurePolicy::FailClosed, _) => {
+                Err(Error::unavailable("Rate limiting is temporarily unavailable")
+                    .with_code(code::RATE_LIMIT_UNAVAILABLE)
+                    .with_retry_after(self.probe_interval))
+            }
             _ => Ok(Decision {
                 allowed: true,
                 limit: self.quota.requests(),
@@ -286,11 +286,7 @@ impl RedisLimiter {
 }
 
 impl RateLimiter for RedisLimiter {
-    fn check(
-        &self,
-        key: &str,
-        cost: u32,
-    ) -> impl Future<Output = Result<Decision, Error>> + Send {
+    fn check(&self, key: &str, cost: u32) -> impl Future<Output = Result<Decision, Error>> + Send {
         RedisLimiter::check(self, key, cost)
     }
 

@@ -276,7 +276,10 @@ impl RawRateLimit {
 
     fn redis_settings(&self) -> Result<RedisSettings, Error> {
         let Some(url) = self.redis_url.clone() else {
-            return Err(Error::configuration("rate_limit.redis_url", "is required by backend redis"));
+            return Err(Error::configuration(
+                "rate_limit.redis_url",
+                "is required by backend redis",
+            ));
         };
         if !cfg!(feature = "redis") {
             return Err(Error::configuration(
@@ -338,7 +341,7 @@ impl RateLimitSettings {
                 Ok(Limiter::Memory(MemoryLimiter::new(self.quota).max_keys(self.max_keys)))
             }
             #[cfg(feature = "redis")]
-            Backend::Redis(redis) => Ok(Limiter::Redis(
+            Backend::Redis(redis) => Ok(Limiter::Redis(Box::new(
                 super::RedisLimiter::builder(redis.url.expose(), self.quota)
                     .key_prefix(&redis.key_prefix)
                     .timeout(redis.timeout)
@@ -346,7 +349,7 @@ impl RateLimitSettings {
                     .probe_interval(redis.probe_interval)
                     .max_keys(self.max_keys)
                     .build()?,
-            )),
+            ))),
             #[cfg(not(feature = "redis"))]
             Backend::Redis(_) => Err(Error::configuration(
                 "rate_limit.backend",
@@ -364,7 +367,7 @@ pub enum Limiter {
     Memory(MemoryLimiter),
     /// In Redis.
     #[cfg(feature = "redis")]
-    Redis(super::RedisLimiter),
+    Redis(Box<super::RedisLimiter>),
 }
 
 impl RateLimiter for Limiter {
@@ -438,7 +441,8 @@ mod tests {
         }));
         assert!(!format!("{settings:?}").contains("hunter2"));
         let err = settings.validate().unwrap_err();
-        let key = if cfg!(feature = "redis") { "rate_limit.redis_url" } else { "rate_limit.backend" };
+        let key =
+            if cfg!(feature = "redis") { "rate_limit.redis_url" } else { "rate_limit.backend" };
         assert_eq!(err.config_key(), Some(key));
         assert!(!format!("{err:?}").contains("hunter2"));
     }
