@@ -1,38 +1,4 @@
-//! The rate-limit layer: keys each request, asks a [`RateLimiter`], and
-//! answers a denial with 429, `Retry-After` and the problem body.
-//!
-//! Responses carry the fields of draft-ietf-httpapi-ratelimit-headers-10
-//! (structured fields): `RateLimit-Policy: "default";q=100;w=60` (the quota:
-//! `q` requests per `w` seconds) and `RateLimit: "default";r=42;t=17` (`r`
-//! requests left, `t` seconds until the quota is whole again).
-//!
-//! The client address comes from axum's `ConnectInfo<SocketAddr>` (serve
-//! with `into_make_service_with_connect_info::<SocketAddr>()`); without it a
-//! key that needs the address is a configuration error (500), never one
-//! shared bucket for everyone. Routes are axum's matched route templates.
-//!
-//! In shadow mode every request passes: would-be denials are logged (target
-//! `rampart::ratelimit`) and counted, and no rate-limit fields are sent, so
-//! clients do not slow down on a limit that is only being tried out.
-//!
-//! Denials are counted (`rampart_ratelimit_decisions_total`) but not logged
-//! one by one: a flood of 429s must not become a flood of log lines.
-//!
-//! ```
-//! use std::time::Duration;
-//! use axum::{Router, routing::get};
-//! use rampart::http::RateLimitLayer;
-//! use rampart::ratelimit::{MemoryLimiter, Quota};
-//! use rampart::ratelimit::key::KeyPart;
-//!
-//! let limiter = MemoryLimiter::new(Quota::new(100, Duration::from_secs(60))?);
-//! let layer = RateLimitLayer::new(limiter)
-//!     .key(vec![KeyPart::Ip, KeyPart::Route])
-//!     .trusted_proxies(vec!["10.0.0.0/8".parse().unwrap()]);
-//! let app: Router = Router::new().route("/orders", get(|| async { "ok" })).layer(layer);
-//! # let _ = app;
-//! # Ok::<(), rampart::Error>(())
-//! ```
+//! The rate-limit layer ([`RateLimitLayer`]).
 
 use std::convert::Infallible;
 use std::fmt;
@@ -58,7 +24,42 @@ pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-poli
 /// `RateLimit`.
 pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
-/// Limits requests with a [`RateLimiter`]; see the [module documentation](self).
+/// The rate-limit layer: keys each request, asks a [`RateLimiter`], and answers a denial with 429.
+///
+/// answers a denial with 429, `Retry-After` and the problem body.
+///
+/// Responses carry the fields of draft-ietf-httpapi-ratelimit-headers-10
+/// (structured fields): `RateLimit-Policy: "default";q=100;w=60` (the quota:
+/// `q` requests per `w` seconds) and `RateLimit: "default";r=42;t=17` (`r`
+/// requests left, `t` seconds until the quota is whole again).
+///
+/// The client address comes from axum's `ConnectInfo<SocketAddr>` (serve
+/// with `into_make_service_with_connect_info::<SocketAddr>()`); without it a
+/// key that needs the address is a configuration error (500), never one
+/// shared bucket for everyone. Routes are axum's matched route templates.
+///
+/// In shadow mode every request passes: would-be denials are logged (target
+/// `rampart::ratelimit`) and counted, and no rate-limit fields are sent, so
+/// clients do not slow down on a limit that is only being tried out.
+///
+/// Denials are counted (`rampart_ratelimit_decisions_total`) but not logged
+/// one by one: a flood of 429s must not become a flood of log lines.
+///
+/// ```
+/// use std::time::Duration;
+/// use axum::{Router, routing::get};
+/// use rampart::http::RateLimitLayer;
+/// use rampart::ratelimit::{MemoryLimiter, Quota};
+/// use rampart::ratelimit::key::KeyPart;
+///
+/// let limiter = MemoryLimiter::new(Quota::new(100, Duration::from_secs(60))?);
+/// let layer = RateLimitLayer::new(limiter)
+///     .key(vec![KeyPart::Ip, KeyPart::Route])
+///     .trusted_proxies(vec!["10.0.0.0/8".parse().unwrap()]);
+/// let app: Router = Router::new().route("/orders", get(|| async { "ok" })).layer(layer);
+/// # let _ = app;
+/// # Ok::<(), rampart::Error>(())
+/// ```
 pub struct RateLimitLayer<L> {
     shared: Arc<Shared<L>>,
 }

@@ -1,36 +1,4 @@
-//! The in-process keyed limiter, with memory bounded whatever the keys.
-//!
-//! Keys are kept as 64-bit keyed SipHash digests (a random key per limiter),
-//! so an entry costs the same few bytes however long the key, and no key is
-//! copied. The table is split into shards, each behind its own lock.
-//!
-//! Memory stays bounded two ways:
-//! - **Idle keys are forgotten.** A key whose TAT has passed holds nothing a
-//!   fresh key would not, so dropping it changes no decision. A shard sweeps
-//!   them out when a new key arrives and a second has passed since its last
-//!   sweep; [`MemoryLimiter::evict_idle`] sweeps everything at once.
-//! - **A hard cap on keys.** When a full shard must take a new key, it first
-//!   drops idle keys; if it is still over seven eighths full, it drops the
-//!   keys that owe the least (the smallest TAT) down to seven eighths. New
-//!   keys are never refused (refusing would let one client with many keys
-//!   lock every newcomer out) and heavy users are never the ones forgotten:
-//!   a key near its limit has the largest TAT, so churn through fresh keys
-//!   evicts other light keys first, and a forgotten key regains at most
-//!   what it owed, the least in its shard. Each sweep is logged and counted
-//!   (`rampart_ratelimit_memory_evicted_keys_total`).
-//!
-//! ```
-//! use std::time::Duration;
-//! use rampart::ratelimit::{MemoryLimiter, Quota};
-//!
-//! let limiter = MemoryLimiter::new(Quota::new(100, Duration::from_secs(60))?)
-//!     .max_keys(10_000);
-//! let decision = limiter.check_now("203.0.113.9", 1)?;
-//! assert!(decision.allowed);
-//! assert_eq!(decision.remaining, 99);
-//! assert_eq!(limiter.len(), 1);
-//! # Ok::<(), rampart::Error>(())
-//! ```
+//! The in-process keyed limiter ([`MemoryLimiter`]).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
@@ -50,7 +18,40 @@ const MAX_SHARDS: usize = 64;
 /// Fewest keys per shard: below this the table uses fewer shards.
 const MIN_SHARD_KEYS: usize = 16;
 
-/// A keyed GCRA limiter held in memory; see the [module documentation](self).
+/// A keyed GCRA limiter held in memory, with memory bounded whatever the keys.
+///
+/// Keys are kept as 64-bit keyed SipHash digests (a random key per limiter),
+/// so an entry costs the same few bytes however long the key, and no key is
+/// copied. The table is split into shards, each behind its own lock.
+///
+/// Memory stays bounded two ways:
+/// - **Idle keys are forgotten.** A key whose TAT has passed holds nothing a
+///   fresh key would not, so dropping it changes no decision. A shard sweeps
+///   them out when a new key arrives and a second has passed since its last
+///   sweep; [`MemoryLimiter::evict_idle`] sweeps everything at once.
+/// - **A hard cap on keys.** When a full shard must take a new key, it first
+///   drops idle keys; if it is still over seven eighths full, it drops the
+///   keys that owe the least (the smallest TAT) down to seven eighths. New
+///   keys are never refused (refusing would let one client with many keys
+///   lock every newcomer out) and heavy users are never the ones forgotten:
+///   a key near its limit has the largest TAT, so churn through fresh keys
+///   evicts other light keys first, and a forgotten key regains at most
+///   what it owed, the least in its shard. Such evictions are logged (warn);
+///   every eviction is counted (`rampart_ratelimit_memory_evicted_keys_total`,
+///   by `reason`: `idle` or `capacity`).
+///
+/// ```
+/// use std::time::Duration;
+/// use rampart::ratelimit::{MemoryLimiter, Quota};
+///
+/// let limiter = MemoryLimiter::new(Quota::new(100, Duration::from_secs(60))?)
+///     .max_keys(10_000);
+/// let decision = limiter.check_now("203.0.113.9", 1)?;
+/// assert!(decision.allowed);
+/// assert_eq!(decision.remaining, 99);
+/// assert_eq!(limiter.len(), 1);
+/// # Ok::<(), rampart::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct MemoryLimiter {
     quota: Quota,

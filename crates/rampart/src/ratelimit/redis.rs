@@ -1,37 +1,4 @@
-//! The Redis backend (feature `redis`): one limit shared by every replica.
-//!
-//! Each check is one Lua script ([`GCRA_SCRIPT`]), atomic on the server, that
-//! reads Redis's own clock (`TIME`), so replicas with skewed clocks still
-//! agree. The script is loaded once and called with `EVALSHA`; when Redis
-//! has forgotten it (`NOSCRIPT`, after a restart or `SCRIPT FLUSH`) it is
-//! loaded again and the call retried. Keys expire when they would hold
-//! nothing (`PX` = time until the key's quota is whole). Calls share one
-//! multiplexed connection that reconnects by itself, each under a time limit.
-//!
-//! When a call fails or times out, the limiter switches to its
-//! [`FailurePolicy`] until Redis answers again: `FailOpen` admits,
-//! `FailClosed` refuses with 503, `Local` enforces `limit / replicas` in this
-//! process. While switched, one request per `probe_interval` tries Redis; the
-//! others do not wait for it. Each switch is logged (target
-//! `rampart::ratelimit`), counted (`rampart_ratelimit_redis_switches_total`)
-//! and shown by the gauge `rampart_ratelimit_redis_degraded` (1 while the
-//! policy decides).
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use rampart::ratelimit::{FailurePolicy, Quota, RateLimiter, RedisLimiter};
-//!
-//! # async fn run() -> Result<(), rampart::Error> {
-//! let limiter = RedisLimiter::builder("redis://127.0.0.1:6379", Quota::new(100, Duration::from_secs(60))?)
-//!     .key_prefix("myapp:rl:")
-//!     .timeout(Duration::from_millis(50))
-//!     .failure_policy(FailurePolicy::Local { replicas: 3 })
-//!     .build()?;
-//! let decision = limiter.check("203.0.113.9", 1).await?;
-//! # let _ = decision;
-//! # Ok(())
-//! # }
-//! ```
+//! The Redis backend ([`RedisLimiter`], feature `redis`).
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -76,7 +43,40 @@ end
 return {1, math.floor((tolerance - (stored - now)) / interval), stored - now, 0}
 ";
 
-/// A GCRA limiter whose counts live in Redis; see the [module documentation](self).
+/// A GCRA limiter whose counts live in Redis, shared by every replica (feature `redis`).
+///
+/// Each check is one Lua script ([`GCRA_SCRIPT`]), atomic on the server, that
+/// reads Redis's own clock (`TIME`), so replicas with skewed clocks still
+/// agree. The script is loaded once and called with `EVALSHA`; when Redis
+/// has forgotten it (`NOSCRIPT`, after a restart or `SCRIPT FLUSH`) it is
+/// loaded again and the call retried. Keys expire when they would hold
+/// nothing (`PX` = time until the key's quota is whole). Calls share one
+/// multiplexed connection that reconnects by itself, each under a time limit.
+///
+/// When a call fails or times out, the limiter switches to its
+/// [`FailurePolicy`] until Redis answers again: `FailOpen` admits,
+/// `FailClosed` refuses with 503, `Local` enforces `limit / replicas` in this
+/// process. While switched, one request per `probe_interval` tries Redis; the
+/// others do not wait for it. Each switch is logged (target
+/// `rampart::ratelimit`), counted (`rampart_ratelimit_redis_switches_total`)
+/// and shown by the gauge `rampart_ratelimit_redis_degraded` (1 while the
+/// policy decides).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use rampart::ratelimit::{FailurePolicy, Quota, RateLimiter, RedisLimiter};
+///
+/// # async fn run() -> Result<(), rampart::Error> {
+/// let limiter = RedisLimiter::builder("redis://127.0.0.1:6379", Quota::new(100, Duration::from_secs(60))?)
+///     .key_prefix("myapp:rl:")
+///     .timeout(Duration::from_millis(50))
+///     .failure_policy(FailurePolicy::Local { replicas: 3 })
+///     .build()?;
+/// let decision = limiter.check("203.0.113.9", 1).await?;
+/// # let _ = decision;
+/// # Ok(())
+/// # }
+/// ```
 pub struct RedisLimiter {
     quota: Quota,
     interval_us: u64,

@@ -281,16 +281,6 @@ impl RawRateLimit {
                 "is required by backend redis",
             ));
         };
-        if !cfg!(feature = "redis") {
-            return Err(Error::configuration(
-                "rate_limit.backend",
-                "is redis, but rampart was built without its `redis` feature",
-            ));
-        }
-        #[cfg(feature = "redis")]
-        if redis::IntoConnectionInfo::into_connection_info(url.expose()).is_err() {
-            return Err(Error::configuration("rate_limit.redis_url", "is not a valid Redis URL"));
-        }
         let timeout = duration("timeout", &self.timeout)?;
         if timeout > Duration::from_secs(10) {
             return Err(Error::configuration("rate_limit.timeout", "must be at most 10s"));
@@ -309,12 +299,23 @@ impl RawRateLimit {
                 "must be at most 128 bytes",
             ));
         }
+        let probe_interval = duration("probe_interval", &self.probe_interval)?;
+        if !cfg!(feature = "redis") {
+            return Err(Error::configuration(
+                "rate_limit.backend",
+                "is redis, but rampart was built without its `redis` feature",
+            ));
+        }
+        #[cfg(feature = "redis")]
+        if redis::IntoConnectionInfo::into_connection_info(url.expose()).is_err() {
+            return Err(Error::configuration("rate_limit.redis_url", "is not a valid Redis URL"));
+        }
         Ok(RedisSettings {
             url,
             key_prefix: self.redis_key_prefix.clone(),
             timeout,
             failure_policy,
-            probe_interval: duration("probe_interval", &self.probe_interval)?,
+            probe_interval,
         })
     }
 }
