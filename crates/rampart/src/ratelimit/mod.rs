@@ -157,6 +157,7 @@ impl Quota {
 
     /// This quota's share on one of `replicas` instances: requests and burst
     /// divided (rounded down, at least 1), same window.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn share(self, replicas: u32) -> Quota {
         let replicas = replicas.max(1);
         let requests = (self.requests / replicas).max(1);

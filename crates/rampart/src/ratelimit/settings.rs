@@ -172,6 +172,7 @@ pub enum FailurePolicy {
 }
 
 impl FailurePolicy {
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             FailurePolicy::FailOpen => "fail_open",
