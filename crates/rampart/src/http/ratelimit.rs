@@ -95,7 +95,8 @@ impl<L: RateLimiter> RateLimitLayer<L> {
     }
 
     fn with(mut self, f: impl FnOnce(&mut Shared<L>)) -> RateLimitLayer<L> {
-        // Only called while building, before the layer is cloned.
+        // The builder methods run before the layer is first cloned (they
+        // consume it, and `layer()` clones only what they return).
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             f(shared);
         }
