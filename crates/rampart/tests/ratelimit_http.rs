@@ -207,3 +207,11 @@ async fn fail_closed_answers_503_with_retry_after_when_redis_is_unreachable() {
     let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(body["code"], "RATE_LIMIT_UNAVAILABLE");
 }
+
+#[test]
+fn configuring_a_clone_leaves_the_original_as_it_was() {
+    let original = RateLimitLayer::new(three_per_minute());
+    let shadowed = original.clone().shadow(true);
+    assert!(format!("{original:?}").contains("shadow: false"));
+    assert!(format!("{shadowed:?}").contains("shadow: true"));
+}

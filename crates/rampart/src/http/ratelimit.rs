@@ -65,7 +65,7 @@ pub struct RateLimitLayer<L> {
 }
 
 struct Shared<L> {
-    limiter: L,
+    limiter: Arc<L>,
     key: Vec<KeyPart>,
     trusted_proxies: Vec<IpNet>,
     forwarded_header: ForwardedHeader,
@@ -82,7 +82,7 @@ impl<L: RateLimiter> RateLimitLayer<L> {
         let quota = limiter.quota();
         RateLimitLayer {
             shared: Arc::new(Shared {
-                limiter,
+                limiter: Arc::new(limiter),
                 key: vec![KeyPart::Ip],
                 trusted_proxies: Vec::new(),
                 forwarded_header: ForwardedHeader::default(),
@@ -95,11 +95,8 @@ impl<L: RateLimiter> RateLimitLayer<L> {
     }
 
     fn with(mut self, f: impl FnOnce(&mut Shared<L>)) -> RateLimitLayer<L> {
-        // The builder methods run before the layer is first cloned (they
-        // consume it, and `layer()` clones only what they return).
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            f(shared);
-        }
+        // Copies the settings if this layer was cloned; the limiter stays shared.
+        f(Arc::make_mut(&mut self.shared));
         self
     }
 
@@ -277,6 +274,21 @@ where
                 Err(err) => Ok(shared.handler.report(&err, &ctx).into_response()),
             }
         })
+    }
+}
+
+impl<L> Clone for Shared<L> {
+    fn clone(&self) -> Self {
+        Shared {
+            limiter: self.limiter.clone(),
+            key: self.key.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            forwarded_header: self.forwarded_header,
+            shadow: self.shadow,
+            name: self.name.clone(),
+            policy: self.policy.clone(),
+            handler: self.handler.clone(),
+        }
     }
 }
 
