@@ -38,6 +38,7 @@ pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod ratelimit;
+pub mod resilience;
 
 pub use error::{Error, ErrorKind, ResultExt, Severity};
 pub use handler::{ErrorHandler, Problem, RequestContext};
