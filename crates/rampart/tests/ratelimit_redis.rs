@@ -215,22 +215,25 @@ fn several_instances_sharing_redis_admit_the_quota_over_many_windows() {
     // two cells under this steady overload.
     assert!(total as f64 <= 5.0 + cells + 1.0, "{total} admitted in {span:.3}s");
     assert!(total as f64 >= 5.0 + (span - 0.1) / 0.05 - 2.0, "{total} admitted in {span:.3}s");
-    // In any one-second window of the run (by when the answer came back),
-    // at most N + burst, plus one for round-trip jitter.
-    let mut times: Vec<Duration> = admitted.iter().map(|(_, answered)| *answered).collect();
-    times.sort();
-    for (i, start) in times.iter().enumerate() {
-        let count = times[i..].iter().take_while(|t| **t < *start + Duration::from_secs(1)).count();
-        assert!(count <= 20 + 5 + 1, "{count} admitted in one window");
+    // Redis decided each admission somewhere between when it was sent and
+    // when its answer came back. Those sent and answered within one window
+    // were certainly decided inside it: never more than N + burst.
+    let window = Duration::from_secs(1);
+    for (from, _) in &admitted {
+        let certain =
+            admitted.iter().filter(|(sent, answered)| sent >= from && *answered < *from + window);
+        let count = certain.count();
+        assert!(count <= 20 + 5, "{count} admitted in one window");
     }
-    // Steady state (after the first burst, whole windows): at least N - 2.
-    let steady = Duration::from_millis(300);
-    let mut start = steady;
-    while start + Duration::from_secs(1) <= ended - Duration::from_millis(50) {
-        let count =
-            times.iter().filter(|t| **t >= start && **t < start + Duration::from_secs(1)).count();
-        assert!(count + 2 >= 20, "only {count} admitted in the window from {start:?}");
-        start += Duration::from_millis(250);
+    // Steady state (after the first burst, whole windows): every admission
+    // that may have been decided inside a window counts, at least N - 1.
+    let mut from = Duration::from_millis(300);
+    while from + window <= ended - Duration::from_millis(50) {
+        let possible =
+            admitted.iter().filter(|(sent, answered)| *answered >= from && *sent < from + window);
+        let count = possible.count();
+        assert!(count + 1 >= 20, "only {count} admitted in the window from {from:?}");
+        from += Duration::from_millis(250);
     }
 }
 
