@@ -162,23 +162,29 @@ fn gauge(metrics: &Recorded, name: &str) -> Option<f64> {
     })
 }
 
-#[test]
-fn several_instances_sharing_redis_admit_the_quota_over_many_windows() {
-    let Some(url) = support::redis_url() else { return };
-    // 20 per second (one per 50 ms), burst 5, for 2.5 s, from 3 instances.
-    let quota = Quota::new(20, Duration::from_secs(1)).unwrap().with_burst(5).unwrap();
-    let prefix = unique_prefix("accuracy");
-    let limiters: Vec<Arc<RedisLimiter>> = (0..3)
+/// Three limiters sharing one Redis and one key prefix, as three replicas
+/// of a service would; they fail closed, so a Redis problem fails the test.
+fn replicas(url: &str, quota: Quota, test: &str) -> Vec<Arc<RedisLimiter>> {
+    let prefix = unique_prefix(test);
+    (0..3)
         .map(|_| {
-            let limiter = RedisLimiter::builder(&url, quota)
+            let limiter = RedisLimiter::builder(url, quota)
                 .key_prefix(&prefix)
-                .timeout(Duration::from_secs(1))
+                .timeout(Duration::from_secs(2))
                 .failure_policy(FailurePolicy::FailClosed)
                 .build()
                 .unwrap();
             Arc::new(limiter)
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn several_instances_sharing_redis_admit_the_quota_over_many_windows() {
+    let Some(url) = support::redis_url() else { return };
+    // 20 per second (one per 50 ms), burst 5, for 2.5 s, from 3 instances.
+    let quota = Quota::new(20, Duration::from_secs(1)).unwrap().with_burst(5).unwrap();
+    let limiters = replicas(&url, quota, "accuracy");
     let rt = runtime();
     let run_for = Duration::from_millis(2500);
     let (admitted, ended) = rt.block_on(async {
@@ -242,19 +248,7 @@ fn two_threads_of_many_tasks_across_instances_admit_exactly_the_burst() {
     let Some(url) = support::redis_url() else { return };
     // One per 86.4 s: nothing refills during the race.
     let quota = Quota::new(1000, Duration::from_secs(86_400)).unwrap().with_burst(300).unwrap();
-    let prefix = unique_prefix("exact");
-    let limiters: Vec<Arc<RedisLimiter>> = (0..3)
-        .map(|_| {
-            Arc::new(
-                RedisLimiter::builder(&url, quota)
-                    .key_prefix(&prefix)
-                    .timeout(Duration::from_secs(2))
-                    .failure_policy(FailurePolicy::FailClosed)
-                    .build()
-                    .unwrap(),
-            )
-        })
-        .collect();
+    let limiters = replicas(&url, quota, "exact");
     let admitted = Arc::new(AtomicU32::new(0));
     runtime().block_on(async {
         let tasks: Vec<_> = (0..150)
