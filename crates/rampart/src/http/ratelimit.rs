@@ -265,8 +265,7 @@ where
                     Ok(response)
                 }
                 Ok(d) => {
-                    let err =
-                        d.into_result().err().unwrap_or_else(|| Error::rate_limited(d.reset_after));
+                    let err = Error::rate_limited(d.retry_after.unwrap_or(d.reset_after));
                     let mut response = shared.handler.render(&err, &ctx).into_response();
                     shared.add_fields(response.headers_mut(), &d);
                     Ok(response)
