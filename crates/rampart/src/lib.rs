@@ -33,12 +33,14 @@
 //! | `redis`     | the Redis rate-limit backend ([`ratelimit`]) |
 
 pub mod clock;
+pub mod config;
 pub mod error;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod ratelimit;
 pub mod resilience;
+pub mod telemetry;
 
 pub use error::{Error, ErrorKind, ResultExt, Severity};
 pub use handler::{ErrorHandler, Problem, RequestContext};
