@@ -30,6 +30,7 @@
 //! |-------------|--------------|
 //! | `http`      | tower layers and axum integration ([`http`]) |
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
+//! | `redis`     | the Redis rate-limit backend ([`ratelimit`]) |
 
 pub mod clock;
 pub mod config;
@@ -37,6 +38,7 @@ pub mod error;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod ratelimit;
 pub mod resilience;
 pub mod telemetry;
 

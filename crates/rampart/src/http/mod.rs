@@ -15,4 +15,7 @@
 //! # let _ = app;
 //! ```
 
+mod ratelimit;
 mod response;
+
+pub use ratelimit::{RATELIMIT, RATELIMIT_POLICY, RateLimit, RateLimitLayer};
