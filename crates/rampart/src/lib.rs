@@ -30,6 +30,7 @@
 //! |-------------|--------------|
 //! | `http`      | tower layers and axum integration ([`http`]) |
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
+//! | `redis`     | the Redis rate-limit backend ([`ratelimit`]) |
 
 pub mod auth;
 pub mod clock;
@@ -38,6 +39,7 @@ pub mod error;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod ratelimit;
 pub mod resilience;
 pub mod telemetry;
 

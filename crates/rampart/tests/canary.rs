@@ -125,7 +125,7 @@ fn run(format: &str) -> (String, Vec<String>) {
     let logs = CapturedLogs::default();
     let subscriber = tracing_subscriber::registry().with(telemetry::layer(&settings, logs.clone()));
     let mut printed = Vec::new();
-    tracing::subscriber::with_default(subscriber, || scenario(&mut printed));
+    support::with_subscriber(subscriber, || scenario(&mut printed));
     (logs.text(), printed)
 }
 

@@ -22,7 +22,7 @@ fn settings(toml: &str) -> Settings {
 fn capture(settings: &Settings, f: impl FnOnce()) -> CapturedLogs {
     let logs = CapturedLogs::default();
     let subscriber = tracing_subscriber::registry().with(telemetry::layer(settings, logs.clone()));
-    tracing::subscriber::with_default(subscriber, f);
+    support::with_subscriber(subscriber, f);
     logs
 }
 
@@ -39,7 +39,7 @@ fn each_event_is_one_json_line_with_every_documented_key() {
             .with_writer(logs.clone()),
     );
     clock.advance(std::time::Duration::from_micros(1_500_250));
-    tracing::subscriber::with_default(subscriber, || {
+    support::with_subscriber(subscriber, || {
         let outer = tracing::info_span!("request", request_id = "r-1", route = "/a");
         let _o = outer.enter();
         let inner = tracing::info_span!("db", route = "/inner", attempt = tracing::field::Empty);
@@ -203,16 +203,4 @@ fn development_warnings_are_logged_with_their_key() {
         line["message"],
         "insecure setting tolerated in development: is false: rate limiting is off (t.toml:2)"
     );
-}
-
-#[test]
-fn init_installs_once_and_metrics_install_is_idempotent() {
-    telemetry::init(&Settings::default()).expect("the first global subscriber");
-    let err = telemetry::init(&Settings::default()).expect_err("a second one");
-    assert_eq!(err.config_key(), Some("telemetry"));
-    let first = telemetry::install_metrics().expect("installs");
-    let again = telemetry::install_metrics().expect("returns the same recorder");
-    metrics::counter!("rampart_test_installs_total").increment(1);
-    assert!(first.render().contains("rampart_test_installs_total 1"), "{}", first.render());
-    assert!(again.render().contains("rampart_test_installs_total 1"));
 }

@@ -16,4 +16,7 @@
 //! ```
 
 pub mod auth;
+mod ratelimit;
 mod response;
+
+pub use ratelimit::{RATELIMIT, RATELIMIT_POLICY, RateLimit, RateLimitLayer};
