@@ -252,3 +252,38 @@ async fn sessions_need_csrf_for_writes_and_die_at_logout() {
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["code"], "SESSION_INVALID");
 }
+
+#[tokio::test]
+async fn repeated_failures_from_one_client_get_429_with_retry_after() {
+    let raw: RawAuthConfig = serde_json::from_value(json!({
+        "jwt": {"keys": [{"kid": "hs", "algorithm": "HS256", "secret": HS_SECRET}]},
+        "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"},
+    }))
+    .expect("raw");
+    let config = raw.validate().expect("valid");
+    let auth = Authenticator::new(&config, Arc::new(SystemClock)).expect("auth");
+    let lockout = Arc::new(rampart::auth::Lockout::memory(config.lockout()).expect("lockout"));
+    let app = Router::new().route("/me", get(me)).layer(AuthLayer::new(auth).lockout(lockout));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .expect("serve");
+    });
+    for _ in 0..4 {
+        let r = send(addr, "GET", "/me", &[("authorization", "Bearer not.a.jwt")]).await;
+        assert_eq!(r.status, 401);
+    }
+    // Now even a valid token from this client waits.
+    let good = format!("Bearer {}", jwt(&json!({"sub": "alice", "exp": now() + 600})));
+    let r = send(addr, "GET", "/me", &[("authorization", &good)]).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("30"));
+    assert_eq!(r.json()["code"], "AUTH_LOCKED_OUT");
+    // A spoofed X-Forwarded-For from an untrusted peer changes nothing.
+    let r =
+        send(addr, "GET", "/me", &[("authorization", &good), ("x-forwarded-for", "198.51.100.7")])
+            .await;
+    assert_eq!(r.status, 429);
+}

@@ -31,19 +31,26 @@
 //! ```
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use http::header::{AUTHORIZATION, COOKIE, ORIGIN};
 use http::{HeaderMap, Method};
 
-use super::api_key::ApiKeyStore;
+use super::api_key::{ApiKeyStore, well_formed_id};
 use super::config::AuthConfig;
 use super::credentials_required;
 use super::jwt::JwtVerifier;
+use super::lockout::{LockKey, Lockout};
+use super::principal::AuthMethod;
 use super::principal::Principal;
 use super::session::{CSRF_HEADER, Session, SessionManager};
 use crate::clock::Clock;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
+use crate::ratelimit::RateLimiter;
 
 /// The header an API key may come in instead of `Authorization`.
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -133,6 +140,57 @@ impl Authenticator {
         self.check(method, headers, &self.presented(headers))
     }
 
+    /// Authenticates like [`Authenticator::authenticate`], under `lockout`:
+    /// a locked client is refused before its credential is looked at; a
+    /// failure counts against the client and the credential it claimed (an
+    /// API key's id, a token's unverified `sub`); a success for a locked
+    /// credential is refused too. Refusals are `AUTH_LOCKED_OUT` (429).
+    pub async fn authenticate_guarded<L: RateLimiter>(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        client: Option<IpAddr>,
+        lockout: &Lockout<L>,
+    ) -> Result<Authenticated, Error> {
+        let presented = self.presented(headers);
+        self.guarded(method, headers, &presented, client, lockout).await
+    }
+
+    pub(crate) async fn guarded<L: RateLimiter>(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        presented: &Presented<'_>,
+        client: Option<IpAddr>,
+        lockout: &Lockout<L>,
+    ) -> Result<Authenticated, Error> {
+        if let Some(ip) = client {
+            lockout.check(&[LockKey::Client(ip)]).await?;
+        }
+        match self.check(method, headers, presented) {
+            Ok(found) => {
+                let principal = found.principal();
+                let id =
+                    principal.credential_id().filter(|_| principal.method() == AuthMethod::ApiKey);
+                let credential = id.unwrap_or_else(|| principal.subject());
+                lockout.check(&[LockKey::Credential(credential)]).await?;
+                Ok(found)
+            }
+            Err(err) => {
+                // Only a presented credential that failed counts; a request
+                // with none is not an attempt.
+                if err.kind() == ErrorKind::Authentication && *presented != Presented::Nothing {
+                    let claimed = presented.claimed_id();
+                    let mut keys = Vec::with_capacity(2);
+                    keys.extend(client.map(LockKey::Client));
+                    keys.extend(claimed.as_deref().map(LockKey::Credential));
+                    lockout.record_failure(&keys).await;
+                }
+                Err(err)
+            }
+        }
+    }
+
     pub(crate) fn presented<'h>(&self, headers: &'h HeaderMap) -> Presented<'h> {
         if let Some(value) = headers.get(AUTHORIZATION) {
             let text = value.to_str().unwrap_or("");
@@ -191,6 +249,25 @@ impl Authenticator {
             }
         };
         Ok(Authenticated { principal, session: None })
+    }
+}
+
+impl Presented<'_> {
+    /// The credential id the request claims, before any check: an API
+    /// key's id (when well-formed), a JWT's `sub` (read without verifying;
+    /// at most 128 bytes). Used only to count failures.
+    pub(crate) fn claimed_id(&self) -> Option<String> {
+        match *self {
+            Presented::ApiKey(key) => well_formed_id(key).map(str::to_owned),
+            Presented::Bearer(token) => {
+                let payload = token.split('.').nth(1).filter(|p| p.len() <= 8192)?;
+                let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+                let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+                let sub = claims.get("sub")?.as_str()?;
+                (!sub.is_empty() && sub.len() <= 128).then(|| sub.to_owned())
+            }
+            Presented::Session(_) | Presented::Nothing => None,
+        }
     }
 }
 

@@ -9,6 +9,8 @@
 //!   permissions with wildcards, and roles.
 //! - [`SessionManager`]: encrypted `__Host-` session cookies with idle and
 //!   absolute expiry, rotation, logout and CSRF defence.
+//! - [`Lockout`]: repeated failures per client and per credential lock
+//!   them out for a growing time, through the rate-limit backend.
 //!
 //! Settings come from [`RawAuthConfig`] (the `[auth]` table), validated once
 //! into an [`AuthConfig`]. Failures are [`Error`]s: `Authentication` (401,
@@ -37,6 +39,7 @@ pub mod api_key;
 pub mod authenticator;
 pub mod config;
 pub mod jwt;
+pub mod lockout;
 pub mod permission;
 pub mod principal;
 pub mod session;
@@ -49,6 +52,7 @@ pub use config::{
     RawJwtKey, RawLockoutConfig, RawSessionConfig, SessionConfig,
 };
 pub use jwt::{JwtVerifier, TokenIssuer};
+pub use lockout::{LockKey, Lockout};
 pub use permission::{Permission, PermissionSet, Requirement, RoleMap, all_of, any_of, require};
 pub use principal::{AuthMethod, Principal};
 pub use session::{CSRF_COOKIE, CSRF_HEADER, NewSession, Session, SessionManager};

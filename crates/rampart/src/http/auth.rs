@@ -9,6 +9,11 @@
 //! [`RequireLayer`] checks a permission requirement in front of a route
 //! (403 listing what is missing).
 //!
+//! With [`AuthLayer::lockout`], repeated failures lock the client (its
+//! address from axum's `ConnectInfo<SocketAddr>`, forwarding headers believed
+//! only from [`AuthLayer::trusted_proxies`]) and the credential out: 429
+//! `AUTH_LOCKED_OUT` with `Retry-After`. See [`Lockout`].
+//!
 //! ```
 //! use std::sync::Arc;
 //! use axum::{Router, routing::{get, post}};
@@ -38,33 +43,62 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::Request;
 use http::request::Parts;
+use ipnet::IpNet;
 use tower::{Layer, Service};
 
-use crate::auth::{Authenticator, Principal, Requirement, Session, credentials_required};
+use crate::auth::{Authenticator, Lockout, Principal, Requirement, Session, credentials_required};
 use crate::error::Error;
+use crate::ratelimit::key::{ForwardedHeader, client_ip};
 
 /// Authenticates every request; see the [module documentation](self).
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
     authenticator: Authenticator,
     optional: bool,
+    lockout: Option<Arc<Lockout>>,
+    trusted_proxies: Arc<[IpNet]>,
+    forwarded_header: ForwardedHeader,
 }
 
 impl AuthLayer {
     /// Every request must authenticate.
     pub fn new(authenticator: Authenticator) -> AuthLayer {
-        AuthLayer { authenticator, optional: false }
+        AuthLayer {
+            authenticator,
+            optional: false,
+            lockout: None,
+            trusted_proxies: Arc::from([]),
+            forwarded_header: ForwardedHeader::default(),
+        }
     }
 
     /// Requests without any credential pass through without a principal
     /// (handlers may take `Option<Principal>`); a credential that is
     /// present but wrong is still refused.
     pub fn optional(authenticator: Authenticator) -> AuthLayer {
-        AuthLayer { authenticator, optional: true }
+        AuthLayer { optional: true, ..AuthLayer::new(authenticator) }
+    }
+
+    /// Counts failures and refuses locked clients and credentials.
+    #[must_use]
+    pub fn lockout(mut self, lockout: Arc<Lockout>) -> AuthLayer {
+        self.lockout = Some(lockout);
+        self
+    }
+
+    /// Proxies whose forwarding header names the client (for lockout).
+    #[must_use]
+    pub fn trusted_proxies(mut self, proxies: Vec<IpNet>, header: ForwardedHeader) -> AuthLayer {
+        self.trusted_proxies = Arc::from(proxies);
+        self.forwarded_header = header;
+        self
     }
 }
 
@@ -110,7 +144,24 @@ where
             if layer.optional && presented == crate::auth::Presented::Nothing {
                 return inner.call(request).await;
             }
-            match auth.check(request.method(), request.headers(), &presented) {
+            let checked = match &layer.lockout {
+                None => auth.check(request.method(), request.headers(), &presented),
+                Some(lockout) => {
+                    let peer =
+                        request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+                    let client = peer.map(|peer| {
+                        client_ip(
+                            peer,
+                            request.headers(),
+                            &layer.trusted_proxies,
+                            layer.forwarded_header,
+                        )
+                    });
+                    auth.guarded(request.method(), request.headers(), &presented, client, lockout)
+                        .await
+                }
+            };
+            match checked {
                 Ok(found) => {
                     let (principal, session) = found.into_parts();
                     request.extensions_mut().insert(principal);
@@ -129,14 +180,14 @@ where
 /// there is none, 403 listing the missing permissions when it falls short.
 #[derive(Debug, Clone)]
 pub struct RequireLayer {
-    requirement: std::sync::Arc<Requirement>,
+    requirement: Arc<Requirement>,
 }
 
 impl RequireLayer {
     /// Requires `requirement` (from [`require`](crate::auth::require),
     /// [`all_of`](crate::auth::all_of) or [`any_of`](crate::auth::any_of)).
     pub fn new(requirement: Requirement) -> RequireLayer {
-        RequireLayer { requirement: std::sync::Arc::new(requirement) }
+        RequireLayer { requirement: Arc::new(requirement) }
     }
 }
 
@@ -144,7 +195,7 @@ impl<S> Layer<S> for RequireLayer {
     type Service = RequireService<S>;
 
     fn layer(&self, inner: S) -> RequireService<S> {
-        RequireService { inner, requirement: std::sync::Arc::clone(&self.requirement) }
+        RequireService { inner, requirement: Arc::clone(&self.requirement) }
     }
 }
 
@@ -152,7 +203,7 @@ impl<S> Layer<S> for RequireLayer {
 #[derive(Debug, Clone)]
 pub struct RequireService<S> {
     inner: S,
-    requirement: std::sync::Arc<Requirement>,
+    requirement: Arc<Requirement>,
 }
 
 impl<S, B> Service<Request<B>> for RequireService<S>
