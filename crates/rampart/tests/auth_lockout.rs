@@ -93,6 +93,18 @@ async fn fail_until_locked(lockout: &Lockout, key: &[LockKey<'_>]) -> Duration {
     panic!("four failures did not lock {key:?}");
 }
 
+#[tokio::test]
+async fn a_disabled_lockout_counts_nothing() {
+    let config = lockout_config(&json!({"enabled": false}));
+    let lockout = Lockout::memory_with_clock(config.lockout(), &clock_arc(&FakeClock::new()))
+        .expect("lockout");
+    let me = [LockKey::Client(CLIENT)];
+    for _ in 0..20 {
+        lockout.record_failure(&me).await;
+    }
+    assert!(lockout.check(&me).await.is_ok());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_lockout_is_a_security_event() {
     let clock = FakeClock::new();

@@ -81,6 +81,8 @@ impl LockKey<'_> {
 /// Counts failures and refuses locked clients and credentials; see the
 /// [module documentation](self).
 pub struct Lockout<L = Limiter> {
+    /// `auth.lockout.enabled`: when false nothing is counted or refused.
+    enabled: bool,
     failures: L,
     strikes: L,
     /// `locks[i]` locks for `base_lockout * 2^i` (the last: `max_lockout`).
@@ -122,6 +124,7 @@ impl<L: RateLimiter> Lockout<L> {
             locks.push(make(Quota::new(1, *length)?.with_burst(1)?, &format!("lock{i}"))?);
         }
         Ok(Lockout {
+            enabled: config.enabled,
             failures: make(failures, "failures")?,
             strikes: make(strikes, "strikes")?,
             locks,
@@ -132,6 +135,9 @@ impl<L: RateLimiter> Lockout<L> {
     /// with the longest time left as `Retry-After`. A backend error is
     /// passed on (the backend's failure policy decides what it means).
     pub async fn check(&self, keys: &[LockKey<'_>]) -> Result<(), Error> {
+        if !self.enabled {
+            return Ok(());
+        }
         let mut wait: Option<Duration> = None;
         for key in keys {
             if let Some(left) = self.locked_for(&key.key()).await? {
@@ -150,6 +156,9 @@ impl<L: RateLimiter> Lockout<L> {
     /// lockout for those past the threshold. Backend errors are logged and
     /// otherwise ignored: the failure itself has been answered already.
     pub async fn record_failure(&self, keys: &[LockKey<'_>]) {
+        if !self.enabled {
+            return;
+        }
         for key in keys {
             if let Err(err) = self.fail(key).await {
                 tracing::error!(target: "rampart::auth", error = %err, "lockout backend failed to count a failure");
