@@ -75,7 +75,7 @@ const ID_LEN: usize = 12;
 const SECRET_LEN: usize = 43;
 const CHECKSUM_LEN: usize = 6;
 /// `rk_` + id + `_` + secret + checksum.
-pub(crate) const KEY_LEN: usize = PREFIX.len() + ID_LEN + 1 + SECRET_LEN + CHECKSUM_LEN;
+const KEY_LEN: usize = PREFIX.len() + ID_LEN + 1 + SECRET_LEN + CHECKSUM_LEN;
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const ID_ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -235,7 +235,8 @@ pub(crate) fn parse_key_id(id: &str) -> Option<&str> {
 /// The id of a well-formed key with a valid checksum: `None` for anything
 /// else. Does not say whether the key is known or right.
 pub(crate) fn well_formed_id(key: &str) -> Option<&str> {
-    if key.len() != KEY_LEN || !key.starts_with(PREFIX) {
+    // ASCII first: every index below is then a character boundary.
+    if key.len() != KEY_LEN || !key.is_ascii() || !key.starts_with(PREFIX) {
         return None;
     }
     let id = parse_key_id(key.get(PREFIX.len()..PREFIX.len() + ID_LEN)?)?;

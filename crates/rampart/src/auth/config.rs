@@ -365,7 +365,7 @@ fn permission_set(key: &str, permissions: &[String]) -> Result<PermissionSet, Er
     Ok(set)
 }
 
-pub(crate) fn algorithm(key: &str, text: &str) -> Result<Algorithm, Error> {
+fn algorithm(key: &str, text: &str) -> Result<Algorithm, Error> {
     Algorithm::from_str(text).map_err(|_| {
         bad(key, "is not a supported algorithm (HS256/384/512, RS256/384/512, PS256/384/512, ES256/384, EdDSA)")
     })
@@ -373,7 +373,7 @@ pub(crate) fn algorithm(key: &str, text: &str) -> Result<Algorithm, Error> {
 
 /// The fewest secret bytes for an HS algorithm: the hash's output size
 /// (RFC 7518, section 3.2).
-pub(crate) fn min_hs_secret(algorithm: Algorithm) -> usize {
+fn min_hs_secret(algorithm: Algorithm) -> usize {
     match algorithm {
         Algorithm::HS384 => 48,
         Algorithm::HS512 => 64,
@@ -499,7 +499,7 @@ fn jwt_key(path: &str, key: RawJwtKey) -> Result<JwtKey, Error> {
 }
 
 /// A PEM public key for `alg`'s family; private keys are refused.
-pub(crate) fn public_key(key: &str, alg: Algorithm, pem: &[u8]) -> Result<DecodingKey, Error> {
+fn public_key(key: &str, alg: Algorithm, pem: &[u8]) -> Result<DecodingKey, Error> {
     if pem.windows(11).any(|w| w == b"PRIVATE KEY") {
         return Err(bad(key, "holds a private key: give the public key only"));
     }

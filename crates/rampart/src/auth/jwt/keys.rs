@@ -203,7 +203,7 @@ fn file_stamp(jwks: &JwksConfig) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-pub(crate) struct ReadError {
+struct ReadError {
     message: &'static str,
     source: Box<dyn std::error::Error + Send + Sync>,
 }
