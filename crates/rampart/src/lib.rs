@@ -36,6 +36,8 @@ pub mod error;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod sanitize;
+pub mod validate;
 
 pub use error::{Error, ErrorKind, ResultExt, Severity};
 pub use handler::{ErrorHandler, Problem, RequestContext};
