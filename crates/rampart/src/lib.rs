@@ -28,7 +28,7 @@
 //!
 //! | feature     | what it adds |
 //! |-------------|--------------|
-//! | `http`      | tower layers and axum integration ([`http`]) |
+//! | `http`      | tower layers and axum integration ([`http`]), including the validated JSON extractor `Valid<Json<T>>` |
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
 
 pub mod clock;

@@ -16,3 +16,6 @@
 //! ```
 
 mod response;
+mod valid;
+
+pub use valid::JsonBodyConfig;

@@ -139,6 +139,8 @@ where
             FieldViolation::new(pointer(path, document.as_ref()), code, message)
         })
         .collect();
+    // Sorted by pointer: a stable order, whatever order garde visits fields in.
+    violations.sort_by(|a, b| a.pointer.cmp(&b.pointer));
     violations.truncate(super::MAX_VIOLATIONS);
     redact(&mut violations, sensitive);
     Err(into_error(violations))
