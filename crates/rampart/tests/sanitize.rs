@@ -93,12 +93,80 @@ const XSS_PAYLOADS: &[&str] = &[
 
 /// Tags `clean` may emit (ammonia's default allow-list).
 const ALLOWED_TAGS: &[&str] = &[
-    "a", "abbr", "acronym", "area", "article", "aside", "b", "bdi", "bdo", "blockquote", "br",
-    "caption", "center", "cite", "code", "col", "colgroup", "data", "dd", "del", "details", "dfn",
-    "div", "dl", "dt", "em", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6",
-    "header", "hgroup", "hr", "i", "img", "ins", "kbd", "li", "map", "mark", "nav", "ol", "p",
-    "pre", "q", "rp", "rt", "rtc", "ruby", "s", "samp", "small", "span", "strike", "strong", "sub",
-    "summary", "sup", "table", "tbody", "td", "th", "thead", "time", "tr", "tt", "u", "ul", "var",
+    "a",
+    "abbr",
+    "acronym",
+    "area",
+    "article",
+    "aside",
+    "b",
+    "bdi",
+    "bdo",
+    "blockquote",
+    "br",
+    "caption",
+    "center",
+    "cite",
+    "code",
+    "col",
+    "colgroup",
+    "data",
+    "dd",
+    "del",
+    "details",
+    "dfn",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "figcaption",
+    "figure",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hgroup",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "map",
+    "mark",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "rp",
+    "rt",
+    "rtc",
+    "ruby",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strike",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "time",
+    "tr",
+    "tt",
+    "u",
+    "ul",
+    "var",
     "wbr",
 ];
 
@@ -111,11 +179,8 @@ fn danger(html: &str) -> Option<String> {
         let end = after.find('>').unwrap_or(after.len());
         let tag = &after[..end];
         rest = &after[end..];
-        let name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect();
+        let name: String =
+            tag.trim_start_matches('/').chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
         if !ALLOWED_TAGS.contains(&name.as_str()) {
             return Some(format!("tag <{name}> in {html}"));
         }
@@ -155,7 +220,8 @@ fn no_xss_payload_survives_clean() {
 
 #[test]
 fn clean_keeps_honest_rich_text() {
-    let html = "<p>Hello <b>O'Brian</b>, see <a href=\"https://example.com/a?b=1&amp;c=2\">this</a>.</p>";
+    let html =
+        "<p>Hello <b>O'Brian</b>, see <a href=\"https://example.com/a?b=1&amp;c=2\">this</a>.</p>";
     assert_eq!(
         clean(html),
         "<p>Hello <b>O'Brian</b>, see <a href=\"https://example.com/a?b=1&amp;c=2\" \
@@ -186,13 +252,18 @@ async fn quoted_identifiers_and_escaped_like_patterns_hold_in_postgresql() {
         .batch_execute(&format!("CREATE TEMP TABLE {table} ({column} text NOT NULL)"))
         .await
         .unwrap();
-    let rows = ["50% off", "50 off", "500 off", "a_b", "axb", r"back\slash", r"backxslash", "O'Brian"];
+    let rows =
+        ["50% off", "50 off", "500 off", "a_b", "axb", r"back\slash", r"backxslash", "O'Brian"];
     for row in rows {
         // Values as bind parameters, always.
-        client.execute(&format!("INSERT INTO {table} ({column}) VALUES ($1)"), &[&row]).await.unwrap();
+        client
+            .execute(&format!("INSERT INTO {table} ({column}) VALUES ($1)"), &[&row])
+            .await
+            .unwrap();
     }
     let search = |term: &'static str| {
-        let sql = format!(r"SELECT {column} FROM {table} WHERE {column} LIKE $1 ESCAPE '\' ORDER BY 1");
+        let sql =
+            format!(r"SELECT {column} FROM {table} WHERE {column} LIKE $1 ESCAPE '\' ORDER BY 1");
         let client = &client;
         async move {
             let pattern = format!("%{}%", escape_like(term));

@@ -18,7 +18,7 @@ where
     T: serde::de::DeserializeOwned + Validate,
     T::Context: Default,
 {
-    let bytes = serde_json::to_vec(body).unwrap();
+    let bytes = serde_json::to_vec(body).expect("serializes");
     Valid::<T>::from_json(&bytes, &JsonLimits::default(), &SensitiveFields::default())
 }
 
@@ -102,7 +102,7 @@ struct Tagged {
     #[garde(dive)]
     labels: BTreeMap<String, Label>,
     /// An explicit rename that no case convention produces: see the limits
-    /// in `rampart::validate::Valid`'s module docs.
+    /// in the docs of `rampart::validate::Valid`.
     #[serde(rename = "qty")]
     #[garde(range(min = 1))]
     quantity: u32,
@@ -126,7 +126,11 @@ fn map_keys_are_escaped_and_explicit_renames_fall_back_to_the_rust_name() {
 
 fn pin_is_not(value: &str, _: &()) -> garde::Result {
     // A careless custom rule that quotes the value.
-    if value == "0000" { Err(garde::Error::new(format!("{value} is too easy to guess"))) } else { Ok(()) }
+    if value == "0000" {
+        Err(garde::Error::new(format!("{value} is too easy to guess")))
+    } else {
+        Ok(())
+    }
 }
 
 #[derive(Debug, Deserialize, Validate)]
@@ -151,7 +155,10 @@ fn no_violation_echoes_a_sensitive_value() {
         .unwrap_err();
     let text = rendered(&err);
     assert!(!text.contains(CANARY), "{text}");
-    assert!(text.contains(r#""pointer":"/password","code":"length","detail":"is invalid""#), "{text}");
+    assert!(
+        text.contains(r#""pointer":"/password","code":"length","detail":"is invalid""#),
+        "{text}"
+    );
     assert!(text.contains(r#""pointer":"/pin","code":"custom","detail":"is invalid""#), "{text}");
     // A custom message of a field not marked sensitive is the application's own words.
     assert!(text.contains("0000 is too easy to guess"), "{text}");
@@ -162,8 +169,10 @@ fn no_violation_echoes_a_sensitive_value() {
     assert!(!rendered(&err).contains(CANARY));
 
     // Marking a field sensitive by pointer hides even application messages.
-    let bytes = serde_json::to_vec(&json!({"password": "a long enough one, thirty-two bytes", "pin": "1",
-                                           "nickname": "0000"})).unwrap();
+    let bytes =
+        serde_json::to_vec(&json!({"password": "a long enough one, thirty-two bytes", "pin": "1",
+                                           "nickname": "0000"}))
+        .unwrap();
     let sensitive = SensitiveFields::default().pointer("/nickname");
     let err = Valid::<Signup>::from_json(&bytes, &JsonLimits::default(), &sensitive).unwrap_err();
     assert!(!rendered(&err).contains("0000"));
@@ -175,7 +184,8 @@ fn no_violation_echoes_a_sensitive_value() {
         "note": {"type": "integer"}
     }}))
     .unwrap();
-    let err = schema.check(&json!({"api_key": CANARY, "token": CANARY, "note": CANARY})).unwrap_err();
+    let err =
+        schema.check(&json!({"api_key": CANARY, "token": CANARY, "note": CANARY})).unwrap_err();
     let text = rendered(&err);
     for leak in [CANARY, "sk_live_expected", "tok_"] {
         assert!(!text.contains(leak), "{leak} in {text}");

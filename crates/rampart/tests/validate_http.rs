@@ -32,19 +32,18 @@ async fn create(order: Valid<Json<NewOrder>>) -> String {
 
 /// Serves the app on a free port; returns its address.
 async fn serve(limits: JsonLimits) -> String {
-    let app = Router::new()
-        .route("/orders", post(create))
-        .layer(Extension(JsonBodyConfig::new(limits)));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
+    let app =
+        Router::new().route("/orders", post(create)).layer(Extension(JsonBodyConfig::new(limits)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let addr = listener.local_addr().expect("an address").to_string();
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
 }
 
 /// Sends raw HTTP/1.1 bytes; returns the status and the body.
 async fn send(addr: &str, head: &str, body: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut stream = TcpStream::connect(addr).await.expect("the server accepts");
+    stream.write_all(head.as_bytes()).await.expect("the head is sent");
     // The server may answer (413) and close before the whole body is sent.
     let _ = stream.write_all(body).await;
     let mut response = Vec::new();
@@ -71,8 +70,12 @@ fn problem(body: &str) -> Value {
 #[tokio::test]
 async fn a_valid_body_reaches_the_handler() {
     let addr = serve(JsonLimits::default()).await;
-    let (status, body) =
-        post_json(&addr, "application/json; charset=utf-8", br#"{"quantity": 3, "productId": "p-1"}"#).await;
+    let (status, body) = post_json(
+        &addr,
+        "application/json; charset=utf-8",
+        br#"{"quantity": 3, "productId": "p-1"}"#,
+    )
+    .await;
     assert_eq!((status, body.as_str()), (200, "3 x p-1"));
 }
 

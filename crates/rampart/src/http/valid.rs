@@ -115,8 +115,7 @@ where
 
 /// `application/json` or `application/<anything>+json`, parameters allowed.
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(content_type) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
-    else {
+    let Some(content_type) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
     let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
@@ -136,11 +135,20 @@ mod tests {
             headers.insert(header::CONTENT_TYPE, ct.parse().unwrap());
             is_json(&headers)
         };
-        for ok in ["application/json", "Application/JSON; charset=utf-8", "application/problem+json"] {
+        for ok in
+            ["application/json", "Application/JSON; charset=utf-8", "application/problem+json"]
+        {
             assert!(with(ok), "{ok}");
         }
-        for bad in ["text/plain", "application/jsonp", "text/json", "application/x-www-form-urlencoded",
-                    "multipart/form-data; boundary=x", "application/json/evil", ""] {
+        for bad in [
+            "text/plain",
+            "application/jsonp",
+            "text/json",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/json/evil",
+            "",
+        ] {
             assert!(!with(bad), "{bad}");
         }
         assert!(!is_json(&HeaderMap::new()));

@@ -9,8 +9,8 @@ pub const MAX_FILE_NAME_BYTES: usize = 255;
 /// Names Windows reserves for devices, whatever the extension (`con.txt`).
 const RESERVED: &[&str] = &[
     "con", "prn", "aux", "nul", "conin$", "conout$", "com0", "com1", "com2", "com3", "com4",
-    "com5", "com6", "com7", "com8", "com9", "com¹", "com²", "com³", "lpt0", "lpt1", "lpt2",
-    "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9", "lpt¹", "lpt²", "lpt³",
+    "com5", "com6", "com7", "com8", "com9", "com¹", "com²", "com³", "lpt0", "lpt1", "lpt2", "lpt3",
+    "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9", "lpt¹", "lpt²", "lpt³",
 ];
 
 /// Characters that some layer may normalize (NFKC) into a separator or a
@@ -18,8 +18,18 @@ const RESERVED: &[&str] = &[
 pub(crate) fn looks_like_separator_or_dot(c: char) -> bool {
     matches!(
         c,
-        '\u{2215}' | '\u{2044}' | '\u{29F8}' | '\u{29F9}' | '\u{FF0F}' | '\u{FF3C}' | '\u{FE68}'
-            | '\u{FF0E}' | '\u{2024}' | '\u{FE52}' | '\u{3002}' | '\u{FF61}'
+        '\u{2215}'
+            | '\u{2044}'
+            | '\u{29F8}'
+            | '\u{29F9}'
+            | '\u{FF0F}'
+            | '\u{FF3C}'
+            | '\u{FE68}'
+            | '\u{FF0E}'
+            | '\u{2024}'
+            | '\u{FE52}'
+            | '\u{3002}'
+            | '\u{FF61}'
     )
 }
 
@@ -117,8 +127,18 @@ mod tests {
 
     #[test]
     fn ordinary_names_pass_unchanged() {
-        for ok in ["a", "report.pdf", "Zoë's notes (v2).txt", "中文文件.doc", "e\u{301}.txt",
-                   "console.log", "company.txt", "lpt10.txt", "a..b", "x-.txt"] {
+        for ok in [
+            "a",
+            "report.pdf",
+            "Zoë's notes (v2).txt",
+            "中文文件.doc",
+            "e\u{301}.txt",
+            "console.log",
+            "company.txt",
+            "lpt10.txt",
+            "a..b",
+            "x-.txt",
+        ] {
             assert_eq!(file_name(ok).unwrap(), ok);
         }
         let longest = "a".repeat(MAX_FILE_NAME_BYTES);

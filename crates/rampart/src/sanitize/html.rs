@@ -22,16 +22,17 @@ use std::sync::LazyLock;
 /// ```
 pub fn escape(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
-    let Some(first) = bytes.iter().position(|&b| replacement(b).is_some()) else {
+    let Some(first) = bytes.iter().position(|&b| ENTITY[usize::from(b)] != 0) else {
         return Cow::Borrowed(text);
     };
     let mut out = String::with_capacity(text.len() + text.len() / 8 + 8);
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate().skip(first) {
-        if let Some(entity) = replacement(b) {
+        let entity = ENTITY[usize::from(b)];
+        if entity != 0 {
             // Every replaced byte is ASCII, so `i` is a char boundary.
             out.push_str(&text[start..i]);
-            out.push_str(entity);
+            out.push_str(ENTITIES[usize::from(entity)]);
             start = i + 1;
         }
     }
@@ -39,17 +40,19 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-#[inline]
-fn replacement(b: u8) -> Option<&'static str> {
-    match b {
-        b'&' => Some("&amp;"),
-        b'<' => Some("&lt;"),
-        b'>' => Some("&gt;"),
-        b'"' => Some("&quot;"),
-        b'\'' => Some("&#x27;"),
-        _ => None,
-    }
-}
+/// The replacements, indexed by [`ENTITY`].
+const ENTITIES: [&str; 6] = ["", "&amp;", "&lt;", "&gt;", "&quot;", "&#x27;"];
+
+/// For each byte, its index in [`ENTITIES`] (0: kept as it is).
+static ENTITY: [u8; 256] = {
+    let mut table = [0; 256];
+    table[b'&' as usize] = 1;
+    table[b'<' as usize] = 2;
+    table[b'>' as usize] = 3;
+    table[b'"' as usize] = 4;
+    table[b'\'' as usize] = 5;
+    table
+};
 
 static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();

@@ -119,7 +119,7 @@ mod tests {
     fn every_line_breaking_or_hiding_character_is_escaped() {
         let cases = [
             ("a\r\nb", "a\\r\\nb"),
-            ("a\u{85}b", "a\\u{85}b"),       // NEL
+            ("a\u{85}b", "a\\u{85}b"), // NEL
             ("a\u{2028}b\u{2029}", "a\\u{2028}b\\u{2029}"),
             ("\u{1b}[31mred", "\\u{1b}[31mred"), // ANSI escape
             ("a\0b\u{7f}", "a\\u{0}b\\u{7f}"),

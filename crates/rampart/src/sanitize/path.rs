@@ -68,7 +68,9 @@ pub fn safe_join(root: impl AsRef<Path>, user_path: &str) -> Result<PathBuf, Err
                     Err(err) if err.kind() == io::ErrorKind::NotFound => {
                         return Err(violation_error("", "path", "leads to a broken link"));
                     }
-                    Err(err) => return Err(Error::internal(err).context("safe_join: resolving a link")),
+                    Err(err) => {
+                        return Err(Error::internal(err).context("safe_join: resolving a link"));
+                    }
                 };
                 if !target.starts_with(&canonical_root) {
                     return Err(violation_error("", "path", "leads outside the allowed directory"));
@@ -102,7 +104,10 @@ fn components(user_path: &str) -> Result<Vec<&str>, &'static str> {
         return Err("must not contain a colon");
     }
     let bytes = user_path.as_bytes();
-    if bytes.windows(3).any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit()) {
+    if bytes
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+    {
         return Err("must not contain percent-encoded characters");
     }
     let mut parts = Vec::new();
@@ -142,12 +147,37 @@ mod tests {
     fn traversal_attempts_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         for attack in [
-            "..", "../", "../etc/passwd", "a/../../etc/passwd", "a/b/../../../x", "./../x",
-            "/etc/passwd", "//etc/passwd", "..\\..\\windows\\win.ini", "a\\..\\..\\x",
-            "C:\\Windows", "C:/Windows", "\\\\server\\share", "file.txt::$DATA",
-            "%2e%2e/x", "%2E%2E%2Fetc", "..%2fetc", "%252e%252e/x", "%c0%ae%c0%ae/x",
-            "．．/etc", "a／..／b", "a/\0/b", "a/\n/b", ".git/config", "a/.env",
-            "", ".", "./", "a/con/b", "a/b.", "a/\u{202E}b",
+            "..",
+            "../",
+            "../etc/passwd",
+            "a/../../etc/passwd",
+            "a/b/../../../x",
+            "./../x",
+            "/etc/passwd",
+            "//etc/passwd",
+            "..\\..\\windows\\win.ini",
+            "a\\..\\..\\x",
+            "C:\\Windows",
+            "C:/Windows",
+            "\\\\server\\share",
+            "file.txt::$DATA",
+            "%2e%2e/x",
+            "%2E%2E%2Fetc",
+            "..%2fetc",
+            "%252e%252e/x",
+            "%c0%ae%c0%ae/x",
+            "．．/etc",
+            "a／..／b",
+            "a/\0/b",
+            "a/\n/b",
+            ".git/config",
+            "a/.env",
+            "",
+            ".",
+            "./",
+            "a/con/b",
+            "a/b.",
+            "a/\u{202E}b",
         ] {
             refused(dir.path(), attack);
         }
@@ -225,11 +255,11 @@ mod tests {
 
     /// A root with a directory, and a link out of it.
     fn fixture() -> (tempfile::TempDir, PathBuf) {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        fs::create_dir(root.join("sub")).unwrap();
-        std::os::unix::fs::symlink("/", root.join("link")).unwrap();
-        std::os::unix::fs::symlink("/", root.join("sub/link")).unwrap();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let root = dir.path().canonicalize().expect("it resolves");
+        fs::create_dir(root.join("sub")).expect("a directory");
+        std::os::unix::fs::symlink("/", root.join("link")).expect("a link");
+        std::os::unix::fs::symlink("/", root.join("sub/link")).expect("a link");
         (dir, root)
     }
 }

@@ -1,38 +1,4 @@
-//! Uploads: the file type is checked by extension **and** by content
-//! against an allow-list, within a size cap.
-//!
-//! The extension (the part after the last dot of the file name, compared
-//! case-insensitively) must belong to an allowed type, and the content must
-//! be of that type:
-//!
-//! - binary types (`png`, `jpg`, `gif`, `pdf`, `webp`) by their magic bytes;
-//! - text types, which have no magic bytes (`txt`, `csv`, `json`), by being
-//!   valid UTF-8 (a BOM is allowed) without NUL or other control characters
-//!   than tab, CR and LF, without the signature of an executable or archive,
-//!   and without the start of an HTML, XML or SVG document that a browser
-//!   would sniff and render (the WHATWG MIME Sniffing patterns); `json` must
-//!   also parse as JSON within [`JsonLimits`].
-//!
-//! So an executable, an HTML page or an SVG renamed `.txt` or `.png` is a
-//! violation (code `file_content`), and an extension off the list is one too
-//! (code `file_type`). Too large is a 413. Checking the type does not make
-//! the *name* safe to store: pass it through
-//! [`sanitize::file_name`](crate::sanitize::file_name) or, better, store
-//! under a name of your own.
-//!
-//! ```
-//! use rampart::validate::UploadPolicy;
-//!
-//! // From the configuration: `allowed_file_types` and `max_input_size`.
-//! let policy = UploadPolicy::new(["txt", "png"], 1024 * 1024).unwrap();
-//! assert!(policy.check("notes.txt", b"shopping: eggs, milk\n").is_ok());
-//!
-//! let elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0";
-//! assert_eq!(policy.check("notes.txt", elf).unwrap_err().violations()[0].code, "file_content");
-//! assert_eq!(policy.check("cat.png", b"<svg onload=alert(1)>").unwrap_err().violations()[0].code,
-//!            "file_content");
-//! assert_eq!(policy.check("run.exe", b"MZ").unwrap_err().violations()[0].code, "file_type");
-//! ```
+//! Uploads checked by extension and content against an allow-list.
 
 use std::fmt;
 
@@ -117,7 +83,9 @@ impl FileType {
     /// Why `content` is not of this type, if it is not.
     fn mismatch(self, content: &[u8], limits: &JsonLimits) -> Option<&'static str> {
         let magic_ok = match self {
-            FileType::Txt | FileType::Csv | FileType::Json => return text_mismatch(self, content, limits),
+            FileType::Txt | FileType::Csv | FileType::Json => {
+                return text_mismatch(self, content, limits);
+            }
             FileType::Png => content.starts_with(b"\x89PNG\r\n\x1a\n"),
             FileType::Jpeg => content.starts_with(b"\xff\xd8\xff"),
             FileType::Gif => content.starts_with(b"GIF87a") || content.starts_with(b"GIF89a"),
@@ -154,9 +122,33 @@ const BINARY_SIGNATURES: &[&[u8]] = &[
 /// Tags that make a browser sniff a document as HTML (WHATWG MIME Sniffing,
 /// "identifying a resource with an unknown MIME type"), plus XML and SVG.
 const MARKUP_STARTS: &[&str] = &[
-    "<!doctype html", "<html", "<head", "<script", "<iframe", "<h1", "<div", "<font", "<table",
-    "<a", "<style", "<title", "<b", "<body", "<br", "<p", "<!--", "<?xml", "<svg", "<img",
-    "<object", "<embed", "<meta", "<link", "<base", "<form", "<math",
+    "<!doctype html",
+    "<html",
+    "<head",
+    "<script",
+    "<iframe",
+    "<h1",
+    "<div",
+    "<font",
+    "<table",
+    "<a",
+    "<style",
+    "<title",
+    "<b",
+    "<body",
+    "<br",
+    "<p",
+    "<!--",
+    "<?xml",
+    "<svg",
+    "<img",
+    "<object",
+    "<embed",
+    "<meta",
+    "<link",
+    "<base",
+    "<form",
+    "<math",
 ];
 
 fn text_mismatch(kind: FileType, content: &[u8], limits: &JsonLimits) -> Option<&'static str> {
@@ -193,7 +185,41 @@ fn looks_like_markup(text: &str) -> bool {
     })
 }
 
-/// Which uploads are accepted: see the [module documentation](self).
+/// Uploads: the file type is checked by extension **and** by content
+/// against an allow-list, within a size cap.
+///
+/// The extension (the part after the last dot of the file name, compared
+/// case-insensitively) must belong to an allowed type, and the content must
+/// be of that type:
+///
+/// - binary types (`png`, `jpg`, `gif`, `pdf`, `webp`) by their magic bytes;
+/// - text types, which have no magic bytes (`txt`, `csv`, `json`), by being
+///   valid UTF-8 (a BOM is allowed) without NUL or other control characters
+///   than tab, CR and LF, without the signature of an executable or archive,
+///   and without the start of an HTML, XML or SVG document that a browser
+///   would sniff and render (the WHATWG MIME Sniffing patterns); `json` must
+///   also parse as JSON within [`JsonLimits`].
+///
+/// So an executable, an HTML page or an SVG renamed `.txt` or `.png` is a
+/// violation (code `file_content`), and an extension off the list is one too
+/// (code `file_type`). Too large is a 413. Checking the type does not make
+/// the *name* safe to store: pass it through
+/// [`sanitize::file_name`](crate::sanitize::file_name) or, better, store
+/// under a name of your own.
+///
+/// ```
+/// use rampart::validate::UploadPolicy;
+///
+/// // From the configuration: `allowed_file_types` and `max_input_size`.
+/// let policy = UploadPolicy::new(["txt", "png"], 1024 * 1024).unwrap();
+/// assert!(policy.check("notes.txt", b"shopping: eggs, milk\n").is_ok());
+///
+/// let elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0";
+/// assert_eq!(policy.check("notes.txt", elf).unwrap_err().violations()[0].code, "file_content");
+/// assert_eq!(policy.check("cat.png", b"<svg onload=alert(1)>").unwrap_err().violations()[0].code,
+///            "file_content");
+/// assert_eq!(policy.check("run.exe", b"MZ").unwrap_err().violations()[0].code, "file_type");
+/// ```
 #[derive(Debug, Clone)]
 pub struct UploadPolicy {
     allowed: Vec<FileType>,
@@ -224,13 +250,18 @@ impl UploadPolicy {
     {
         let mut allowed = Vec::new();
         for name in allowed_file_types {
-            let kind = FileType::from_name(name.as_ref().trim_start_matches('.')).ok_or_else(|| {
-                let known: Vec<&str> = FileType::ALL.iter().flat_map(|t| t.extensions()).copied().collect();
-                Error::configuration(
-                    "allowed_file_types",
-                    format!("an entry is not a supported file type (supported: {})", known.join(", ")),
-                )
-            })?;
+            let kind =
+                FileType::from_name(name.as_ref().trim_start_matches('.')).ok_or_else(|| {
+                    let known: Vec<&str> =
+                        FileType::ALL.iter().flat_map(|t| t.extensions()).copied().collect();
+                    Error::configuration(
+                        "allowed_file_types",
+                        format!(
+                            "an entry is not a supported file type (supported: {})",
+                            known.join(", ")
+                        ),
+                    )
+                })?;
             if !allowed.contains(&kind) {
                 allowed.push(kind);
             }
@@ -292,7 +323,10 @@ mod tests {
         let policy = UploadPolicy::default();
         assert_eq!(policy.check("a.txt", b"hello\r\n\tworld").unwrap(), FileType::Txt);
         assert_eq!(policy.check("A.JSON", br#"{"a": [1]}"#).unwrap(), FileType::Json);
-        assert_eq!(policy.check("data.csv", "name,city\nZoë,Zürich\n".as_bytes()).unwrap(), FileType::Csv);
+        assert_eq!(
+            policy.check("data.csv", "name,city\nZoë,Zürich\n".as_bytes()).unwrap(),
+            FileType::Csv
+        );
         assert_eq!(policy.check("bom.txt", b"\xef\xbb\xbfhi").unwrap(), FileType::Txt);
         assert_eq!(policy.check("empty.txt", b"").unwrap(), FileType::Txt);
         assert_eq!(refused(&policy, "cat.png", PNG), "file_type");
@@ -300,7 +334,8 @@ mod tests {
 
     #[test]
     fn executables_and_markup_renamed_are_refused() {
-        let policy = UploadPolicy::new(["txt", "csv", "json", "png", "jpg", "gif", "pdf"], 1 << 20).unwrap();
+        let policy =
+            UploadPolicy::new(["txt", "csv", "json", "png", "jpg", "gif", "pdf"], 1 << 20).unwrap();
         let deep = "[".repeat(1_000);
         let cases: &[(&str, &[u8])] = &[
             ("setup.txt", PE),
@@ -338,12 +373,25 @@ mod tests {
     #[test]
     fn the_extension_must_be_the_last_one_and_allowed() {
         let policy = UploadPolicy::default();
-        for name in ["noext", "archive.tar.gz", "shell.php", "a.txt.exe", "a.txt.", "a.txt ",
-                     "a.t\u{200B}xt", "a.ｔｘｔ", "a.tx\u{202E}t", ".txt/evil"] {
+        for name in [
+            "noext",
+            "archive.tar.gz",
+            "shell.php",
+            "a.txt.exe",
+            "a.txt.",
+            "a.txt ",
+            "a.t\u{200B}xt",
+            "a.ｔｘｔ",
+            "a.tx\u{202E}t",
+            ".txt/evil",
+        ] {
             assert_eq!(refused(&policy, name, b"hello"), "file_type", "{name:?}");
         }
         assert!(policy.check("report.2024.txt", b"x").is_ok());
-        assert!(policy.check("../../etc/x.txt", b"x").is_ok(), "the name is not the type's concern");
+        assert!(
+            policy.check("../../etc/x.txt", b"x").is_ok(),
+            "the name is not the type's concern"
+        );
     }
 
     #[test]

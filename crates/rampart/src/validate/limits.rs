@@ -1,27 +1,4 @@
-//! JSON limits against resource exhaustion: total size, nesting depth, keys
-//! per object, array length and string length, enforced by a streaming scan
-//! of the bytes **before** any tree is built or any type deserialized.
-//!
-//! The scan reads each byte once, keeps one small frame per open container
-//! (so at most `max_depth` frames) and stops at the first limit crossed: a
-//! nesting bomb of a hundred thousand `[` is refused at byte `max_depth`,
-//! an object with a million keys after `max_object_keys` of them, without
-//! recursion and so without any risk to the stack.
-//!
-//! ```
-//! use rampart::validate::JsonLimits;
-//!
-//! let limits = JsonLimits::default().max_depth(4);
-//! assert!(limits.check(br#"{"a": [1, {"b": null}]}"#).is_ok());
-//!
-//! let bomb = "[".repeat(100_000);
-//! let err = limits.check(bomb.as_bytes()).unwrap_err();
-//! assert_eq!(err.violations()[0].code, "json_depth");
-//!
-//! // Parsing and deserializing check the limits first.
-//! let value: serde_json::Value = limits.parse(br#"{"a": 1}"#).unwrap();
-//! assert_eq!(value["a"], 1);
-//! ```
+//! JSON limits against resource exhaustion, checked before parsing.
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -37,7 +14,32 @@ use super::rules::{DEFAULT_MAX_INPUT_SIZE, DEFAULT_MAX_STRING_CHARS, MaxInputSiz
 /// own recursion limit (128), so the limit reported is always rampart's.
 pub const MAX_DEPTH_CEILING: usize = 100;
 
-/// Limits on a JSON document. The defaults suit an API request body:
+/// JSON limits against resource exhaustion: total size, nesting depth, keys
+/// per object, array length and string length, enforced by a streaming scan
+/// of the bytes **before** any tree is built or any type deserialized.
+///
+/// The scan reads each byte once, keeps one small frame per open container
+/// (so at most `max_depth` frames) and stops at the first limit crossed: a
+/// nesting bomb of a hundred thousand `[` is refused at byte `max_depth`,
+/// an object with a million keys after `max_object_keys` of them, without
+/// recursion and so without any risk to the stack.
+///
+/// ```
+/// use rampart::validate::JsonLimits;
+///
+/// let limits = JsonLimits::default().max_depth(4);
+/// assert!(limits.check(br#"{"a": [1, {"b": null}]}"#).is_ok());
+///
+/// let bomb = "[".repeat(100_000);
+/// let err = limits.check(bomb.as_bytes()).unwrap_err();
+/// assert_eq!(err.violations()[0].code, "json_depth");
+///
+/// // Parsing and deserializing check the limits first.
+/// let value: serde_json::Value = limits.parse(br#"{"a": 1}"#).unwrap();
+/// assert_eq!(value["a"], 1);
+/// ```
+///
+/// The defaults suit an API request body:
 ///
 /// | limit | default |
 /// |---|---|
@@ -66,6 +68,17 @@ impl Default for JsonLimits {
         }
     }
 }
+
+/// The bytes the scan acts on; it skips every other byte.
+static STRUCTURAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 7 {
+        table[b"\"{}[],:"[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// One open container during the scan.
 struct Frame {
@@ -138,16 +151,18 @@ impl JsonLimits {
         MaxInputSize::new(self.max_size).check(input)?;
         let mut stack: Vec<Frame> = Vec::with_capacity(self.max_depth.min(16));
         let mut i = 0;
-        while let Some(&byte) = input.get(i) {
+        while i < input.len() {
+            let byte = input[i];
+            if !STRUCTURAL[usize::from(byte)] {
+                i += 1;
+                continue;
+            }
             match byte {
-                b' ' | b'\t' | b'\n' | b'\r' => {}
                 b'"' => {
-                    self.item_started(&mut stack, i)?;
                     i = self.skip_string(input, i + 1)?;
                     continue;
                 }
                 b'{' | b'[' => {
-                    self.item_started(&mut stack, i)?;
                     if stack.len() >= self.max_depth {
                         return Err(limit(
                             "json_depth",
@@ -155,7 +170,15 @@ impl JsonLimits {
                             i,
                         ));
                     }
-                    stack.push(Frame { object: byte == b'{', count: 0 });
+                    // An array's first item is counted here, the others at their commas.
+                    let first_item = byte == b'['
+                        && input[i + 1..]
+                            .iter()
+                            .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                            .is_some_and(|&b| b != b']');
+                    let frame = Frame { object: byte == b'{', count: usize::from(first_item) };
+                    self.check_array_len(&frame, i)?;
+                    stack.push(frame);
                 }
                 b'}' | b']' => match stack.pop() {
                     Some(frame) if frame.object == (byte == b'}') => {}
@@ -167,39 +190,30 @@ impl JsonLimits {
                         self.check_array_len(frame, i)?;
                     }
                 }
-                b':' => {
+                // b':'
+                _ => {
                     if let Some(frame) = stack.last_mut().filter(|frame| frame.object) {
                         frame.count += 1;
                         if frame.count > self.max_object_keys {
                             return Err(limit(
                                 "json_object_keys",
-                                format!("has an object with more than {} keys", self.max_object_keys),
+                                format!(
+                                    "has an object with more than {} keys",
+                                    self.max_object_keys
+                                ),
                                 i,
                             ));
                         }
                     }
                 }
-                // Numbers, literals (and stray bytes, left to the parser).
-                _ => self.item_started(&mut stack, i)?,
             }
             i += 1;
         }
         Ok(())
     }
 
-    /// Counts the first item of an array (the others are counted at commas).
-    fn item_started(&self, stack: &mut [Frame], at: usize) -> Result<(), Error> {
-        match stack.last_mut() {
-            Some(frame) if !frame.object && frame.count == 0 => {
-                frame.count = 1;
-                self.check_array_len(frame, at)
-            }
-            _ => Ok(()),
-        }
-    }
-
     fn check_array_len(&self, frame: &Frame, at: usize) -> Result<(), Error> {
-        if frame.count > self.max_array_len {
+        if !frame.object && frame.count > self.max_array_len {
             Err(limit(
                 "json_array_length",
                 format!("has an array with more than {} items", self.max_array_len),
@@ -214,10 +228,8 @@ impl JsonLimits {
     /// after its closing quote.
     fn skip_string(&self, input: &[u8], start: usize) -> Result<usize, Error> {
         let mut i = start;
-        loop {
-            let Some(rest) = input.get(i..) else { break };
-            let Some(found) = memchr::memchr2(b'"', b'\\', rest) else { break };
-            i += found;
+        while let Some(end) = find_quote_or_backslash(input, i) {
+            i = end;
             if input[i] == b'\\' {
                 i += 2;
                 continue;
@@ -243,7 +255,10 @@ impl JsonLimits {
     /// As [`check`](JsonLimits::check), plus `json_syntax` for malformed JSON
     /// (including invalid UTF-8 and lone surrogates in strings).
     pub fn parse(&self, input: &[u8]) -> Result<Value, Error> {
-        self.deserialize(input)
+        self.check(input)?;
+        // A `Value` accepts any well-formed JSON: only syntax errors remain,
+        // and they need no path.
+        serde_json::from_slice(input).map_err(syntax_error)
     }
 
     /// Checks the limits, then deserializes `input` into `T`. A value of the
@@ -260,6 +275,18 @@ impl JsonLimits {
         de.end().map_err(syntax_error)?;
         Ok(value)
     }
+}
+
+/// The index of the next `"` or `\\` at or after `from`. Most strings in a
+/// document are short: a plain loop finds their end sooner than memchr's
+/// vectorized search, which takes over for long ones.
+fn find_quote_or_backslash(input: &[u8], from: usize) -> Option<usize> {
+    let rest = input.get(from..)?;
+    let head = rest.len().min(16);
+    if let Some(j) = rest[..head].iter().position(|&b| b == b'"' || b == b'\\') {
+        return Some(from + j);
+    }
+    memchr::memchr2(b'"', b'\\', &rest[head..]).map(|j| from + head + j)
 }
 
 fn limit(code: &'static str, what: impl Into<String>, at: usize) -> Error {
@@ -292,9 +319,11 @@ fn decoded_chars(raw: &[u8]) -> usize {
     chars
 }
 
+/// A syntax error as a violation; serde_json's own text (which names what it
+/// expected, never a value) stays as the source, for the log.
 fn syntax_error(err: serde_json::Error) -> Error {
     let message = format!("is not valid JSON (line {}, column {})", err.line(), err.column());
-    violation_error("", "json_syntax", message)
+    violation_error("", "json_syntax", message).with_source(err)
 }
 
 /// A deserialization failure as a violation located where it happened. The
@@ -314,6 +343,7 @@ fn deserialize_error(err: serde_path_to_error::Error<serde_json::Error>) -> Erro
     if !inner.is_data() {
         return syntax_error(inner);
     }
+    // A data error's text may hold the value: it is neither shown nor logged.
     let text = inner.to_string();
     let (code, message) = if let Some(rest) = text.strip_prefix("missing field `") {
         // The name comes from the type, not from the input.
@@ -465,8 +495,9 @@ mod tests {
 
     #[test]
     fn deserialization_errors_are_located_and_never_quote_the_value() {
-        let (pointer, code, message) =
-            violation(r#"{"items": [{"unitPrice": 1, "sku": "a"}, {"unitPrice": "CANARY", "sku": "b"}]}"#);
+        let (pointer, code, message) = violation(
+            r#"{"items": [{"unitPrice": 1, "sku": "a"}, {"unitPrice": "CANARY", "sku": "b"}]}"#,
+        );
         assert_eq!((pointer.as_str(), code.as_str()), ("/items/1/unitPrice", "type"));
         assert!(!message.contains("CANARY"));
         let (pointer, code, _) = violation(r#"{"items": [{"unitPrice": 1}]}"#);

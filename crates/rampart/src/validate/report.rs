@@ -175,9 +175,8 @@ mod tests {
 
     #[test]
     fn prefixes_nest_outermost_last_and_escape_keys() {
-        let report = ValidationReport::<()>::invalid(violation("/name"))
-            .at_index(2)
-            .at_key("a/b~c");
+        let report =
+            ValidationReport::<()>::invalid(violation("/name")).at_index(2).at_key("a/b~c");
         assert_eq!(report.violations()[0].pointer, "/a~1b~0c/2/name");
     }
 

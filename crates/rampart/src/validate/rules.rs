@@ -164,10 +164,9 @@ impl Range {
     /// A configuration error when a bound is NaN.
     pub fn new(range: impl RangeBounds<f64>) -> Result<Range, Error> {
         let bound = |b: Bound<&f64>| match b {
-            Bound::Included(&x) | Bound::Excluded(&x) if x.is_nan() => Err(Error::configuration(
-                "validate.range",
-                "a range bound is not a number",
-            )),
+            Bound::Included(&x) | Bound::Excluded(&x) if x.is_nan() => {
+                Err(Error::configuration("validate.range", "a range bound is not a number"))
+            }
             Bound::Included(&x) => Ok(Bound::Included(x)),
             Bound::Excluded(&x) => Ok(Bound::Excluded(x)),
             Bound::Unbounded => Ok(Bound::Unbounded),
@@ -369,8 +368,8 @@ impl Url {
         if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(violation("url", "must not contain whitespace or control characters"));
         }
-        let url = url::Url::parse(value)
-            .map_err(|_| violation("url", "is not a valid absolute URL"))?;
+        let url =
+            url::Url::parse(value).map_err(|_| violation("url", "is not a valid absolute URL"))?;
         if !self.schemes.iter().any(|s| s == url.scheme()) {
             return Err(violation(
                 "url",
@@ -511,11 +510,7 @@ impl MaxInputSize {
     /// # Errors
     /// A payload-too-large error naming the limit.
     pub fn check_len(self, len: usize) -> Result<(), Error> {
-        if len <= self.bytes {
-            Ok(())
-        } else {
-            Err(self.exceeded())
-        }
+        if len <= self.bytes { Ok(()) } else { Err(self.exceeded()) }
     }
 
     /// The error for an input over the limit.
@@ -616,8 +611,8 @@ mod tests {
             "a@b@c.com",
             "a b@c.com",
             "a@-b.com",
-            "a＠example.com",      // full-width at sign
-            "josé@example.com",    // non-ASCII local part
+            "a＠example.com",        // full-width at sign
+            "josé@example.com",      // non-ASCII local part
             "a@exa\u{202E}mple.com", // RTL override
             "a@example.com\n",
         ] {

@@ -1,36 +1,4 @@
-//! JSON Schema validation of documents, with the [`jsonschema`] crate.
-//!
-//! A [`Schema`] is compiled once and reused (it is `Send + Sync`; share it
-//! behind an `Arc`). Compilation is offline: jsonschema is built without
-//! its HTTP and file resolvers and told to fetch nothing, so a `$ref` to
-//! `http://...` or `file://...` fails to compile instead of reaching the
-//! network or the disk. Patterns run on the linear-time `regex` engine, so a
-//! hostile string cannot make a `pattern` backtrack for ever. Formats
-//! (`email`, `uri`, `uuid`, `date-time`, ...) are checked.
-//!
-//! Each failure becomes a violation located by the instance's JSON Pointer,
-//! coded by the keyword in snake case (`min_length`, `required`,
-//! `additional_properties`, ...), with a message that states the rule and
-//! never quotes the value. A field is [sensitive](SensitiveFields) when its
-//! name or pointer says so, or when its schema says `"writeOnly": true`:
-//! then the message is only "is invalid".
-//!
-//! ```
-//! use rampart::validate::Schema;
-//! use serde_json::json;
-//!
-//! let schema = Schema::compile(&json!({
-//!     "type": "object",
-//!     "required": ["quantity"],
-//!     "properties": {"quantity": {"type": "integer", "minimum": 1}}
-//! })).unwrap();
-//!
-//! assert!(schema.validate(&json!({"quantity": 3})).is_valid());
-//! let report = schema.validate(&json!({"quantity": 0}));
-//! let v = &report.violations()[0];
-//! assert_eq!((v.pointer.as_str(), v.code.as_ref()), ("/quantity", "minimum"));
-//! assert_eq!(v.message, "must be at least 1");
-//! ```
+//! JSON Schema validation, compiled once and offline.
 
 use std::fmt;
 
@@ -40,12 +8,44 @@ use serde_json::Value;
 
 use crate::error::{Error, FieldViolation};
 
+use super::ValidationReport;
 use super::pointer::push_token;
 use super::report::{MAX_VIOLATIONS, REDACTED_MESSAGE};
 use super::sensitive::SensitiveFields;
-use super::ValidationReport;
 
-/// A compiled JSON Schema: see the [module documentation](self).
+/// JSON Schema validation of documents, with the [`jsonschema`] crate.
+///
+/// A [`Schema`] is compiled once and reused (it is `Send + Sync`; share it
+/// behind an `Arc`). Compilation is offline: jsonschema is built without
+/// its HTTP and file resolvers and told to fetch nothing, so a `$ref` to
+/// `http://...` or `file://...` fails to compile instead of reaching the
+/// network or the disk. Patterns run on the linear-time `regex` engine, so a
+/// hostile string cannot make a `pattern` backtrack for ever. Formats
+/// (`email`, `uri`, `uuid`, `date-time`, ...) are checked.
+///
+/// Each failure becomes a violation located by the instance's JSON Pointer,
+/// coded by the keyword in snake case (`min_length`, `required`,
+/// `additional_properties`, ...), with a message that states the rule and
+/// never quotes the value. A field is [sensitive](SensitiveFields) when its
+/// name or pointer says so, or when its schema says `"writeOnly": true`:
+/// then the message is only "is invalid".
+///
+/// ```
+/// use rampart::validate::Schema;
+/// use serde_json::json;
+///
+/// let schema = Schema::compile(&json!({
+///     "type": "object",
+///     "required": ["quantity"],
+///     "properties": {"quantity": {"type": "integer", "minimum": 1}}
+/// })).unwrap();
+///
+/// assert!(schema.validate(&json!({"quantity": 3})).is_valid());
+/// let report = schema.validate(&json!({"quantity": 0}));
+/// let v = &report.violations()[0];
+/// assert_eq!((v.pointer.as_str(), v.code.as_ref()), ("/quantity", "minimum"));
+/// assert_eq!(v.message, "must be at least 1");
+/// ```
 pub struct Schema {
     validator: jsonschema::Validator,
     source: Value,
@@ -72,7 +72,10 @@ impl Schema {
             .with_pattern_options(PatternOptions::regex().size_limit(1 << 20))
             .build(schema)
             .map_err(|err| {
-                Error::configuration("validate.schema", format!("the JSON Schema is invalid: {err}"))
+                Error::configuration(
+                    "validate.schema",
+                    format!("the JSON Schema is invalid: {err}"),
+                )
             })?;
         Ok(Schema { validator, source: schema.clone(), sensitive: SensitiveFields::default() })
     }

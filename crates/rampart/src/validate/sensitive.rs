@@ -83,9 +83,9 @@ impl SensitiveFields {
     /// Whether a violation at `pointer` concerns a sensitive field.
     pub fn is_sensitive(&self, pointer: &str) -> bool {
         let under = |prefix: &String| {
-            pointer.strip_prefix(prefix.as_str()).is_some_and(|rest| {
-                rest.is_empty() || rest.starts_with('/') || prefix.is_empty()
-            })
+            pointer
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || prefix.is_empty())
         };
         if self.pointers.iter().any(under) {
             return true;

@@ -1,55 +1,4 @@
-//! Typed structs validated with [garde](https://docs.rs/garde), reported in
-//! rampart's format; [`Valid<T>`] is the proof that a value passed.
-//!
-//! garde names fields as they are in Rust; clients know them by their serde
-//! names. [`Valid::from_json`] resolves each garde path against the document
-//! the client sent, member by member:
-//!
-//! 1. a member with exactly the Rust name;
-//! 2. else a member whose name is the same once case and `_`/`-` are
-//!    ignored: this is every `#[serde(rename_all = "...")]` convention
-//!    (`camelCase`, `kebab-case`, `SCREAMING_SNAKE_CASE`, ...);
-//! 3. else (the member is absent, e.g. a missing optional field that is
-//!    `required`) the Rust name written in the convention the object's
-//!    other members use.
-//!
-//! Limits: a field renamed with `#[serde(rename = "...")]` to a name that is
-//! not a case convention of its Rust name, and fields of a
-//! `#[serde(flatten)]`ed struct, cannot be recognised from garde's path;
-//! they are reported under their Rust name. Name such fields in Rust as on
-//! the wire (or use `rename_all`).
-//!
-//! Each violation gets a stable code from the garde rule that failed
-//! (`length`, `range`, `pattern`, `email`, `url`, `required`, ...; `custom`
-//! for custom rules), and violations of [sensitive](SensitiveFields) fields
-//! say only "is invalid".
-//!
-//! ```
-//! use garde::Validate;
-//! use rampart::validate::{JsonLimits, SensitiveFields, Valid};
-//! use serde::Deserialize;
-//!
-//! #[derive(Deserialize, Validate)]
-//! #[serde(rename_all = "camelCase")]
-//! struct Signup {
-//!     #[garde(email)]
-//!     email_address: String,
-//!     #[garde(length(min = 12))]
-//!     password: String,
-//! }
-//!
-//! let body = br#"{"emailAddress": "ada@example.com", "password": "short"}"#;
-//! let err = Valid::<Signup>::from_json(body, &JsonLimits::default(), &SensitiveFields::default())
-//!     .unwrap_err();
-//! let v = &err.violations()[0];
-//! assert_eq!((v.pointer.as_str(), v.code.as_ref(), v.message.as_ref()),
-//!            ("/password", "length", "is invalid"));
-//!
-//! let body = br#"{"emailAddress": "ada@example.com", "password": "correct horse battery"}"#;
-//! let signup = Valid::<Signup>::from_json(body, &JsonLimits::default(), &SensitiveFields::default())
-//!     .unwrap();
-//! assert_eq!(signup.email_address, "ada@example.com");
-//! ```
+//! Typed structs validated with garde; `Valid<T>` is the proof.
 
 use std::borrow::Cow;
 use std::fmt::Display;
@@ -69,7 +18,59 @@ use super::report::{into_error, redact};
 use super::sensitive::{SensitiveFields, normalize};
 
 /// A value that passed its validation. Only validation makes one, so a
-/// function taking `Valid<T>` cannot be handed an unchecked `T`.
+/// function taking `Valid<T>` cannot be handed an unchecked `T`. Typed
+/// structs are validated with [garde](https://docs.rs/garde) and reported in
+/// rampart's format.
+///
+/// garde names fields as they are in Rust; clients know them by their serde
+/// names. [`Valid::from_json`] resolves each garde path against the document
+/// the client sent, member by member:
+///
+/// 1. a member with exactly the Rust name;
+/// 2. else a member whose name is the same once case and `_`/`-` are
+///    ignored: this is every `#[serde(rename_all = "...")]` convention
+///    (`camelCase`, `kebab-case`, `SCREAMING_SNAKE_CASE`, ...);
+/// 3. else (the member is absent, e.g. a missing optional field that is
+///    `required`) the Rust name written in the convention the object's
+///    other members use.
+///
+/// Limits: a field renamed with `#[serde(rename = "...")]` to a name that is
+/// not a case convention of its Rust name, and fields of a
+/// `#[serde(flatten)]`ed struct, cannot be recognised from garde's path;
+/// they are reported under their Rust name. Name such fields in Rust as on
+/// the wire (or use `rename_all`).
+///
+/// Each violation gets a stable code from the garde rule that failed
+/// (`length`, `range`, `pattern`, `email`, `url`, `required`, ...; `custom`
+/// for custom rules), and violations of [sensitive](SensitiveFields) fields
+/// say only "is invalid".
+///
+/// ```
+/// use garde::Validate;
+/// use rampart::validate::{JsonLimits, SensitiveFields, Valid};
+/// use serde::Deserialize;
+///
+/// #[derive(Debug, Deserialize, Validate)]
+/// #[serde(rename_all = "camelCase")]
+/// struct Signup {
+///     #[garde(email)]
+///     email_address: String,
+///     #[garde(length(min = 12))]
+///     password: String,
+/// }
+///
+/// let body = br#"{"emailAddress": "ada@example.com", "password": "short"}"#;
+/// let err = Valid::<Signup>::from_json(body, &JsonLimits::default(), &SensitiveFields::default())
+///     .unwrap_err();
+/// let v = &err.violations()[0];
+/// assert_eq!((v.pointer.as_str(), v.code.as_ref(), v.message.as_ref()),
+///            ("/password", "length", "is invalid"));
+///
+/// let body = br#"{"emailAddress": "ada@example.com", "password": "correct horse battery"}"#;
+/// let signup = Valid::<Signup>::from_json(body, &JsonLimits::default(), &SensitiveFields::default())
+///     .unwrap();
+/// assert_eq!(signup.email_address, "ada@example.com");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Valid<T>(pub(crate) T);
 
@@ -120,7 +121,11 @@ where
     }
 }
 
-fn validate<T>(value: T, document: Option<&[u8]>, sensitive: &SensitiveFields) -> Result<Valid<T>, Error>
+fn validate<T>(
+    value: T,
+    document: Option<&[u8]>,
+    sensitive: &SensitiveFields,
+) -> Result<Valid<T>, Error>
 where
     T: garde::Validate,
     T::Context: Default,
@@ -278,7 +283,11 @@ impl Convention {
             let upper = name.chars().any(|c| c.is_ascii_uppercase());
             let lower = name.chars().any(|c| c.is_ascii_lowercase());
             if name.contains('-') {
-                return if upper && !lower { Convention::ScreamingKebab } else { Convention::Kebab };
+                return if upper && !lower {
+                    Convention::ScreamingKebab
+                } else {
+                    Convention::Kebab
+                };
             }
             if upper && !lower {
                 return Convention::ScreamingSnake;
