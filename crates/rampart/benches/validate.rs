@@ -61,7 +61,7 @@ fn order_schema() -> Value {
 }
 
 fn order_body() -> Value {
-    let items: Vec<Value> = (0..6)
+    let items: Vec<Value> = (0..7)
         .map(|i| {
             json!({"sku": format!("ABC-{:04}", 1000 + i), "quantity": i + 1,
                    "unit_price": 9.99 + f64::from(i), "note": "gift wrap, please leave at the door"})

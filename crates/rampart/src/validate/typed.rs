@@ -20,7 +20,8 @@ use super::sensitive::{SensitiveFields, normalize};
 /// A value that passed its validation. Only validation makes one, so a
 /// function taking `Valid<T>` cannot be handed an unchecked `T`. Typed
 /// structs are validated with [garde](https://docs.rs/garde) and reported in
-/// rampart's format.
+/// rampart's format. With the feature `http`, `Valid<Json<T>>` is an axum
+/// extractor that does all of this for a request body.
 ///
 /// garde names fields as they are in Rust; clients know them by their serde
 /// names. [`Valid::from_json`] resolves each garde path against the document
