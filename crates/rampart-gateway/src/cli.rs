@@ -13,6 +13,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::commands;
+
 /// rampart: security and error-handling policies in front of any HTTP API.
 #[derive(Debug, Parser)]
 #[command(name = "rampart", version, about, long_about = None)]
@@ -23,7 +25,11 @@ pub struct Cli {
 
 /// The sub-commands; each operator tool adds one.
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Check a configuration file, or show the effective configuration.
+    #[command(subcommand)]
+    Config(commands::config::ConfigCommand),
+}
 
 /// Runs a parsed command line and says how the process should exit.
 pub fn run(cli: Cli) -> ExitCode {
@@ -33,6 +39,8 @@ pub fn run(cli: Cli) -> ExitCode {
             let _ = Cli::command().print_help();
             ExitCode::SUCCESS
         }
-        Some(command) => match command {},
+        Some(command) => match command {
+            Command::Config(command) => commands::config::run(&command),
+        },
     }
 }

@@ -30,13 +30,18 @@
 //! |-------------|--------------|
 //! | `http`      | tower layers and axum integration ([`http`]), including the validated JSON extractor `Valid<Json<T>>` |
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
+//! | `redis`     | the Redis rate-limit backend ([`ratelimit`]) |
 
 pub mod clock;
+pub mod config;
 pub mod error;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod ratelimit;
+pub mod resilience;
 pub mod sanitize;
+pub mod telemetry;
 pub mod validate;
 
 pub use error::{Error, ErrorKind, ResultExt, Severity};

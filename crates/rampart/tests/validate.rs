@@ -236,3 +236,27 @@ fn reports_compose_under_pointers() {
     let err = ValidationReport::new((), violations).into_result().unwrap_err();
     assert_eq!(pointers(&err), pairs(&[("/email", "email"), ("/name", "length")]));
 }
+
+/// The settings the configuration owns feed the validators directly.
+#[test]
+fn limits_and_uploads_are_built_from_the_configuration() {
+    use rampart::config::Loader;
+    use rampart::validate::UploadPolicy;
+
+    let loaded = Loader::new()
+        .toml_text(
+            "t.toml",
+            "max_input_size = \"2 KiB\"\nallowed_file_types = [\"png\", \"json\"]\n",
+        )
+        .load()
+        .expect("a valid configuration");
+    let config = loaded.config();
+    let limits = JsonLimits::with_max_input_size(config.max_input_size);
+    assert_eq!(limits.size_limit(), 2048);
+    let policy = UploadPolicy::new(&config.allowed_file_types, config.max_input_size)
+        .expect("supported types");
+    assert!(policy.check("a.json", b"{}").is_ok());
+    assert_eq!(policy.check("a.txt", b"hi").unwrap_err().violations()[0].code, "file_type");
+    let big = vec![b' '; 2049];
+    assert_eq!(policy.check("a.json", &big).unwrap_err().kind(), ErrorKind::PayloadTooLarge);
+}

@@ -114,6 +114,12 @@ registry! {
     SERVICE_UNAVAILABLE => Unavailable, "The service or a dependency is temporarily unavailable.";
     CONFIGURATION_ERROR => Configuration, "The service is misconfigured (details only in the server log).";
     INTERNAL_ERROR => Internal, "An unexpected error occurred (details only in the server log).";
+    RATE_LIMIT_UNAVAILABLE => Unavailable, "The shared rate limiter does not answer and its policy is to fail closed; retry after `Retry-After`.";
+    RATE_LIMIT_COST_EXCEEDS_BURST => BusinessRule, "The request costs more than the rate limit ever admits at once.";
+    RETRIES_EXHAUSTED => ExternalService, "A dependency kept failing through every allowed retry; `attempts` says how many were made.";
+    RETRY_DEADLINE_EXCEEDED => ExternalService, "A dependency failed and the next retry would not have finished before the deadline.";
+    RETRY_BUDGET_EXHAUSTED => ExternalService, "A dependency is failing so often that its retry budget is spent; the call was not retried.";
+    CIRCUIT_OPEN => Unavailable, "A dependency's circuit breaker is open; retry after the time in `Retry-After`.";
 }
 
 /// Looks a code up in the registry.

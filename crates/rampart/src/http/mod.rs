@@ -17,7 +17,9 @@
 //! # let _ = app;
 //! ```
 
+mod ratelimit;
 mod response;
 mod valid;
 
+pub use ratelimit::{RATELIMIT, RATELIMIT_POLICY, RateLimit, RateLimitLayer};
 pub use valid::JsonBodyConfig;

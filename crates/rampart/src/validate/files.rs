@@ -6,7 +6,7 @@ use serde::de::IgnoredAny;
 
 use crate::error::Error;
 
-use super::limits::JsonLimits;
+use super::limits::{JsonLimits, saturating_usize};
 use super::report::violation_error;
 use super::rules::{DEFAULT_MAX_INPUT_SIZE, MaxInputSize};
 
@@ -238,12 +238,12 @@ impl Default for UploadPolicy {
 
 impl UploadPolicy {
     /// A policy from the configuration's `allowed_file_types` and a size cap
-    /// in bytes.
+    /// in bytes (its `max_input_size`).
     ///
     /// # Errors
     /// A configuration error (key `allowed_file_types`) for an unknown type
     /// or an empty list.
-    pub fn new<I, S>(allowed_file_types: I, max_size: usize) -> Result<UploadPolicy, Error>
+    pub fn new<I, S>(allowed_file_types: I, max_size: u64) -> Result<UploadPolicy, Error>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -269,7 +269,7 @@ impl UploadPolicy {
         if allowed.is_empty() {
             return Err(Error::configuration("allowed_file_types", "the list is empty"));
         }
-        Ok(UploadPolicy { allowed, max_size: MaxInputSize::new(max_size) })
+        Ok(UploadPolicy { allowed, max_size: MaxInputSize::new(saturating_usize(max_size)) })
     }
 
     /// The allowed types.
@@ -295,7 +295,7 @@ impl UploadPolicy {
                 format!("must be a file of type {}", allowed.join(", ")),
             ));
         };
-        let limits = JsonLimits::with_max_input_size(self.max_size.bytes());
+        let limits = JsonLimits::default().max_size(self.max_size.bytes());
         match kind.mismatch(content, &limits) {
             None => Ok(kind),
             Some(why) => Err(violation_error("", "file_content", why)),

@@ -88,9 +88,9 @@ struct Frame {
 }
 
 impl JsonLimits {
-    /// The default limits with the configured maximum input size.
-    pub fn with_max_input_size(max_input_size: usize) -> JsonLimits {
-        JsonLimits::default().max_size(max_input_size)
+    /// The default limits with the configuration's `max_input_size` (bytes).
+    pub fn with_max_input_size(max_input_size: u64) -> JsonLimits {
+        JsonLimits::default().max_size(saturating_usize(max_input_size))
     }
 
     /// Sets the maximum size of the document in bytes (over it: 413).
@@ -287,6 +287,12 @@ fn find_quote_or_backslash(input: &[u8], from: usize) -> Option<usize> {
         return Some(from + j);
     }
     memchr::memchr2(b'"', b'\\', &rest[head..]).map(|j| from + head + j)
+}
+
+/// A configured byte count as a `usize` (a limit beyond the address space
+/// is no limit).
+pub(crate) fn saturating_usize(bytes: u64) -> usize {
+    usize::try_from(bytes).unwrap_or(usize::MAX)
 }
 
 fn limit(code: &'static str, what: impl Into<String>, at: usize) -> Error {

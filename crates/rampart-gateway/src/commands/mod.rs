@@ -1,0 +1,3 @@
+//! The operator tools, one module per sub-command.
+
+pub mod config;
