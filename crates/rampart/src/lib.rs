@@ -28,7 +28,7 @@
 //!
 //! | feature     | what it adds |
 //! |-------------|--------------|
-//! | `http`      | tower layers and axum integration ([`http`]) |
+//! | `http`      | tower layers and axum integration ([`http`]), including the validated JSON extractor `Valid<Json<T>>` |
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
 //! | `redis`     | the Redis rate-limit backend ([`ratelimit`]) |
 
@@ -41,7 +41,9 @@ pub mod handler;
 pub mod http;
 pub mod ratelimit;
 pub mod resilience;
+pub mod sanitize;
 pub mod telemetry;
+pub mod validate;
 
 pub use error::{Error, ErrorKind, ResultExt, Severity};
 pub use handler::{ErrorHandler, Problem, RequestContext};
