@@ -29,13 +29,16 @@
 //! | feature     | what it adds |
 //! |-------------|--------------|
 //! | `http`      | tower layers and axum integration ([`http`]) |
+//! | `postgres`  | the PostgreSQL audit sink ([`audit::sink::postgres`]) |
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
 
+pub mod audit;
 pub mod clock;
 pub mod error;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod monitor;
 
 pub use error::{Error, ErrorKind, ResultExt, Severity};
 pub use handler::{ErrorHandler, Problem, RequestContext};

@@ -113,6 +113,8 @@ registry! {
     SERVICE_UNAVAILABLE => Unavailable, "The service or a dependency is temporarily unavailable.";
     CONFIGURATION_ERROR => Configuration, "The service is misconfigured (details only in the server log).";
     INTERNAL_ERROR => Internal, "An unexpected error occurred (details only in the server log).";
+    AUDIT_UNAVAILABLE => Unavailable, "The operation needs an audit record and no audit sink could write one in time (fail-closed policy).";
+    CLIENT_BLOCKED => RateLimited, "The client is blocked for a while after suspicious activity; retry after the time in `Retry-After`.";
 }
 
 /// Looks a code up in the registry.

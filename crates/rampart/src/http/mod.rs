@@ -16,3 +16,6 @@
 //! ```
 
 mod response;
+mod block;
+
+pub use block::{BlockLayer, BlockService};
