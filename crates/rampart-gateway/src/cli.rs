@@ -23,7 +23,11 @@ pub struct Cli {
 
 /// The sub-commands; each operator tool adds one.
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Audit trail tools.
+    #[command(subcommand)]
+    Audit(crate::commands::audit::AuditCommand),
+}
 
 /// Runs a parsed command line and says how the process should exit.
 pub fn run(cli: Cli) -> ExitCode {
@@ -33,6 +37,8 @@ pub fn run(cli: Cli) -> ExitCode {
             let _ = Cli::command().print_help();
             ExitCode::SUCCESS
         }
-        Some(command) => match command {},
+        Some(command) => match command {
+            Command::Audit(command) => crate::commands::audit::run(command),
+        },
     }
 }

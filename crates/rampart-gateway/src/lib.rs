@@ -5,3 +5,4 @@
 //! tested in-process.
 
 pub mod cli;
+pub mod commands;

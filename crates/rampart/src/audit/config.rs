@@ -195,7 +195,7 @@ impl AuditConfig {
             .failure_policy(self.failure_policy)
             .checkpoint_interval(self.checkpoint_interval);
         if let Some(file) = &self.file {
-            let mut sink = FileSink::new(&file.dir).sync(file.sync).rotate_bytes(file.rotate_bytes);
+            let mut sink = FileSink::new(&file.dir).fsync(file.sync).rotate_bytes(file.rotate_bytes);
             if let Some(path) = &file.checkpoints {
                 sink = sink.checkpoints_path(path);
             }

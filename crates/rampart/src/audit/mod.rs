@@ -24,7 +24,7 @@
 //! # let dir = tempfile::tempdir().unwrap();
 //! let key = AuditKey::new("k1", b"a key of at least thirty-two bytes!!".to_vec()).unwrap();
 //! let auditor = Auditor::builder(key.clone())
-//!     .sink(FileSink::new(dir.path()).sync(SyncPolicy::Always))
+//!     .sink(FileSink::new(dir.path()).fsync(SyncPolicy::Always))
 //!     .start()
 //!     .unwrap();
 //!

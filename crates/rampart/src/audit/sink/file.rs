@@ -16,7 +16,7 @@
 //! use rampart::audit::sink::{file::FileSink, SyncPolicy};
 //!
 //! let sink = FileSink::new("/var/log/myapp/audit")
-//!     .sync(SyncPolicy::Every(Duration::from_millis(10)))
+//!     .fsync(SyncPolicy::Every(Duration::from_millis(10)))
 //!     .rotate_bytes(Some(64 << 20));
 //! # let _ = sink;
 //! ```
@@ -75,7 +75,7 @@ impl FileSink {
 
     /// Sets when writes are made durable.
     #[must_use]
-    pub fn sync(mut self, policy: SyncPolicy) -> FileSink {
+    pub fn fsync(mut self, policy: SyncPolicy) -> FileSink {
         self.sync = policy;
         self
     }

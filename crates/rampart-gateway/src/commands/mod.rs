@@ -1,0 +1,3 @@
+//! The operator commands, one module each.
+
+pub mod audit;
