@@ -28,7 +28,9 @@ fn trail(events: usize, rotate: Option<u64>) -> Trail {
         .start()
         .expect("starts");
     for i in 0..events {
-        auditor.record_blocking(AuditEvent::new("doc.read", "read").resource(format!("doc/{i}"))).expect("recorded");
+        auditor
+            .record_blocking(AuditEvent::new("doc.read", "read").resource(format!("doc/{i}")))
+            .expect("recorded");
     }
     auditor.shutdown(Duration::from_secs(10)).expect("stops");
     Trail { _tmp: tmp, dir, key_file }
@@ -48,9 +50,11 @@ fn stdout(out: &Output) -> String {
 }
 
 fn edit(path: &Path, f: impl FnOnce(&mut Vec<String>)) {
-    let mut lines: Vec<String> = std::fs::read_to_string(path).expect("read").lines().map(str::to_owned).collect();
+    let mut lines: Vec<String> =
+        std::fs::read_to_string(path).expect("read").lines().map(str::to_owned).collect();
     f(&mut lines);
-    std::fs::write(path, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).expect("write");
+    std::fs::write(path, lines.iter().map(|l| format!("{l}\n")).collect::<String>())
+        .expect("write");
 }
 
 #[test]
@@ -58,9 +62,17 @@ fn an_intact_trail_exits_0_with_its_count() {
     let t = trail(20, None);
     let out = verify(&[&t.dir], &t.key_file, None);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).starts_with("OK: 21 records intact, 1 checkpoints matched"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).starts_with("OK: 21 records intact, 1 checkpoints matched"),
+        "{}",
+        stdout(&out)
+    );
     // A single file with an explicit checkpoint file says the same.
-    let out = verify(&[&t.dir.join("audit.jsonl")], &t.key_file, Some(&t.dir.join("audit.checkpoints.jsonl")));
+    let out = verify(
+        &[&t.dir.join("audit.jsonl")],
+        &t.key_file,
+        Some(&t.dir.join("audit.checkpoints.jsonl")),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     // And without checkpoints it warns that a cut-off tail would go unseen.
     let out = verify(&[&t.dir.join("audit.jsonl")], &t.key_file, None);
@@ -84,7 +96,13 @@ fn each_kind_of_tampering_exits_1_naming_the_record_and_how() {
         let text = stdout(&out);
         assert_eq!(out.status.code(), Some(1), "{name}: {text}");
         assert!(text.starts_with(&format!("TAMPERED: {expected}")), "{name}: {text}");
-        let line = if name == "truncated" { "line 15" } else if name == "inserted" { "line 7" } else { "line 6" };
+        let line = if name == "truncated" {
+            "line 15"
+        } else if name == "inserted" {
+            "line 7"
+        } else {
+            "line 6"
+        };
         assert!(text.contains(&format!("audit.jsonl {line} ")), "{name}: {text}");
     }
 }

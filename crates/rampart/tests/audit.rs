@@ -40,7 +40,8 @@ fn lines(path: &Path) -> Vec<serde_json::Value> {
 }
 
 fn verify_dir(dir: &Path) -> rampart::audit::verify::Verdict {
-    verify_paths(&key(), &[dir.to_path_buf()], Some(&dir.join("audit.checkpoints.jsonl"))).expect("verifies")
+    verify_paths(&key(), &[dir.to_path_buf()], Some(&dir.join("audit.checkpoints.jsonl")))
+        .expect("verifies")
 }
 
 fn event(i: usize) -> AuditEvent {
@@ -107,10 +108,10 @@ fn a_torn_last_line_is_set_aside_and_the_chain_resumes() {
     let active = tmp.path().join("audit.jsonl");
     let whole = fs::read(&active).expect("read");
     // A crash in the middle of writing the next record.
-    let mut torn = whole.clone();
+    let mut torn = whole;
     torn.extend_from_slice(br#"{"seq":3,"prev":"ab"#);
     fs::write(&active, &torn).expect("write");
-    let verdict = verify_paths(&key(), &[active.clone()], None).expect("runs");
+    let verdict = verify_paths(&key(), std::slice::from_ref(&active), None).expect("runs");
     assert_eq!(verdict.finding.expect("torn").kind, FindingKind::Truncated);
 
     let auditor = start(tmp.path());
@@ -183,7 +184,8 @@ fn sensitive_details_are_stored_as_an_hmac_that_correlates() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let auditor = start(tmp.path());
     for _ in 0..2 {
-        let event = AuditEvent::new("apikey.used", "call").sensitive_detail("api_key", "rk_live_s3cret");
+        let event =
+            AuditEvent::new("apikey.used", "call").sensitive_detail("api_key", "rk_live_s3cret");
         auditor.record_blocking(event).expect("recorded");
     }
     stop(&auditor);
@@ -337,11 +339,18 @@ fn callers_wait_for_room_rather_than_lose_events() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (sink, switches) = flaky(tmp.path());
     switches.slow_ms.store(5, Ordering::SeqCst);
-    let auditor = Auditor::builder(key()).sink(sink).queue_capacity(1).timeout(Duration::from_secs(20)).start().expect("starts");
+    let auditor = Auditor::builder(key())
+        .sink(sink)
+        .queue_capacity(1)
+        .timeout(Duration::from_secs(20))
+        .start()
+        .expect("starts");
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let auditor = auditor.clone();
-            std::thread::spawn(move || (0..10).map(|i| auditor.record_blocking(event(t * 100 + i))).collect::<Vec<_>>())
+            std::thread::spawn(move || {
+                (0..10).map(|i| auditor.record_blocking(event(t * 100 + i))).collect::<Vec<_>>()
+            })
         })
         .collect();
     for thread in threads {
@@ -373,7 +382,9 @@ fn nothing_is_dropped_silently_when_the_queue_overflows() {
         .collect();
     let results: Vec<_> = threads.into_iter().map(|t| t.join().expect("joins")).collect();
     assert!(began.elapsed() < Duration::from_secs(3), "took {:?}", began.elapsed());
-    assert!(results.iter().all(|r| r.as_ref().is_err_and(|e| e.code().as_str() == "AUDIT_UNAVAILABLE")));
+    assert!(
+        results.iter().all(|r| r.as_ref().is_err_and(|e| e.code().as_str() == "AUDIT_UNAVAILABLE"))
+    );
     switches.hang.store(false, Ordering::SeqCst);
     stop(&auditor);
     // Every event is accounted for: written late (its caller had given up) or counted lost.
@@ -405,7 +416,11 @@ fn with_two_sinks_one_failing_is_enough_to_go_on() {
     let good = verify_dir(&tmp.path().join("good"));
     assert_eq!((good.is_intact(), good.records), (true, 3));
     let flaky = verify_dir(&tmp.path().join("flaky"));
-    assert_eq!((flaky.is_intact(), flaky.records), (true, 2), "its own chain, without the event it missed");
+    assert_eq!(
+        (flaky.is_intact(), flaky.records),
+        (true, 2),
+        "its own chain, without the event it missed"
+    );
 }
 
 #[test]
@@ -414,7 +429,8 @@ fn an_unusable_directory_is_handled_by_the_policy() {
     let file = tmp.path().join("a-file");
     fs::write(&file, "x").expect("write");
     let dir = file.join("audit");
-    let err = Auditor::builder(key()).sink(file_sink(&dir)).start().expect_err("fail-closed refuses");
+    let err =
+        Auditor::builder(key()).sink(file_sink(&dir)).start().expect_err("fail-closed refuses");
     assert_eq!(err.code().as_str(), "AUDIT_UNAVAILABLE");
     let auditor = Auditor::builder(key())
         .sink(file_sink(&dir))
@@ -504,8 +520,15 @@ fn run_disk_full_child(dir: &Path, policy: &str) -> serde_json::Value {
         .output()
         .expect("child runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let line = stdout.lines().find_map(|l| l.split_once("RESULT ").map(|(_, r)| r)).expect("a result line");
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("RESULT ").map(|(_, r)| r))
+        .expect("a result line");
     serde_json::from_str(line).expect("JSON")
 }
 

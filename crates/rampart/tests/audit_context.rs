@@ -15,7 +15,10 @@ fn ctx(pairs: &[(&str, &str)]) -> AuditContext {
 async fn context_reaches_events_across_awaits_and_only_chosen_spawns() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = AuditKey::new("k1", vec![5; 32]).expect("key");
-    let auditor = Auditor::builder(key).sink(FileSink::new(dir.path()).fsync(SyncPolicy::Always)).start().expect("starts");
+    let auditor = Auditor::builder(key)
+        .sink(FileSink::new(dir.path()).fsync(SyncPolicy::Always))
+        .start()
+        .expect("starts");
 
     let a = auditor.clone();
     audit::scope(ctx(&[("request_id", "r-1"), ("tenant", "outer")]), async move {
@@ -31,15 +34,19 @@ async fn context_reaches_events_across_awaits_and_only_chosen_spawns() {
             .expect("joins")
             .expect("recorded");
         let carried = a.clone();
-        tokio::spawn(audit::in_current_scope(async move { carried.record(AuditEvent::new("t", "carried-spawn")).await }))
-            .await
-            .expect("joins")
-            .expect("recorded");
+        tokio::spawn(audit::in_current_scope(async move {
+            carried.record(AuditEvent::new("t", "carried-spawn")).await
+        }))
+        .await
+        .expect("joins")
+        .expect("recorded");
         let blocking = a.clone();
         let captured = audit::current();
         tokio::task::spawn_blocking(move || {
             audit::scope_sync(captured, || {
-                audit::scope_sync(ctx(&[("step", "2")]), || blocking.record_blocking(AuditEvent::new("t", "blocking")))
+                audit::scope_sync(ctx(&[("step", "2")]), || {
+                    blocking.record_blocking(AuditEvent::new("t", "blocking"))
+                })
             })
         })
         .await
@@ -56,7 +63,9 @@ async fn context_reaches_events_across_awaits_and_only_chosen_spawns() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
         .map(|v| (v["action"].as_str().expect("action").to_owned(), v["context"].clone()))
         .collect();
-    let expect = |action: &str, context: serde_json::Value| assert_eq!(by_action[action], context, "{action}");
+    let expect = |action: &str, context: serde_json::Value| {
+        assert_eq!(by_action[action], context, "{action}");
+    };
     expect("after-await", serde_json::json!({"request_id": "r-1", "tenant": "outer"}));
     expect("nested", serde_json::json!({"request_id": "r-1", "tenant": "inner", "user": "alice"}));
     expect("plain-spawn", serde_json::json!({}));

@@ -24,8 +24,14 @@ struct Schema {
 
 impl Schema {
     fn new(url: &str) -> Schema {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").subsec_nanos();
-        Schema { url: url.to_owned(), name: format!("rampart_audit_{}_{nanos}", std::process::id()) }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .subsec_nanos();
+        Schema {
+            url: url.to_owned(),
+            name: format!("rampart_audit_{}_{nanos}", std::process::id()),
+        }
     }
 
     fn table(&self) -> String {
@@ -33,9 +39,11 @@ impl Schema {
     }
 
     fn sql<T>(&self, f: impl AsyncFnOnce(tokio_postgres::Client) -> T) -> T {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         runtime.block_on(async {
-            let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await.expect("connects");
+            let (client, connection) =
+                tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await.expect("connects");
             tokio::spawn(connection);
             f(client).await
         })
@@ -47,16 +55,23 @@ impl Schema {
             let column = |rows: Vec<tokio_postgres::Row>| {
                 rows.iter().map(|r| format!("{}\n", r.get::<_, String>(0))).collect::<String>()
             };
-            let records = client.query(&format!("SELECT record FROM {} ORDER BY seq", self.table()), &[]).await.expect("query");
+            let records = client
+                .query(&format!("SELECT record FROM {} ORDER BY seq", self.table()), &[])
+                .await
+                .expect("query");
             let cps = client
-                .query(&format!("SELECT record FROM {}_checkpoints ORDER BY seq", self.table()), &[])
+                .query(
+                    &format!("SELECT record FROM {}_checkpoints ORDER BY seq", self.table()),
+                    &[],
+                )
                 .await
                 .expect("query");
             (column(records), column(cps))
         });
         std::fs::write(dir.join("export.jsonl"), records).expect("write");
         std::fs::write(dir.join("cps.jsonl"), checkpoints).expect("write");
-        verify_paths(&key(), &[dir.join("export.jsonl")], Some(&dir.join("cps.jsonl"))).expect("verifies")
+        verify_paths(&key(), &[dir.join("export.jsonl")], Some(&dir.join("cps.jsonl")))
+            .expect("verifies")
     }
 }
 
@@ -64,7 +79,8 @@ impl Drop for Schema {
     fn drop(&mut self) {
         let name = self.name.clone();
         self.sql(async move |client| {
-            let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).await;
+            let _ =
+                client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).await;
         });
     }
 }
@@ -72,7 +88,12 @@ impl Drop for Schema {
 fn record_n(auditor: &Auditor, n: usize) {
     for i in 0..n {
         auditor
-            .record_blocking(AuditEvent::new("db.write", "insert").actor("svc").detail("i", i).detail("quote", "a\\b\t\"c\""))
+            .record_blocking(
+                AuditEvent::new("db.write", "insert")
+                    .actor("svc")
+                    .detail("i", i)
+                    .detail("quote", "a\\b\t\"c\""),
+            )
             .expect("recorded");
     }
 }
@@ -103,7 +124,13 @@ fn records_land_in_postgres_chained_and_an_export_verifies() {
     // A record changed in the database is found.
     schema.sql(async |client| {
         let changed = client
-            .execute(&format!("UPDATE {} SET record = replace(record, '\"i\":3', '\"i\":4') WHERE seq = 5", schema.table()), &[])
+            .execute(
+                &format!(
+                    "UPDATE {} SET record = replace(record, '\"i\":3', '\"i\":4') WHERE seq = 5",
+                    schema.table()
+                ),
+                &[],
+            )
             .await
             .expect("update");
         assert_eq!(changed, 1);
@@ -112,8 +139,20 @@ fn records_land_in_postgres_chained_and_an_export_verifies() {
     assert_eq!((finding.kind, finding.line), (FindingKind::Altered, 5));
     // Deleting the newest rows is found through the checkpoints.
     schema.sql(async |client| {
-        client.execute(&format!("DELETE FROM {} WHERE seq > 100", schema.table()), &[]).await.expect("delete");
-        client.execute(&format!("UPDATE {} SET record = replace(record, '\"i\":4', '\"i\":3') WHERE seq = 5", schema.table()), &[]).await.expect("restore");
+        client
+            .execute(&format!("DELETE FROM {} WHERE seq > 100", schema.table()), &[])
+            .await
+            .expect("delete");
+        client
+            .execute(
+                &format!(
+                    "UPDATE {} SET record = replace(record, '\"i\":4', '\"i\":3') WHERE seq = 5",
+                    schema.table()
+                ),
+                &[],
+            )
+            .await
+            .expect("restore");
     });
     let finding = schema.export(tmp.path()).finding.expect("found");
     assert_eq!(finding.kind, FindingKind::Truncated);
@@ -126,13 +165,17 @@ fn file_and_postgres_sinks_run_side_by_side() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let auditor = Auditor::builder(key())
         .sink(FileSink::new(tmp.path().join("files")).fsync(SyncPolicy::Always))
-        .sink(PostgresSink::new(url.clone(), &schema.table()).expect("sink"))
+        .sink(PostgresSink::new(url, &schema.table()).expect("sink"))
         .start()
         .expect("starts");
     record_n(&auditor, 30);
     auditor.shutdown(Duration::from_secs(10)).expect("stops");
-    let files = verify_paths(&key(), &[tmp.path().join("files")], Some(&tmp.path().join("files/audit.checkpoints.jsonl")))
-        .expect("verifies");
+    let files = verify_paths(
+        &key(),
+        &[tmp.path().join("files")],
+        Some(&tmp.path().join("files/audit.checkpoints.jsonl")),
+    )
+    .expect("verifies");
     assert_eq!((files.is_intact(), files.records), (true, 31));
     let db = schema.export(tmp.path());
     assert_eq!((db.is_intact(), db.records), (true, 31));
@@ -141,9 +184,14 @@ fn file_and_postgres_sinks_run_side_by_side() {
 #[test]
 fn an_unreachable_database_is_handled_by_the_policy_without_hanging() {
     // Port 9 (discard) on loopback: nothing listens, the connection is refused.
-    let sink = || PostgresSink::new("postgres://postgres@127.0.0.1:9/none", "events").expect("sink");
+    let sink =
+        || PostgresSink::new("postgres://postgres@127.0.0.1:9/none", "events").expect("sink");
     let began = Instant::now();
-    let err = Auditor::builder(key()).sink(sink()).timeout(Duration::from_secs(1)).start().expect_err("fail-closed");
+    let err = Auditor::builder(key())
+        .sink(sink())
+        .timeout(Duration::from_secs(1))
+        .start()
+        .expect_err("fail-closed");
     assert_eq!(err.code().as_str(), "AUDIT_UNAVAILABLE");
     let auditor = Auditor::builder(key())
         .sink(sink())

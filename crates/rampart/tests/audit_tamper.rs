@@ -32,12 +32,14 @@ fn log() -> &'static Log {
             .start()
             .expect("starts");
         for i in 1..RECORDS {
-            let event = AuditEvent::new("doc.read", "read").actor(format!("user-{i}")).detail("i", i);
+            let event =
+                AuditEvent::new("doc.read", "read").actor(format!("user-{i}")).detail("i", i);
             auditor.record_blocking(event).expect("recorded");
         }
         auditor.shutdown(Duration::from_secs(10)).expect("stops");
         let text = std::fs::read(dir.path().join("audit.jsonl")).expect("read");
-        let lines: Vec<Vec<u8>> = text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
+        let lines: Vec<Vec<u8>> =
+            text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
         assert_eq!(lines.len(), RECORDS);
         let checkpoints = read_checkpoints(&key(), &dir.path().join("audit.checkpoints.jsonl"))
             .expect("readable")

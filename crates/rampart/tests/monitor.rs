@@ -45,18 +45,27 @@ fn each_signal_has_its_threshold_and_subjects_are_not_blocked() {
     // A subject attacked from many addresses alerts, but only clients are blocked.
     let mut alerts = Vec::new();
     for i in 0..3 {
-        alerts.extend(monitor.observe(Signal::AuthFailure, Some(&format!("192.0.2.{i}")), Some("carol")));
+        alerts.extend(monitor.observe(
+            Signal::AuthFailure,
+            Some(&format!("192.0.2.{i}")),
+            Some("carol"),
+        ));
     }
     assert_eq!(alerts.len(), 1);
-    assert_eq!((alerts[0].scope, alerts[0].key.as_str(), alerts[0].blocked_for), (Scope::Subject, "carol", None));
+    assert_eq!(
+        (alerts[0].scope, alerts[0].key.as_str(), alerts[0].blocked_for),
+        (Scope::Subject, "carol", None)
+    );
     assert_eq!(monitor.blocked("192.0.2.0"), None);
 }
 
 #[test]
 fn blocks_expire_and_can_be_lifted() {
     let clock = FakeClock::new();
-    let monitor = Monitor::new(config(serde_json::json!({"block_duration": "30s", "thresholds": {"permission_denied": 2}})))
-        .with_clock(clock.clone());
+    let monitor = Monitor::new(config(
+        serde_json::json!({"block_duration": "30s", "thresholds": {"permission_denied": 2}}),
+    ))
+    .with_clock(clock.clone());
     monitor.observe(Signal::PermissionDenied, Some("c1"), None);
     monitor.observe(Signal::PermissionDenied, Some("c1"), None);
     assert_eq!(monitor.blocked("c1"), Some(Duration::from_secs(30)));
@@ -73,10 +82,16 @@ fn blocks_expire_and_can_be_lifted() {
 #[test]
 fn memory_stays_bounded_under_a_flood_of_addresses() {
     let clock = FakeClock::new();
-    let monitor = Monitor::new(config(serde_json::json!({"max_tracked": 64, "thresholds": {"rate_limited": 5}})))
-        .with_clock(clock.clone());
+    let monitor = Monitor::new(config(
+        serde_json::json!({"max_tracked": 64, "thresholds": {"rate_limited": 5}}),
+    ))
+    .with_clock(clock);
     for i in 0..20_000u32 {
-        monitor.observe(Signal::RateLimited, Some(&format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255)), None);
+        monitor.observe(
+            Signal::RateLimited,
+            Some(&format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255)),
+            None,
+        );
         assert!(monitor.tracked() <= 64);
     }
     // A real offender among the flood is still caught.
@@ -90,8 +105,12 @@ fn memory_stays_bounded_under_a_flood_of_addresses() {
 fn an_alert_is_an_audit_event_and_an_error_log() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = AuditKey::new("k1", vec![4; 32]).expect("key");
-    let auditor = Auditor::builder(key.clone()).sink(FileSink::new(dir.path()).fsync(SyncPolicy::Always)).start().expect("starts");
-    let monitor = Monitor::new(config(serde_json::json!({"thresholds": {"auth_failure": 2}}))).with_auditor(auditor.clone());
+    let auditor = Auditor::builder(key.clone())
+        .sink(FileSink::new(dir.path()).fsync(SyncPolicy::Always))
+        .start()
+        .expect("starts");
+    let monitor = Monitor::new(config(serde_json::json!({"thresholds": {"auth_failure": 2}})))
+        .with_auditor(auditor.clone());
     let logs = capture(|| {
         monitor.observe(Signal::AuthFailure, Some("198.51.100.4"), Some("dave"));
         monitor.observe(Signal::AuthFailure, Some("198.51.100.4"), Some("dave"));
@@ -114,7 +133,8 @@ fn an_alert_is_an_audit_event_and_an_error_log() {
     assert_eq!(alerts[0]["outcome"], "denied");
     assert_eq!(alerts[1]["details"]["scope"], "subject");
     assert_eq!(alerts[1]["actor"], "dave");
-    let verdict = rampart::audit::verify::verify_paths(&key, &[dir.path().to_path_buf()], None).expect("verifies");
+    let verdict = rampart::audit::verify::verify_paths(&key, &[dir.path().to_path_buf()], None)
+        .expect("verifies");
     assert!(verdict.is_intact());
 }
 
@@ -146,8 +166,10 @@ async fn get_raw(addr: SocketAddr, path: &str) -> String {
 #[tokio::test]
 async fn the_http_layer_refuses_a_blocked_client_with_429_and_retry_after() {
     let clock = FakeClock::new();
-    let monitor = Monitor::new(config(serde_json::json!({"block_duration": "120s", "thresholds": {"auth_failure": 3}})))
-        .with_clock(clock.clone());
+    let monitor = Monitor::new(config(
+        serde_json::json!({"block_duration": "120s", "thresholds": {"auth_failure": 3}}),
+    ))
+    .with_clock(clock.clone());
     let watcher = monitor.clone();
     let app = Router::new()
         .route(
@@ -199,7 +221,8 @@ fn capture(f: impl FnOnce()) -> String {
     }
     let buf = Buf::default();
     let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+    let subscriber =
+        tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
     tracing::subscriber::with_default(subscriber, f);
     String::from_utf8_lossy(&buf.0.lock().expect("lock")).into_owned()
 }

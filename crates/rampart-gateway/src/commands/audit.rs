@@ -63,7 +63,11 @@ fn verify(args: &VerifyArgs) -> ExitCode {
     match verdict.finding {
         None => {
             let cps = match &checkpoints {
-                Some(path) => format!(", {} checkpoints matched ({})", verdict.checkpoints_matched, path.display()),
+                Some(path) => format!(
+                    ", {} checkpoints matched ({})",
+                    verdict.checkpoints_matched,
+                    path.display()
+                ),
                 None => ", no checkpoint file (a cut-off tail cannot be detected)".to_owned(),
             };
             let _ = writeln!(out, "OK: {} records intact{cps}", verdict.records);
@@ -73,7 +77,12 @@ fn verify(args: &VerifyArgs) -> ExitCode {
             let _ = writeln!(
                 out,
                 "TAMPERED: {} at {} line {} (expected seq {}): {}\n{} records verified before it",
-                finding.kind, finding.file, finding.line, finding.expected_seq, finding.detail, verdict.records
+                finding.kind,
+                finding.file,
+                finding.line,
+                finding.expected_seq,
+                finding.detail,
+                verdict.records
             );
             ExitCode::from(1)
         }

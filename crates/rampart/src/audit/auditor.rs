@@ -28,6 +28,9 @@ pub enum FailurePolicy {
 
 /// Events at most in one batch handed to the sinks.
 const MAX_BATCH: usize = 4096;
+/// A batch at least this large means load: the next one waits [`LINGER`] to fill.
+const LINGER_AFTER: usize = 4;
+const LINGER: Duration = Duration::from_micros(50);
 /// Batches waiting for one sink before it is treated as stalled.
 const SINK_QUEUE: usize = 16;
 
@@ -87,7 +90,23 @@ enum Job {
 
 struct Pending {
     event: PreparedEvent,
-    ack: Option<flume::Sender<bool>>,
+    ack: Option<Ack>,
+}
+
+/// Where a waiting caller learns whether its event was written.
+enum Ack {
+    Async(tokio::sync::oneshot::Sender<bool>),
+    Blocking(std::sync::mpsc::SyncSender<bool>),
+}
+
+impl Ack {
+    fn send(self, written: bool) {
+        // A caller that gave up waiting has dropped its end: nothing to tell.
+        let _ = match self {
+            Ack::Async(tx) => tx.send(written).map_err(drop),
+            Ack::Blocking(tx) => tx.try_send(written).map_err(drop),
+        };
+    }
 }
 
 /// Why an event did not make it.
@@ -200,14 +219,28 @@ impl AuditorBuilder {
         }
         let stats = Arc::new(Stats::default());
         let (tx, rx) = flume::bounded(self.queue_capacity);
+        // One sink reads the queue itself; several are fed by a dispatcher
+        // thread, so a stalled one cannot hold up the others.
+        let direct = self.sinks.len() == 1;
         let mut workers = Vec::new();
         let mut ready = Vec::new();
         let mut done = Vec::new();
         for sink in self.sinks {
             let name = sink.name().to_owned();
-            let (stx, srx) = flume::bounded(SINK_QUEUE);
             let (ready_tx, ready_rx) = flume::bounded(1);
             let (done_tx, done_rx) = flume::bounded(1);
+            let source = if direct {
+                Source::Direct {
+                    rx: rx.clone(),
+                    stats: Arc::clone(&stats),
+                    closing: false,
+                    last_batch: 0,
+                }
+            } else {
+                let (stx, srx) = flume::bounded(SINK_QUEUE);
+                workers.push(SinkHandle { name: name.clone(), tx: stx, stalled: false });
+                Source::Fanout(srx)
+            };
             let worker = Worker {
                 sink,
                 key: self.key.clone(),
@@ -221,9 +254,8 @@ impl AuditorBuilder {
             };
             thread::Builder::new()
                 .name(format!("rampart-audit-{name}"))
-                .spawn(move || worker.run(&srx, &ready_tx, &done_tx))
+                .spawn(move || worker.run(source, &ready_tx, &done_tx))
                 .map_err(|err| Error::internal(err).context("starting an audit sink thread"))?;
-            workers.push(SinkHandle { name: name.clone(), tx: stx, stalled: false });
             ready.push((name, ready_rx));
             done.push(done_rx);
         }
@@ -248,11 +280,14 @@ impl AuditorBuilder {
         if passed == 0 {
             tracing::error!(target: "rampart::audit", "no audit sink passed the start-up self-test; starting anyway (fail_open): events will be lost until a sink recovers");
         }
-        let dispatcher = Dispatcher { rx, sinks: workers, stats: Arc::clone(&stats), wait: self.timeout };
-        thread::Builder::new()
-            .name("rampart-audit".into())
-            .spawn(move || dispatcher.run())
-            .map_err(|err| Error::internal(err).context("starting the audit thread"))?;
+        if !direct {
+            let dispatcher =
+                Dispatcher { rx, sinks: workers, stats: Arc::clone(&stats), wait: self.timeout };
+            thread::Builder::new()
+                .name("rampart-audit".into())
+                .spawn(move || dispatcher.run())
+                .map_err(|err| Error::internal(err).context("starting the audit thread"))?;
+        }
         Ok(Auditor {
             shared: Arc::new(Shared {
                 key: self.key,
@@ -293,20 +328,29 @@ impl Auditor {
     /// `AUDIT_UNAVAILABLE`: the audited operation should not go on.
     pub async fn record(&self, event: AuditEvent) -> Result<(), Error> {
         let started = Instant::now();
-        let (job, ack) = self.job(event, true);
-        let timeout = self.shared.timeout;
-        let sent = tokio::time::timeout(timeout, self.shared.tx.send_async(job)).await;
-        let outcome = match sent {
-            Err(_) => Err(Failure::QueueFull),
-            Ok(Err(_)) => Err(Failure::Closed),
-            Ok(Ok(())) => {
-                let left = timeout.saturating_sub(started.elapsed());
-                match (tokio::time::timeout(left, ack.recv_async())).await {
-                    Ok(Ok(true)) => Ok(()),
-                    Ok(Ok(false) | Err(_)) => Err(Failure::NoSink),
-                    Err(_) => Err(Failure::Unconfirmed),
+        let (ack_tx, ack) = tokio::sync::oneshot::channel();
+        let job = self.job(event, Some(Ack::Async(ack_tx)));
+        let mut enqueued = false;
+        // One timer for both waits: for room, then for the write.
+        let waited = tokio::time::timeout(self.shared.timeout, async {
+            match self.shared.tx.try_send(job) {
+                Ok(()) => {}
+                Err(flume::TrySendError::Disconnected(_)) => return Err(Failure::Closed),
+                Err(flume::TrySendError::Full(job)) => {
+                    self.shared.tx.send_async(job).await.map_err(|_| Failure::Closed)?;
                 }
             }
+            enqueued = true;
+            match ack.await {
+                Ok(true) => Ok(()),
+                Ok(false) | Err(_) => Err(Failure::NoSink),
+            }
+        })
+        .await;
+        let outcome = match waited {
+            Ok(outcome) => outcome,
+            Err(_) if enqueued => Err(Failure::Unconfirmed),
+            Err(_) => Err(Failure::QueueFull),
         };
         self.settle(outcome, started)
     }
@@ -315,15 +359,18 @@ impl Auditor {
     /// thread (never call it on an async runtime's thread).
     pub fn record_blocking(&self, event: AuditEvent) -> Result<(), Error> {
         let started = Instant::now();
-        let (job, ack) = self.job(event, true);
+        let (ack_tx, ack) = std::sync::mpsc::sync_channel(1);
+        let job = self.job(event, Some(Ack::Blocking(ack_tx)));
         let timeout = self.shared.timeout;
         let outcome = match self.shared.tx.send_timeout(job, timeout) {
             Err(flume::SendTimeoutError::Timeout(_)) => Err(Failure::QueueFull),
             Err(flume::SendTimeoutError::Disconnected(_)) => Err(Failure::Closed),
             Ok(()) => match ack.recv_timeout(timeout.saturating_sub(started.elapsed())) {
                 Ok(true) => Ok(()),
-                Ok(false) | Err(flume::RecvTimeoutError::Disconnected) => Err(Failure::NoSink),
-                Err(flume::RecvTimeoutError::Timeout) => Err(Failure::Unconfirmed),
+                Ok(false) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    Err(Failure::NoSink)
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Failure::Unconfirmed),
             },
         };
         self.settle(outcome, started)
@@ -335,7 +382,7 @@ impl Auditor {
     /// is counted and logged by the sinks' side.
     pub fn submit(&self, event: AuditEvent) -> Result<(), Error> {
         let started = Instant::now();
-        let (job, _) = self.job(event, false);
+        let job = self.job(event, None);
         let outcome = match self.shared.tx.try_send(job) {
             Ok(()) => return Ok(()),
             Err(flume::TrySendError::Full(_)) => Err(Failure::QueueFull),
@@ -384,11 +431,11 @@ impl Auditor {
         Ok(())
     }
 
-    fn job(&self, event: AuditEvent, wait: bool) -> (Job, flume::Receiver<bool>) {
+    fn job(&self, event: AuditEvent, ack: Option<Ack>) -> Job {
         let scope = context::current().into_map();
-        let prepared = event.into_prepared(&self.shared.key, self.shared.clock.system_time(), &scope);
-        let (ack_tx, ack_rx) = if wait { flume::bounded(1) } else { flume::bounded(0) };
-        (Job::Event(Pending { event: prepared, ack: wait.then_some(ack_tx) }), ack_rx)
+        let prepared =
+            event.into_prepared(&self.shared.key, self.shared.clock.system_time(), &scope);
+        Job::Event(Pending { event: prepared, ack })
     }
 
     fn settle(&self, outcome: Result<(), Failure>, started: Instant) -> Result<(), Error> {
@@ -398,7 +445,8 @@ impl Auditor {
         match failure {
             Failure::QueueFull | Failure::Closed => {
                 stats.lost.fetch_add(1, Ordering::Relaxed);
-                let reason = if matches!(failure, Failure::QueueFull) { "queue_full" } else { "closed" };
+                let reason =
+                    if matches!(failure, Failure::QueueFull) { "queue_full" } else { "closed" };
                 metrics::counter!("rampart_audit_lost_total", "reason" => reason).increment(1);
             }
             // Counted where it happened (the sinks' side).
@@ -426,7 +474,7 @@ impl Auditor {
 /// A batch of events on its way to every sink.
 struct Batch {
     events: Vec<PreparedEvent>,
-    acks: Mutex<Vec<flume::Sender<bool>>>,
+    acks: Mutex<Vec<Ack>>,
     pending: AtomicUsize,
     written: AtomicBool,
     stats: Arc<Stats>,
@@ -441,20 +489,21 @@ impl Batch {
             self.stats.written.fetch_add(n, Ordering::Relaxed);
             metrics::counter!("rampart_audit_events_total").increment(n);
             for ack in self.take_acks() {
-                let _ = ack.send(true);
+                ack.send(true);
             }
         }
-        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 && !self.written.load(Ordering::Acquire) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 && !self.written.load(Ordering::Acquire)
+        {
             self.stats.lost.fetch_add(n, Ordering::Relaxed);
             metrics::counter!("rampart_audit_lost_total", "reason" => "no_sink").increment(n);
             tracing::error!(target: "rampart::audit", events = n, "no audit sink could write a batch of events; they are lost");
             for ack in self.take_acks() {
-                let _ = ack.send(false);
+                ack.send(false);
             }
         }
     }
 
-    fn take_acks(&self) -> Vec<flume::Sender<bool>> {
+    fn take_acks(&self) -> Vec<Ack> {
         std::mem::take(&mut *self.acks.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
@@ -462,6 +511,92 @@ impl Batch {
 enum SinkJob {
     Batch(Arc<Batch>),
     Close,
+}
+
+/// Takes `first` and whatever else is queued (up to a batch) off the queue.
+/// Returns the batch, if it holds events, and whether a close was asked for.
+fn gather(
+    first: Job,
+    rx: &flume::Receiver<Job>,
+    stats: &Arc<Stats>,
+    sinks: usize,
+) -> (Option<Batch>, bool) {
+    let mut closing = false;
+    let mut events = Vec::new();
+    let mut acks = Vec::new();
+    for job in std::iter::once(first).chain(rx.try_iter().take(MAX_BATCH - 1)) {
+        match job {
+            Job::Event(pending) => {
+                events.push(pending.event);
+                acks.extend(pending.ack);
+            }
+            Job::Close => closing = true,
+        }
+    }
+    metrics::gauge!("rampart_audit_queue_depth").set(rx.len() as f64);
+    let batch = (!events.is_empty()).then(|| Batch {
+        events,
+        acks: Mutex::new(acks),
+        pending: AtomicUsize::new(sinks),
+        written: AtomicBool::new(false),
+        stats: Arc::clone(stats),
+    });
+    (batch, closing)
+}
+
+/// Where a sink worker gets its batches.
+enum Source {
+    /// Straight from the queue (the only sink).
+    Direct { rx: flume::Receiver<Job>, stats: Arc<Stats>, closing: bool, last_batch: usize },
+    /// From the dispatcher (one of several sinks).
+    Fanout(flume::Receiver<SinkJob>),
+}
+
+impl Source {
+    /// The next job, or `None` if `deadline` passed first.
+    fn next(&mut self, deadline: Option<Instant>) -> Option<SinkJob> {
+        match self {
+            Source::Fanout(rx) => receive(rx, deadline),
+            Source::Direct { closing: true, .. } => Some(SinkJob::Close),
+            Source::Direct { rx, stats, closing, last_batch } => {
+                let first = receive(rx, deadline)?;
+                // Group commit: under load, give the callers just woken by the
+                // last batch a moment to queue their next events, so one write
+                // carries many instead of a trickle of small ones.
+                if *last_batch >= LINGER_AFTER && rx.len() * 2 < *last_batch {
+                    thread::sleep(LINGER);
+                }
+                let (batch, close) = gather(first, rx, stats, 1);
+                *closing = close;
+                *last_batch = batch.as_ref().map_or(0, |b| b.events.len());
+                Some(batch.map_or(SinkJob::Close, |b| SinkJob::Batch(Arc::new(b))))
+            }
+        }
+    }
+}
+
+/// A message, or `None` at the deadline; a closed channel reads as `Close`.
+fn receive<T: Closing>(rx: &flume::Receiver<T>, deadline: Option<Instant>) -> Option<T> {
+    match deadline {
+        Some(at) => match rx.recv_deadline(at) {
+            Ok(job) => Some(job),
+            Err(flume::RecvTimeoutError::Timeout) => None,
+            Err(flume::RecvTimeoutError::Disconnected) => Some(T::CLOSE),
+        },
+        None => Some(rx.recv().unwrap_or(T::CLOSE)),
+    }
+}
+
+trait Closing {
+    const CLOSE: Self;
+}
+
+impl Closing for Job {
+    const CLOSE: Job = Job::Close;
+}
+
+impl Closing for SinkJob {
+    const CLOSE: SinkJob = SinkJob::Close;
 }
 
 struct SinkHandle {
@@ -484,26 +619,10 @@ impl Dispatcher {
         let mut closing = false;
         while !closing {
             let Ok(first) = self.rx.recv() else { break };
-            let mut events = Vec::new();
-            let mut acks = Vec::new();
-            for job in std::iter::once(first).chain(self.rx.try_iter().take(MAX_BATCH - 1)) {
-                match job {
-                    Job::Event(pending) => {
-                        events.push(pending.event);
-                        acks.extend(pending.ack);
-                    }
-                    Job::Close => closing = true,
-                }
-            }
-            metrics::gauge!("rampart_audit_queue_depth").set(self.rx.len() as f64);
-            if !events.is_empty() {
-                self.dispatch(Batch {
-                    events,
-                    acks: Mutex::new(acks),
-                    pending: AtomicUsize::new(self.sinks.len()),
-                    written: AtomicBool::new(false),
-                    stats: Arc::clone(&self.stats),
-                });
+            let (batch, close) = gather(first, &self.rx, &self.stats, self.sinks.len());
+            closing = close;
+            if let Some(batch) = batch {
+                self.dispatch(batch);
             }
         }
         for sink in &self.sinks {
@@ -552,22 +671,14 @@ struct Worker {
 impl Worker {
     fn run(
         mut self,
-        rx: &flume::Receiver<SinkJob>,
+        mut source: Source,
         ready: &flume::Sender<Option<Error>>,
         done: &flume::Sender<()>,
     ) {
         let started = self.open().and_then(|()| self.self_test());
         let _ = ready.send(started.err());
         loop {
-            let job = match self.next_deadline() {
-                Some(at) => match rx.recv_deadline(at) {
-                    Ok(job) => Some(job),
-                    Err(flume::RecvTimeoutError::Timeout) => None,
-                    Err(flume::RecvTimeoutError::Disconnected) => Some(SinkJob::Close),
-                },
-                None => Some(rx.recv().unwrap_or(SinkJob::Close)),
-            };
-            match job {
+            match source.next(self.next_deadline()) {
                 Some(SinkJob::Batch(batch)) => {
                     let ok = self.write(&batch);
                     batch.finish(ok);
@@ -630,12 +741,16 @@ impl Worker {
             .detail("resumed_after_seq", resumed)
             .into_prepared(&self.key, self.clock.system_time(), &Default::default());
         let record = chain.seal(&event);
-        let result = self.sink.append(std::slice::from_ref(&record)).and_then(|()| self.sink.sync()).and_then(|()| {
-            match self.sink.last_record()? {
+        let result = self
+            .sink
+            .append(std::slice::from_ref(&record))
+            .and_then(|()| self.sink.sync())
+            .and_then(|()| match self.sink.last_record()? {
                 Some(back) if back == record.line => Ok(()),
-                _ => Err(unavailable().context("the record read back differs from the one written")),
-            }
-        });
+                _ => {
+                    Err(unavailable().context("the record read back differs from the one written"))
+                }
+            });
         if let Err(err) = &result {
             self.failed("its start-up self-test", err);
         }
@@ -688,7 +803,9 @@ impl Worker {
         };
         if due {
             self.unsynced_since = None;
-            if let Err(err) = self.sink.sync() {
+            // On close, wait for it; otherwise let the sink sync beside the writes.
+            let synced = if now { self.sink.sync() } else { self.sink.sync_soon() };
+            if let Err(err) = synced {
                 self.failed("to sync", &err);
             }
         }
@@ -709,7 +826,8 @@ impl Worker {
             Ok(()) => {
                 self.unsynced_since = None;
                 self.checkpointed = checkpoint.seq;
-                metrics::counter!("rampart_audit_checkpoints_total", "sink" => self.name()).increment(1);
+                metrics::counter!("rampart_audit_checkpoints_total", "sink" => self.name())
+                    .increment(1);
             }
             Err(err) => self.failed("to write a checkpoint", &err),
         }

@@ -128,7 +128,10 @@ impl Chain {
         mac.update(self.head.hash.as_bytes());
         mac.update(&line);
         mac.update(b"}");
-        let hash = hex::encode(mac.finalize().into_bytes());
+        let mut hash = [0u8; 64];
+        // 32 bytes always fit 64 hex digits.
+        let _ = hex::encode_to_slice(mac.finalize().into_bytes(), &mut hash);
+        let hash = String::from_utf8_lossy(&hash).into_owned();
         line.extend_from_slice(b",\"hash\":\"");
         line.extend_from_slice(hash.as_bytes());
         line.extend_from_slice(b"\"}");
@@ -168,7 +171,8 @@ struct CheckpointBody<'a> {
 impl Checkpoint {
     fn new(key: &AuditKey, head: &ChainHead, now: SystemTime) -> Checkpoint {
         let time = humantime::format_rfc3339_micros(now).to_string();
-        let body = CheckpointBody { seq: head.seq, hash: &head.hash, time: &time, key_id: key.id() };
+        let body =
+            CheckpointBody { seq: head.seq, hash: &head.hash, time: &time, key_id: key.id() };
         let mut line = serde_json::to_vec(&body).unwrap_or_default();
         let mut mac = key.mac();
         mac.update(CHECKPOINT_LABEL);
@@ -275,7 +279,8 @@ mod tests {
     fn a_sealed_record_verifies_by_its_documented_recipe() {
         let key = AuditKey::new("k1", vec![1; 32]).expect("key");
         let mut chain = Chain::new(key.clone(), ChainHead::empty());
-        let event = AuditEvent::new("t", "a").into_prepared(&key, SystemTime::UNIX_EPOCH, &BTreeMap::new());
+        let event =
+            AuditEvent::new("t", "a").into_prepared(&key, SystemTime::UNIX_EPOCH, &BTreeMap::new());
         let first = chain.seal(&event);
         let second = chain.seal(&event);
         assert_eq!(first.seq, 1);
@@ -289,7 +294,12 @@ mod tests {
         mac.update(&canonical);
         assert_eq!(hex::encode(mac.finalize().into_bytes()), second.hash);
         let text = String::from_utf8(line.clone()).expect("utf-8");
-        assert!(text.starts_with(&format!(r#"{{"seq":2,"prev":"{}","key_id":"k1","time":"#, first.hash)));
+        assert!(
+            text.starts_with(&format!(
+                r#"{{"seq":2,"prev":"{}","key_id":"k1","time":"#,
+                first.hash
+            ))
+        );
         let parsed = parse_record(&key, line).expect("parses");
         assert!(parsed.authentic);
         assert_eq!(parsed.prev, first.hash);
@@ -305,6 +315,9 @@ mod tests {
         let forged = String::from_utf8(cp.line).expect("utf-8").replace("\"seq\":9", "\"seq\":8");
         assert!(parse_checkpoint(&key, forged.as_bytes()).is_none());
         let other = AuditKey::new("k1", vec![2; 32]).expect("key");
-        assert!(parse_checkpoint(&other, Checkpoint::new(&key, &head, SystemTime::UNIX_EPOCH).line()).is_none());
+        assert!(
+            parse_checkpoint(&other, Checkpoint::new(&key, &head, SystemTime::UNIX_EPOCH).line())
+                .is_none()
+        );
     }
 }

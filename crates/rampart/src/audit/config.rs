@@ -129,28 +129,43 @@ impl AuditConfig {
         let key_id = raw.key_id.unwrap_or_else(|| "default".to_owned());
         let key = match (raw.key, raw.key_file) {
             (Some(_), Some(_)) => {
-                return Err(Error::configuration("audit.key", "set either key or key_file, not both"));
+                return Err(Error::configuration(
+                    "audit.key",
+                    "set either key or key_file, not both",
+                ));
             }
             (Some(key), None) => AuditKey::new(key_id, key.expose_secret().as_bytes().to_vec())?,
             (None, Some(path)) => AuditKey::from_file(key_id, &path, "audit.key_file")?,
-            (None, None) => return Err(Error::configuration("audit.key", "is required (or key_file)")),
+            (None, None) => {
+                return Err(Error::configuration("audit.key", "is required (or key_file)"));
+            }
         };
         let queue_capacity = raw.queue_capacity.unwrap_or(8192);
         if queue_capacity == 0 || queue_capacity > 1 << 22 {
-            return Err(Error::configuration("audit.queue_capacity", "must be between 1 and 4194304"));
+            return Err(Error::configuration(
+                "audit.queue_capacity",
+                "must be between 1 and 4194304",
+            ));
         }
         let timeout = duration("audit.timeout", raw.timeout.as_deref(), Duration::from_secs(2))?;
         if timeout.is_zero() || timeout > Duration::from_secs(300) {
-            return Err(Error::configuration("audit.timeout", "must be more than 0 and at most 5 minutes"));
+            return Err(Error::configuration(
+                "audit.timeout",
+                "must be more than 0 and at most 5 minutes",
+            ));
         }
-        let checkpoint_interval =
-            duration("audit.checkpoint_interval", raw.checkpoint_interval.as_deref(), Duration::from_secs(10))?;
+        let checkpoint_interval = duration(
+            "audit.checkpoint_interval",
+            raw.checkpoint_interval.as_deref(),
+            Duration::from_secs(10),
+        )?;
         if checkpoint_interval < Duration::from_millis(10) {
             return Err(Error::configuration("audit.checkpoint_interval", "must be at least 10ms"));
         }
         let file = raw.file.map(file_settings).transpose()?;
         #[cfg(feature = "postgres")]
-        let postgres = raw.postgres.map(super::sink::postgres::PostgresSettings::from_raw).transpose()?;
+        let postgres =
+            raw.postgres.map(super::sink::postgres::PostgresSettings::from_raw).transpose()?;
         #[cfg(not(feature = "postgres"))]
         if raw.postgres.is_some() {
             return Err(Error::configuration(
@@ -163,7 +178,10 @@ impl AuditConfig {
         #[cfg(not(feature = "postgres"))]
         let any_sink = file.is_some();
         if !any_sink {
-            return Err(Error::configuration("audit", "needs at least one sink ([audit.file] or [audit.postgres])"));
+            return Err(Error::configuration(
+                "audit",
+                "needs at least one sink ([audit.file] or [audit.postgres])",
+            ));
         }
         Ok(AuditConfig {
             key,
@@ -195,7 +213,8 @@ impl AuditConfig {
             .failure_policy(self.failure_policy)
             .checkpoint_interval(self.checkpoint_interval);
         if let Some(file) = &self.file {
-            let mut sink = FileSink::new(&file.dir).fsync(file.sync).rotate_bytes(file.rotate_bytes);
+            let mut sink =
+                FileSink::new(&file.dir).fsync(file.sync).rotate_bytes(file.rotate_bytes);
             if let Some(path) = &file.checkpoints {
                 sink = sink.checkpoints_path(path);
             }
@@ -203,7 +222,8 @@ impl AuditConfig {
         }
         #[cfg(feature = "postgres")]
         if let Some(settings) = &self.postgres {
-            builder = builder.sink(super::sink::postgres::PostgresSink::from_settings(settings, self.timeout));
+            builder = builder
+                .sink(super::sink::postgres::PostgresSink::from_settings(settings, self.timeout));
         }
         builder.start()
     }
@@ -218,10 +238,16 @@ fn file_settings(raw: RawFileSink) -> Result<FileSettings, Error> {
         "never" => SyncPolicy::Never,
         other => {
             let every = humantime::parse_duration(other).map_err(|_| {
-                Error::configuration("audit.file.fsync", "must be \"always\", \"never\" or a duration such as \"10ms\"")
+                Error::configuration(
+                    "audit.file.fsync",
+                    "must be \"always\", \"never\" or a duration such as \"10ms\"",
+                )
             })?;
             if every.is_zero() || every > Duration::from_secs(60) {
-                return Err(Error::configuration("audit.file.fsync", "a duration must be more than 0 and at most 60s"));
+                return Err(Error::configuration(
+                    "audit.file.fsync",
+                    "a duration must be more than 0 and at most 60s",
+                ));
             }
             SyncPolicy::Every(every)
         }
@@ -229,7 +255,10 @@ fn file_settings(raw: RawFileSink) -> Result<FileSettings, Error> {
     let rotate_bytes = match raw.rotate_bytes {
         Some(0) => None,
         Some(n) if n < 4096 => {
-            return Err(Error::configuration("audit.file.rotate_bytes", "must be 0 (never) or at least 4096"));
+            return Err(Error::configuration(
+                "audit.file.rotate_bytes",
+                "must be 0 (never) or at least 4096",
+            ));
         }
         Some(n) => Some(n),
         None => Some(64 << 20),
@@ -238,11 +267,16 @@ fn file_settings(raw: RawFileSink) -> Result<FileSettings, Error> {
 }
 
 /// Parses a human duration ("500ms", "10s"), `default` when absent.
-pub(crate) fn duration(key: &str, value: Option<&str>, default: Duration) -> Result<Duration, Error> {
+pub(crate) fn duration(
+    key: &str,
+    value: Option<&str>,
+    default: Duration,
+) -> Result<Duration, Error> {
     match value {
         None => Ok(default),
-        Some(text) => humantime::parse_duration(text)
-            .map_err(|_| Error::configuration(key.to_owned(), "is not a duration such as \"500ms\" or \"10s\"")),
+        Some(text) => humantime::parse_duration(text).map_err(|_| {
+            Error::configuration(key.to_owned(), "is not a duration such as \"500ms\" or \"10s\"")
+        }),
     }
 }
 
@@ -261,20 +295,42 @@ mod tests {
             (serde_json::json!({"file": {"dir": "d"}}), "audit.key"),
             (serde_json::json!({"key": "secret-but-short", "file": {"dir": "d"}}), "audit.key"),
             (serde_json::json!({"key": key, "key_file": "/x", "file": {"dir": "d"}}), "audit.key"),
-            (serde_json::json!({"key_file": "/nonexistent/secret-path", "file": {"dir": "d"}}), "audit.key_file"),
-            (serde_json::json!({"key": key, "key_id": "bad id!", "file": {"dir": "d"}}), "audit.key_id"),
-            (serde_json::json!({"key": key, "timeout": "forever-ish", "file": {"dir": "d"}}), "audit.timeout"),
-            (serde_json::json!({"key": key, "queue_capacity": 0, "file": {"dir": "d"}}), "audit.queue_capacity"),
-            (serde_json::json!({"key": key, "checkpoint_interval": "1ms", "file": {"dir": "d"}}), "audit.checkpoint_interval"),
-            (serde_json::json!({"key": key, "file": {"dir": "d", "fsync": "sometimes"}}), "audit.file.fsync"),
-            (serde_json::json!({"key": key, "file": {"dir": "d", "rotate_bytes": 10}}), "audit.file.rotate_bytes"),
+            (
+                serde_json::json!({"key_file": "/nonexistent/secret-path", "file": {"dir": "d"}}),
+                "audit.key_file",
+            ),
+            (
+                serde_json::json!({"key": key, "key_id": "bad id!", "file": {"dir": "d"}}),
+                "audit.key_id",
+            ),
+            (
+                serde_json::json!({"key": key, "timeout": "forever-ish", "file": {"dir": "d"}}),
+                "audit.timeout",
+            ),
+            (
+                serde_json::json!({"key": key, "queue_capacity": 0, "file": {"dir": "d"}}),
+                "audit.queue_capacity",
+            ),
+            (
+                serde_json::json!({"key": key, "checkpoint_interval": "1ms", "file": {"dir": "d"}}),
+                "audit.checkpoint_interval",
+            ),
+            (
+                serde_json::json!({"key": key, "file": {"dir": "d", "fsync": "sometimes"}}),
+                "audit.file.fsync",
+            ),
+            (
+                serde_json::json!({"key": key, "file": {"dir": "d", "rotate_bytes": 10}}),
+                "audit.file.rotate_bytes",
+            ),
             (serde_json::json!({"key": key}), "audit"),
         ];
         for (json, expected) in cases {
             let text = json.to_string();
             let err = AuditConfig::from_raw(raw(json)).expect_err(&text);
             assert_eq!(err.config_key(), Some(expected), "{text}");
-            for secret in ["secret-but-short", "forever-ish", "sometimes", "secret-path", "bad id!"] {
+            for secret in ["secret-but-short", "forever-ish", "sometimes", "secret-path", "bad id!"]
+            {
                 assert!(!err.message().contains(secret), "{text}: {}", err.message());
             }
         }
@@ -288,16 +344,20 @@ mod tests {
             ("never", SyncPolicy::Never),
             ("10ms", SyncPolicy::Every(Duration::from_millis(10))),
         ] {
-            let config = AuditConfig::from_raw(raw(serde_json::json!({"key": key, "file": {"dir": "d", "fsync": fsync}})))
-                .expect("valid");
+            let config = AuditConfig::from_raw(raw(
+                serde_json::json!({"key": key, "file": {"dir": "d", "fsync": fsync}}),
+            ))
+            .expect("valid");
             assert_eq!(config.file.expect("file").sync, expected);
         }
     }
 
     #[test]
     fn the_key_never_prints() {
-        let config = AuditConfig::from_raw(raw(serde_json::json!({"key": "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t", "file": {"dir": "d"}})))
-            .expect("valid");
+        let config = AuditConfig::from_raw(raw(
+            serde_json::json!({"key": "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t", "file": {"dir": "d"}}),
+        ))
+        .expect("valid");
         assert!(!format!("{config:?}").contains("s3cr3t"));
     }
 }

@@ -274,9 +274,13 @@ mod tests {
     #[test]
     fn explicit_context_wins_over_scope() {
         let scope = BTreeMap::from([("request_id".to_owned(), "outer".to_owned())]);
-        let prepared = AuditEvent::new("x", "y")
-            .context("request_id", "inner")
-            .into_prepared(&key(), SystemTime::UNIX_EPOCH, &scope);
-        assert!(String::from_utf8(prepared.body).expect("utf-8").contains(r#""request_id":"inner""#));
+        let prepared = AuditEvent::new("x", "y").context("request_id", "inner").into_prepared(
+            &key(),
+            SystemTime::UNIX_EPOCH,
+            &scope,
+        );
+        assert!(
+            String::from_utf8(prepared.body).expect("utf-8").contains(r#""request_id":"inner""#)
+        );
     }
 }

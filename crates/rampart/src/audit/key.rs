@@ -73,14 +73,20 @@ impl AuditKey {
         key_path: &str,
     ) -> Result<AuditKey, Error> {
         let mut bytes = std::fs::read(path).map_err(|err| {
-            Error::configuration(key_path.to_owned(), format!("cannot read the key file: {}", err.kind()))
+            Error::configuration(
+                key_path.to_owned(),
+                format!("cannot read the key file: {}", err.kind()),
+            )
         })?;
         while bytes.last().is_some_and(u8::is_ascii_whitespace) {
             bytes.pop();
         }
         AuditKey::new(id, bytes).map_err(|err| {
             if err.config_key() == Some("audit.key") {
-                Error::configuration(key_path.to_owned(), "the key in the file is shorter than 32 bytes")
+                Error::configuration(
+                    key_path.to_owned(),
+                    "the key in the file is shorter than 32 bytes",
+                )
             } else {
                 err
             }

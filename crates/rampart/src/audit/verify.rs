@@ -330,7 +330,9 @@ fn verify(key: &AuditKey, mut lines: Lines, checkpoints: &[Checkpoint]) -> Resul
         break Some(match later {
             Some((file, number)) => found(
                 FindingKind::Reordered,
-                format!("seq {gap} appears here; seq {expected} appears later, at {file} line {number}"),
+                format!(
+                    "seq {gap} appears here; seq {expected} appears later, at {file} line {number}"
+                ),
             ),
             None if expected + 1 == gap => {
                 found(FindingKind::Removed, format!("seq {expected} is missing before this record"))

@@ -1,23 +1,14 @@
-//! Refusing requests from clients on the monitor's block list.
-//!
-//! A blocked client gets **429 Too Many Requests** with `Retry-After` (code
-//! `CLIENT_BLOCKED`), rendered by the error handler. Why 429 and not 403:
-//! the block is temporary and earned by request behaviour, like a rate
-//! limit; 429 with `Retry-After` tells a well-behaved client (or a user
-//! behind a shared address) exactly when to come back, while 403 reads as a
-//! lasting refusal of that resource. The wait reveals nothing an attacker
-//! cannot measure anyway.
+//! Refusing requests from clients on the monitor's block list: [`BlockLayer`]
+//! (why 429 and not 403 is said there).
 //!
 //! ```
-//! use axum::{Router, routing::get};
 //! use rampart::http::BlockLayer;
 //! use rampart::monitor::{Monitor, MonitorConfig};
 //!
-//! let monitor = Monitor::new(MonitorConfig::default());
-//! let app: Router = Router::new()
-//!     .route("/", get(|| async { "hello" }))
-//!     .layer(BlockLayer::new(monitor));
-//! # let _ = app;
+//! // Behind a proxy, key clients the way the monitor is fed.
+//! let layer = BlockLayer::new(Monitor::new(MonitorConfig::default()))
+//!     .client_key(|headers, _| headers.get("x-client-id")?.to_str().ok().map(str::to_owned));
+//! # let _ = layer;
 //! ```
 
 use std::fmt;
@@ -38,7 +29,25 @@ use crate::monitor::Monitor;
 
 type ClientKey = Arc<dyn Fn(&HeaderMap, &Extensions) -> Option<String> + Send + Sync>;
 
-/// Applies [`BlockService`]; see the [module documentation](self).
+/// Refuses requests from clients on the [`Monitor`]'s block list with 429
+/// and `Retry-After` (code `CLIENT_BLOCKED`), rendered by the error handler.
+///
+/// 429 rather than 403: the block is temporary and earned by request
+/// behaviour, like a rate limit, and `Retry-After` tells a well-behaved
+/// client (or a user behind a shared address) exactly when to come back;
+/// 403 reads as a lasting refusal of the resource.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use rampart::http::BlockLayer;
+/// use rampart::monitor::{Monitor, MonitorConfig};
+///
+/// let monitor = Monitor::new(MonitorConfig::default());
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "hello" }))
+///     .layer(BlockLayer::new(monitor));
+/// # let _ = app;
+/// ```
 #[derive(Clone)]
 pub struct BlockLayer {
     monitor: Monitor,
@@ -58,7 +67,9 @@ impl BlockLayer {
         BlockLayer {
             monitor,
             client_key: Arc::new(|_, extensions| {
-                extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string())
+                extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ConnectInfo(addr)| addr.ip().to_string())
             }),
             handler: ErrorHandler::default(),
         }

@@ -15,7 +15,7 @@
 //! # let _ = app;
 //! ```
 
-mod response;
 mod block;
+mod response;
 
 pub use block::{BlockLayer, BlockService};

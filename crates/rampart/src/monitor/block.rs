@@ -20,7 +20,8 @@ impl BlockList {
         if !self.until.contains_key(client) && self.until.len() >= self.max {
             self.until.retain(|_, end| *end > now);
             if self.until.len() >= self.max {
-                let soonest = self.until.iter().min_by_key(|(_, end)| **end).map(|(k, _)| k.clone());
+                let soonest =
+                    self.until.iter().min_by_key(|(_, end)| **end).map(|(k, _)| k.clone());
                 if let Some(soonest) = soonest {
                     self.until.remove(&soonest);
                 }

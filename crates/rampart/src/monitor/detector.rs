@@ -98,7 +98,8 @@ impl<K: Hash + Eq + Clone> SlidingWindows<K> {
                 }
             });
             if self.entries.len() >= self.max_keys {
-                let victim = self.entries.iter().min_by_key(|(_, e)| e.last_seen).map(|(k, _)| k.clone());
+                let victim =
+                    self.entries.iter().min_by_key(|(_, e)| e.last_seen).map(|(k, _)| k.clone());
                 if let Some(victim) = victim {
                     self.entries.remove(&victim);
                 }
@@ -124,7 +125,11 @@ mod tests {
         // At 11 s the event of 0 s and 1 s have left the window.
         assert_eq!(w.observe(&"a", at(11), 3).count, 3, "2 s, 3 s, 11 s");
         assert_eq!(w.observe(&"a", at(13), 3), Count { count: 2, crossed: false });
-        assert_eq!(w.observe(&"a", at(14), 3), Count { count: 3, crossed: true }, "quiet time over");
+        assert_eq!(
+            w.observe(&"a", at(14), 3),
+            Count { count: 3, crossed: true },
+            "quiet time over"
+        );
         assert_eq!(w.observe(&"b", at(14), 3).count, 1, "keys are separate");
     }
 

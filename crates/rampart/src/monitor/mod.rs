@@ -180,13 +180,20 @@ impl MonitorConfig {
         if window < Duration::from_secs(1) || window > Duration::from_secs(24 * 3600) {
             return Err(Error::configuration("monitor.window", "must be between 1s and 24h"));
         }
-        let block = duration("monitor.block_duration", raw.block_duration.as_deref(), Duration::from_secs(900))?;
+        let block = duration(
+            "monitor.block_duration",
+            raw.block_duration.as_deref(),
+            Duration::from_secs(900),
+        )?;
         if block > Duration::from_secs(7 * 24 * 3600) {
             return Err(Error::configuration("monitor.block_duration", "must be at most 7 days"));
         }
         let max_tracked = raw.max_tracked.unwrap_or(100_000);
         if !(16..=10_000_000).contains(&max_tracked) {
-            return Err(Error::configuration("monitor.max_tracked", "must be between 16 and 10000000"));
+            return Err(Error::configuration(
+                "monitor.max_tracked",
+                "must be between 16 and 10000000",
+            ));
         }
         let t = raw.thresholds.unwrap_or_default();
         let thresholds = [
@@ -197,9 +204,17 @@ impl MonitorConfig {
             t.tampered_cookie.unwrap_or(3),
         ];
         if thresholds.iter().any(|&n| n > 100_000) {
-            return Err(Error::configuration("monitor.thresholds", "a threshold must be at most 100000"));
+            return Err(Error::configuration(
+                "monitor.thresholds",
+                "a threshold must be at most 100000",
+            ));
         }
-        Ok(MonitorConfig { window, block_duration: (!block.is_zero()).then_some(block), max_tracked, thresholds })
+        Ok(MonitorConfig {
+            window,
+            block_duration: (!block.is_zero()).then_some(block),
+            max_tracked,
+            thresholds,
+        })
     }
 }
 
@@ -234,7 +249,14 @@ impl Monitor {
             windows: SlidingWindows::new(config.window, config.max_tracked),
             blocks: BlockList::new(config.max_tracked),
         };
-        Monitor { inner: Arc::new(Inner { config, clock: Arc::new(SystemClock), auditor: None, state: Mutex::new(state) }) }
+        Monitor {
+            inner: Arc::new(Inner {
+                config,
+                clock: Arc::new(SystemClock),
+                auditor: None,
+                state: Mutex::new(state),
+            }),
+        }
     }
 
     /// Uses `clock` (for tests, a `FakeClock`).
@@ -271,7 +293,12 @@ impl Monitor {
     /// Counts one `signal` for `client` and `subject` (either may be
     /// unknown) and returns the alerts it raised, already logged, counted,
     /// audited and acted on.
-    pub fn observe(&self, signal: Signal, client: Option<&str>, subject: Option<&str>) -> Vec<Alert> {
+    pub fn observe(
+        &self,
+        signal: Signal,
+        client: Option<&str>,
+        subject: Option<&str>,
+    ) -> Vec<Alert> {
         let threshold = self.inner.config.thresholds[signal.index()];
         if threshold == 0 {
             return Vec::new();
@@ -282,7 +309,11 @@ impl Monitor {
             let mut state = self.state();
             for (scope, key) in [(Scope::Client, client), (Scope::Subject, subject)] {
                 let Some(key) = key else { continue };
-                let count = state.windows.observe(&(signal, scope, key.to_owned()), now, threshold as usize);
+                let count = state.windows.observe(
+                    &(signal, scope, key.to_owned()),
+                    now,
+                    threshold as usize,
+                );
                 if !count.crossed {
                     continue;
                 }
@@ -293,7 +324,13 @@ impl Monitor {
                     }
                     _ => None,
                 };
-                alerts.push(Alert { signal, scope, key: key.to_owned(), count: count.count, blocked_for });
+                alerts.push(Alert {
+                    signal,
+                    scope,
+                    key: key.to_owned(),
+                    count: count.count,
+                    blocked_for,
+                });
             }
             metrics::gauge!("rampart_monitor_tracked_keys").set(state.windows.len() as f64);
             metrics::gauge!("rampart_monitor_blocked_clients").set(state.blocks.len() as f64);

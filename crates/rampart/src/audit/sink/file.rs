@@ -25,6 +25,7 @@ use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use super::{Sink, SyncPolicy, sink_error};
@@ -55,6 +56,31 @@ pub struct FileSink {
     len: u64,
     checkpoints: Option<File>,
     buf: Vec<u8>,
+    syncer: Option<Syncer>,
+}
+
+/// A thread that fsyncs beside the writer, so a timed fsync does not
+/// hold up appends (and the callers waiting on them).
+#[derive(Debug)]
+struct Syncer {
+    tx: flume::Sender<File>,
+    failed: Arc<Mutex<Option<io::Error>>>,
+}
+
+impl Syncer {
+    fn start() -> io::Result<Syncer> {
+        let (tx, rx) = flume::bounded::<File>(1);
+        let failed = Arc::new(Mutex::new(None));
+        let slot = Arc::clone(&failed);
+        std::thread::Builder::new().name("rampart-audit-fsync".into()).spawn(move || {
+            for file in rx {
+                if let Err(err) = file.sync_data() {
+                    *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
+                }
+            }
+        })?;
+        Ok(Syncer { tx, failed })
+    }
 }
 
 impl FileSink {
@@ -70,6 +96,7 @@ impl FileSink {
             len: 0,
             checkpoints: None,
             buf: Vec::new(),
+            syncer: None,
         }
     }
 
@@ -117,8 +144,10 @@ impl FileSink {
         if rotated.exists() {
             return Err(self.err("rotating", io::Error::other("the rotated file already exists")));
         }
-        std::fs::rename(self.dir.join(ACTIVE_NAME), &rotated).map_err(|e| self.err("rotating", e))?;
-        self.active = Some(open_append(&self.dir.join(ACTIVE_NAME)).map_err(|e| self.err("opening", e))?);
+        std::fs::rename(self.dir.join(ACTIVE_NAME), &rotated)
+            .map_err(|e| self.err("rotating", e))?;
+        self.active =
+            Some(open_append(&self.dir.join(ACTIVE_NAME)).map_err(|e| self.err("opening", e))?);
         self.len = 0;
         sync_dir(&self.dir).map_err(|e| self.err("syncing the directory", e))
     }
@@ -146,7 +175,10 @@ impl Sink for FileSink {
             .mode(0o700)
             .create(&self.dir)
             .map_err(|e| self.err("creating the directory", e))?;
-        let mode = std::fs::metadata(&self.dir).map_err(|e| self.err("inspecting", e))?.permissions().mode();
+        let mode = std::fs::metadata(&self.dir)
+            .map_err(|e| self.err("inspecting", e))?
+            .permissions()
+            .mode();
         if mode & 0o077 != 0 {
             tracing::warn!(target: "rampart::audit", dir = %self.dir.display(), mode = format!("{:o}", mode & 0o777),
                 "the audit directory is open to other users; 0700 is expected");
@@ -158,14 +190,19 @@ impl Sink for FileSink {
             let at = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
             let aside = self.dir.join(format!("audit.torn-{}", at.as_secs()));
             let mut out = open_append(&aside).map_err(|e| self.err("saving a torn line", e))?;
-            out.write_all(torn).and_then(|()| out.sync_data()).map_err(|e| self.err("saving a torn line", e))?;
-            file.set_len(tail.end).and_then(|()| file.sync_data()).map_err(|e| self.err("cutting a torn line", e))?;
+            out.write_all(torn)
+                .and_then(|()| out.sync_data())
+                .map_err(|e| self.err("saving a torn line", e))?;
+            file.set_len(tail.end)
+                .and_then(|()| file.sync_data())
+                .map_err(|e| self.err("cutting a torn line", e))?;
             tracing::warn!(target: "rampart::audit", file = %path.display(), bytes = torn.len(), aside = %aside.display(),
                 "the audit log ended in an incomplete line (a crash or a full disk during a write); it was moved aside and the chain continues from the last complete record");
         }
         self.len = tail.end;
         self.active = Some(file);
-        let cp = open_append(&self.checkpoints_path).map_err(|e| self.err("opening the checkpoints", e))?;
+        let cp = open_append(&self.checkpoints_path)
+            .map_err(|e| self.err("opening the checkpoints", e))?;
         let cp_tail = last_line(&cp).map_err(|e| self.err("reading the checkpoints", e))?;
         if cp_tail.torn.is_some() {
             cp.set_len(cp_tail.end).map_err(|e| self.err("cutting a torn checkpoint", e))?;
@@ -206,6 +243,22 @@ impl Sink for FileSink {
     fn sync(&mut self) -> Result<(), Error> {
         let file = self.active()?;
         file.sync_data().map_err(|e| self.err("syncing", e))
+    }
+
+    fn sync_soon(&mut self) -> Result<(), Error> {
+        if self.syncer.is_none() {
+            self.syncer =
+                Some(Syncer::start().map_err(|e| self.err("starting the fsync thread", e))?);
+        }
+        let Some(syncer) = self.syncer.as_ref() else { return self.sync() };
+        let failed = syncer.failed.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(err) = failed {
+            return Err(self.err("syncing", err));
+        }
+        let file = self.active()?.try_clone().map_err(|e| self.err("syncing", e))?;
+        // One fsync already waiting covers this one too.
+        let _ = self.syncer.as_ref().map(|s| s.tx.try_send(file));
+        Ok(())
     }
 
     fn last_record(&mut self) -> Result<Option<Vec<u8>>, Error> {
@@ -259,12 +312,20 @@ fn last_line(file: &File) -> io::Result<Tail> {
         let start = len.saturating_sub(chunk);
         let mut buf = vec![0; usize::try_from(len - start).map_err(io::Error::other)?];
         file.read_exact_at(&mut buf, start)?;
-        let newlines: Vec<usize> =
-            buf.iter().enumerate().rev().filter(|(_, b)| **b == b'\n').map(|(i, _)| i).take(2).collect();
+        let newlines: Vec<usize> = buf
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i)
+            .take(2)
+            .collect();
         let enough = newlines.len() == 2 || start == 0;
         if enough {
             let (end, torn) = match newlines.first() {
-                Some(&last_nl) if last_nl + 1 < buf.len() => (start + last_nl as u64 + 1, Some(buf[last_nl + 1..].to_vec())),
+                Some(&last_nl) if last_nl + 1 < buf.len() => {
+                    (start + last_nl as u64 + 1, Some(buf[last_nl + 1..].to_vec()))
+                }
                 Some(&last_nl) => (start + last_nl as u64 + 1, None),
                 None if buf.is_empty() => (0, None),
                 None => (0, Some(buf.clone())),
@@ -313,7 +374,8 @@ mod tests {
     fn the_tail_is_found_whole_or_torn() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("f");
-        let cases: [(&[u8], u64, Option<&[u8]>, Option<&[u8]>); 5] = [
+        type Case<'a> = (&'a [u8], u64, Option<&'a [u8]>, Option<&'a [u8]>);
+        let cases: [Case<'_>; 5] = [
             (b"", 0, None, None),
             (b"a\n", 2, Some(b"a"), None),
             (b"a\nbc\n", 5, Some(b"bc"), None),
@@ -335,6 +397,9 @@ mod tests {
         std::fs::write(&path, &content).expect("write");
         let tail = last_line(&File::open(&path).expect("open")).expect("tail");
         assert_eq!(tail.line.as_deref(), Some(long.as_slice()));
-        assert_eq!(first_line(&File::open(&path).expect("open")).expect("first").as_deref(), Some(b"first".as_slice()));
+        assert_eq!(
+            first_line(&File::open(&path).expect("open")).expect("first").as_deref(),
+            Some(b"first".as_slice())
+        );
     }
 }

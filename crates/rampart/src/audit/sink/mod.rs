@@ -46,8 +46,15 @@ pub trait Sink: Send + 'static {
     /// Appends records, all or none: on error nothing of the batch may remain.
     fn append(&mut self, records: &[SealedRecord]) -> Result<(), Error>;
 
-    /// Makes what was appended durable.
+    /// Makes what was appended durable, before returning.
     fn sync(&mut self) -> Result<(), Error>;
+
+    /// Starts making what was appended durable, without holding up the next
+    /// append (the timed fsync policy calls this). A failure may be
+    /// reported by a later call. By default, [`sync`](Sink::sync).
+    fn sync_soon(&mut self) -> Result<(), Error> {
+        self.sync()
+    }
 
     /// Reads the last record back (the start-up self-test compares it with
     /// what was written).

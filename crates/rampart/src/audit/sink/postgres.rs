@@ -68,7 +68,10 @@ impl PostgresSettings {
             .map_err(|why| Error::configuration("audit.postgres.table", why))?;
         let batch_size = raw.batch_size.unwrap_or(1000);
         if !(1..=100_000).contains(&batch_size) {
-            return Err(Error::configuration("audit.postgres.batch_size", "must be between 1 and 100000"));
+            return Err(Error::configuration(
+                "audit.postgres.batch_size",
+                "must be between 1 and 100000",
+            ));
         }
         Ok(PostgresSettings { url: raw.url, table, batch_size })
     }
@@ -94,7 +97,9 @@ impl TableName {
             None => (None, text),
         };
         if !ident(name) || schema.is_some_and(|s| !ident(s)) {
-            return Err("must be `name` or `schema.name`, each of letters, digits and '_' (at most 48)");
+            return Err(
+                "must be `name` or `schema.name`, each of letters, digits and '_' (at most 48)",
+            );
         }
         Ok(TableName { schema: schema.map(str::to_owned), name: name.to_owned() })
     }
@@ -131,7 +136,8 @@ impl PostgresSink {
     /// A sink writing to `table` (`name` or `schema.name`) at `url`, 1000
     /// rows per `COPY`, 5 s per database operation.
     pub fn new(url: impl Into<String>, table: &str) -> Result<PostgresSink, Error> {
-        let table = TableName::parse(table).map_err(|why| Error::configuration("audit.postgres.table", why))?;
+        let table = TableName::parse(table)
+            .map_err(|why| Error::configuration("audit.postgres.table", why))?;
         Ok(PostgresSink {
             url: SecretString::from(url.into()),
             table,
@@ -235,7 +241,8 @@ impl Sink for PostgresSink {
             }
         });
         self.client = Some(client);
-        let schema = self.table.schema.as_ref().map(|s| format!("CREATE SCHEMA IF NOT EXISTS \"{s}\";"));
+        let schema =
+            self.table.schema.as_ref().map(|s| format!("CREATE SCHEMA IF NOT EXISTS \"{s}\";"));
         let migration = format!(
             "{}CREATE TABLE IF NOT EXISTS {} (seq bigint PRIMARY KEY, time timestamptz NOT NULL, \
              event_type text NOT NULL, hash text NOT NULL, record text NOT NULL); \
@@ -252,7 +259,10 @@ impl Sink for PostgresSink {
     }
 
     fn append(&mut self, records: &[SealedRecord]) -> Result<(), Error> {
-        let statement = format!("COPY {} (seq, time, event_type, hash, record) FROM STDIN", self.table.quoted(""));
+        let statement = format!(
+            "COPY {} (seq, time, event_type, hash, record) FROM STDIN",
+            self.table.quoted("")
+        );
         let mut chunks = Vec::new();
         for rows in records.chunks(self.batch_size) {
             let mut data = Vec::with_capacity(rows.iter().map(|r| r.line.len() + 200).sum());
@@ -291,7 +301,8 @@ impl Sink for PostgresSink {
     }
 
     fn last_record(&mut self) -> Result<Option<Vec<u8>>, Error> {
-        let query = format!("SELECT record FROM {} ORDER BY seq DESC LIMIT 1", self.table.quoted(""));
+        let query =
+            format!("SELECT record FROM {} ORDER BY seq DESC LIMIT 1", self.table.quoted(""));
         let row = self.run("reading", |client| async move {
             let result = client.query_opt(&query, &[]).await;
             (client, result)
@@ -300,9 +311,12 @@ impl Sink for PostgresSink {
     }
 
     fn checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), Error> {
-        let statement =
-            format!("INSERT INTO {} (seq, time, record) VALUES ($1, $2::text::timestamptz, $3)", self.table.quoted("_checkpoints"));
-        let seq = i64::try_from(checkpoint.seq).map_err(|err| sink_error("postgres", "checkpoint", err))?;
+        let statement = format!(
+            "INSERT INTO {} (seq, time, record) VALUES ($1, $2::text::timestamptz, $3)",
+            self.table.quoted("_checkpoints")
+        );
+        let seq = i64::try_from(checkpoint.seq)
+            .map_err(|err| sink_error("postgres", "checkpoint", err))?;
         let time = checkpoint.time.clone();
         let line = String::from_utf8_lossy(&checkpoint.line).into_owned();
         self.run("writing a checkpoint", |client| async move {
@@ -318,7 +332,10 @@ mod tests {
 
     #[test]
     fn table_names_are_checked_and_quoted() {
-        assert_eq!(TableName::parse("audit.events").expect("ok").quoted("_checkpoints"), "\"audit\".\"events_checkpoints\"");
+        assert_eq!(
+            TableName::parse("audit.events").expect("ok").quoted("_checkpoints"),
+            "\"audit\".\"events_checkpoints\""
+        );
         assert_eq!(TableName::parse("events").expect("ok").quoted(""), "\"events\"");
         for bad in ["", "a.b.c", "1x", "x;drop table y", "x\"y", "a."] {
             assert!(TableName::parse(bad).is_err(), "{bad}");
