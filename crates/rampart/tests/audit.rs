@@ -214,7 +214,7 @@ impl Sink for Flaky {
     fn open(&mut self) -> Result<Option<Vec<u8>>, Error> {
         self.inner.open()
     }
-    fn append(&mut self, records: &[SealedRecord]) -> Result<(), Error> {
+    fn append(&mut self, records: &[SealedRecord<'_>]) -> Result<(), Error> {
         while self.hang.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(5));
         }

@@ -722,7 +722,7 @@ impl Worker {
                 if self.chain.is_none() && self.checkpointed == 0 {
                     self.checkpointed = head.seq;
                 }
-                self.chain = Some(Chain::new(self.key.clone(), head));
+                self.chain = Some(Chain::new(self.key.clone(), &head));
                 metrics::gauge!("rampart_audit_sink_up", "sink" => self.name()).set(1.0);
                 Ok(())
             }
@@ -735,7 +735,7 @@ impl Worker {
 
     fn self_test(&mut self) -> Result<(), Error> {
         let Some(chain) = self.chain.as_mut() else { return Err(unavailable()) };
-        let resumed = chain.head().seq;
+        let resumed = chain.seq();
         let event = AuditEvent::new("audit.started", "start")
             .detail("sink", self.sink.name())
             .detail("resumed_after_seq", resumed)
@@ -787,7 +787,7 @@ impl Worker {
             (SyncPolicy::Every(every), Some(since)) => Some(since + every),
             _ => None,
         };
-        let new_records = self.chain.as_ref().is_some_and(|c| c.head().seq > self.checkpointed);
+        let new_records = self.chain.as_ref().is_some_and(|c| c.seq() > self.checkpointed);
         let checkpoint = new_records.then(|| self.last_checkpoint + self.checkpoint_interval);
         match (sync, checkpoint) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -813,7 +813,7 @@ impl Worker {
 
     fn checkpoint_if_due(&mut self, now: bool) {
         let Some(chain) = self.chain.as_ref() else { return };
-        if chain.head().seq <= self.checkpointed
+        if chain.seq() <= self.checkpointed
             || (!now && self.last_checkpoint.elapsed() < self.checkpoint_interval)
         {
             return;

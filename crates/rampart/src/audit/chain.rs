@@ -62,15 +62,14 @@ impl ChainHead {
 
 /// One sealed record, as handed to a [`Sink`](super::Sink).
 #[derive(Debug, Clone)]
-pub struct SealedRecord {
+pub struct SealedRecord<'a> {
     pub(crate) seq: u64,
-    pub(crate) hash: String,
-    pub(crate) time: String,
-    pub(crate) event_type: String,
+    pub(crate) hash: [u8; 64],
+    pub(crate) event: &'a PreparedEvent,
     pub(crate) line: Vec<u8>,
 }
 
-impl SealedRecord {
+impl SealedRecord<'_> {
     /// The sequence number.
     pub fn seq(&self) -> u64 {
         self.seq
@@ -78,17 +77,17 @@ impl SealedRecord {
 
     /// The record's hash, in hex.
     pub fn hash(&self) -> &str {
-        &self.hash
+        std::str::from_utf8(&self.hash).unwrap_or_default()
     }
 
     /// The event time (RFC 3339, UTC).
     pub fn time(&self) -> &str {
-        &self.time
+        &self.event.time
     }
 
     /// The event type.
     pub fn event_type(&self) -> &str {
-        &self.event_type
+        &self.event.event_type
     }
 
     /// The whole record line, without the newline.
@@ -101,53 +100,55 @@ impl SealedRecord {
 #[derive(Debug)]
 pub(crate) struct Chain {
     key: AuditKey,
-    head: ChainHead,
+    seq: u64,
+    prev: [u8; 64],
 }
 
 impl Chain {
-    pub(crate) fn new(key: AuditKey, head: ChainHead) -> Chain {
-        Chain { key, head }
+    pub(crate) fn new(key: AuditKey, head: &ChainHead) -> Chain {
+        let mut prev = [b'0'; 64];
+        if head.hash.len() == 64 {
+            prev.copy_from_slice(head.hash.as_bytes());
+        }
+        Chain { key, seq: head.seq, prev }
     }
 
-    pub(crate) fn head(&self) -> &ChainHead {
-        &self.head
+    /// The seq of the last record sealed.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
     }
 
-    pub(crate) fn seal(&mut self, event: &PreparedEvent) -> SealedRecord {
-        let seq = self.head.seq + 1;
+    pub(crate) fn seal<'a>(&mut self, event: &'a PreparedEvent) -> SealedRecord<'a> {
+        let seq = self.seq + 1;
         let mut line = Vec::with_capacity(event.body.len() + 200);
         line.extend_from_slice(b"{\"seq\":");
         line.extend_from_slice(seq.to_string().as_bytes());
         line.extend_from_slice(b",\"prev\":\"");
-        line.extend_from_slice(self.head.hash.as_bytes());
+        line.extend_from_slice(&self.prev);
         line.extend_from_slice(b"\",\"key_id\":\"");
         line.extend_from_slice(self.key.id().as_bytes());
         line.extend_from_slice(b"\",");
         line.extend_from_slice(&event.body);
         let mut mac = self.key.mac();
-        mac.update(self.head.hash.as_bytes());
+        mac.update(&self.prev);
         mac.update(&line);
         mac.update(b"}");
         let mut hash = [0u8; 64];
         // 32 bytes always fit 64 hex digits.
         let _ = hex::encode_to_slice(mac.finalize().into_bytes(), &mut hash);
-        let hash = String::from_utf8_lossy(&hash).into_owned();
         line.extend_from_slice(b",\"hash\":\"");
-        line.extend_from_slice(hash.as_bytes());
+        line.extend_from_slice(&hash);
         line.extend_from_slice(b"\"}");
-        self.head = ChainHead { seq, hash: hash.clone() };
-        SealedRecord {
-            seq,
-            hash,
-            time: event.time.clone(),
-            event_type: event.event_type.clone(),
-            line,
-        }
+        self.seq = seq;
+        self.prev = hash;
+        SealedRecord { seq, hash, event, line }
     }
 
-    /// A checkpoint vouching for the current head.
+    /// A checkpoint vouching for the last record sealed.
     pub(crate) fn checkpoint(&self, now: SystemTime) -> Checkpoint {
-        Checkpoint::new(&self.key, &self.head, now)
+        let head =
+            ChainHead { seq: self.seq, hash: String::from_utf8_lossy(&self.prev).into_owned() };
+        Checkpoint::new(&self.key, &head, now)
     }
 }
 
@@ -278,7 +279,7 @@ mod tests {
     #[test]
     fn a_sealed_record_verifies_by_its_documented_recipe() {
         let key = AuditKey::new("k1", vec![1; 32]).expect("key");
-        let mut chain = Chain::new(key.clone(), ChainHead::empty());
+        let mut chain = Chain::new(key.clone(), &ChainHead::empty());
         let event =
             AuditEvent::new("t", "a").into_prepared(&key, SystemTime::UNIX_EPOCH, &BTreeMap::new());
         let first = chain.seal(&event);
@@ -290,19 +291,19 @@ mod tests {
         let mut canonical = line[..line.len() - 75].to_vec();
         canonical.push(b'}');
         let mut mac = key.mac();
-        mac.update(first.hash.as_bytes());
+        mac.update(&first.hash);
         mac.update(&canonical);
-        assert_eq!(hex::encode(mac.finalize().into_bytes()), second.hash);
+        assert_eq!(hex::encode(mac.finalize().into_bytes()), second.hash());
         let text = String::from_utf8(line.clone()).expect("utf-8");
         assert!(
             text.starts_with(&format!(
                 r#"{{"seq":2,"prev":"{}","key_id":"k1","time":"#,
-                first.hash
+                first.hash()
             ))
         );
         let parsed = parse_record(&key, line).expect("parses");
         assert!(parsed.authentic);
-        assert_eq!(parsed.prev, first.hash);
+        assert_eq!(parsed.prev, first.hash());
     }
 
     #[test]

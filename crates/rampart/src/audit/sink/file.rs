@@ -211,7 +211,7 @@ impl Sink for FileSink {
         self.last_record()
     }
 
-    fn append(&mut self, records: &[SealedRecord]) -> Result<(), Error> {
+    fn append(&mut self, records: &[SealedRecord<'_>]) -> Result<(), Error> {
         self.buf.clear();
         for record in records {
             self.buf.extend_from_slice(&record.line);

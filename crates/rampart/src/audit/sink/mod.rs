@@ -44,7 +44,7 @@ pub trait Sink: Send + 'static {
     fn open(&mut self) -> Result<Option<Vec<u8>>, Error>;
 
     /// Appends records, all or none: on error nothing of the batch may remain.
-    fn append(&mut self, records: &[SealedRecord]) -> Result<(), Error>;
+    fn append(&mut self, records: &[SealedRecord<'_>]) -> Result<(), Error>;
 
     /// Makes what was appended durable, before returning.
     fn sync(&mut self) -> Result<(), Error>;

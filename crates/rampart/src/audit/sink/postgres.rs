@@ -258,7 +258,7 @@ impl Sink for PostgresSink {
         self.last_record()
     }
 
-    fn append(&mut self, records: &[SealedRecord]) -> Result<(), Error> {
+    fn append(&mut self, records: &[SealedRecord<'_>]) -> Result<(), Error> {
         let statement = format!(
             "COPY {} (seq, time, event_type, hash, record) FROM STDIN",
             self.table.quoted("")
@@ -269,11 +269,11 @@ impl Sink for PostgresSink {
             for record in rows {
                 data.extend_from_slice(record.seq.to_string().as_bytes());
                 data.push(b'\t');
-                copy_escape(&mut data, record.time.as_bytes());
+                copy_escape(&mut data, record.time().as_bytes());
                 data.push(b'\t');
-                copy_escape(&mut data, record.event_type.as_bytes());
+                copy_escape(&mut data, record.event_type().as_bytes());
                 data.push(b'\t');
-                data.extend_from_slice(record.hash.as_bytes());
+                data.extend_from_slice(&record.hash);
                 data.push(b'\t');
                 copy_escape(&mut data, &record.line);
                 data.push(b'\n');
