@@ -39,6 +39,7 @@ pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod monitor;
+pub mod resilience;
 
 pub use error::{Error, ErrorKind, ResultExt, Severity};
 pub use handler::{ErrorHandler, Problem, RequestContext};
