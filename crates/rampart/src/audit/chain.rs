@@ -24,6 +24,7 @@
 //! `mac = HMAC-SHA256(key, "rampart-audit-checkpoint\n" || canonical)`,
 //! `canonical` being the line without its final `,"mac":"..."` member.
 
+use std::io::Write as _;
 use std::time::SystemTime;
 
 use hmac::Mac;
@@ -122,13 +123,14 @@ impl Chain {
         let seq = self.seq + 1;
         let mut line = Vec::with_capacity(event.body.len() + 200);
         line.extend_from_slice(b"{\"seq\":");
-        line.extend_from_slice(seq.to_string().as_bytes());
+        // Writing into a Vec cannot fail.
+        let _ = write!(line, "{seq}");
         line.extend_from_slice(b",\"prev\":\"");
         line.extend_from_slice(&self.prev);
         line.extend_from_slice(b"\",\"key_id\":\"");
         line.extend_from_slice(self.key.id().as_bytes());
         line.extend_from_slice(b"\",");
-        line.extend_from_slice(&event.body);
+        line.extend_from_slice(event.members());
         let mut mac = self.key.mac();
         mac.update(&self.prev);
         mac.update(&line);

@@ -171,10 +171,11 @@ impl AuditEvent {
             details: &self.details,
             context: &self.context,
         };
+        let mut json = Vec::with_capacity(256);
         // Serializing plain strings and maps into a Vec cannot fail.
-        let mut json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
-        json.pop();
-        json.remove(0);
+        if serde_json::to_writer(&mut json, &body).is_err() {
+            json = b"{}".to_vec();
+        }
         PreparedEvent { time, event_type: self.event_type, body: json }
     }
 }
@@ -214,8 +215,15 @@ struct Body<'a> {
 pub(crate) struct PreparedEvent {
     pub(crate) time: String,
     pub(crate) event_type: String,
-    /// The canonical body without its braces.
+    /// The canonical body, `{"time":...,"context":{...}}`.
     pub(crate) body: Vec<u8>,
+}
+
+impl PreparedEvent {
+    /// The body's members, without the enclosing braces.
+    pub(crate) fn members(&self) -> &[u8] {
+        self.body.get(1..self.body.len().saturating_sub(1)).unwrap_or_default()
+    }
 }
 
 /// `value` with every object's keys in byte order, recursively.
@@ -252,7 +260,7 @@ mod tests {
         let scope = BTreeMap::from([("tenant".to_owned(), "t".to_owned())]);
         let prepared = event.into_prepared(&key(), SystemTime::UNIX_EPOCH, &scope);
         assert_eq!(
-            String::from_utf8(prepared.body).expect("utf-8"),
+            String::from_utf8(prepared.members().to_vec()).expect("utf-8"),
             r#""time":"1970-01-01T00:00:01.500000Z","event_type":"auth.login","severity":"low","actor":"alice","action":"login","resource":null,"outcome":"denied","details":{"a":{"b":[{"c":2,"d":1}],"y":1},"z":1},"context":{"request_id":"r-1","tenant":"t"}"#
         );
     }
