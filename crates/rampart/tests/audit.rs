@@ -1,6 +1,8 @@
 //! The audit trail end to end: file sink, chain, verification, delivery
 //! under failing, hanging and full sinks, restarts and rotation.
 
+mod support;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -294,7 +296,9 @@ fn fail_open_goes_on_and_counts_the_loss() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (auditor, switches) = start_flaky(tmp.path(), FailurePolicy::FailOpen);
     switches.fail.store(true, Ordering::SeqCst);
-    let ((), logs) = capture(|| auditor.record_blocking(event(1)).expect("goes on"));
+    let ((), logs) =
+        support::capture_json_logs(|| auditor.record_blocking(event(1)).expect("goes on"));
+    let logs = logs.text();
     runtime().block_on(auditor.record(event(2))).expect("goes on");
     assert_eq!(auditor.stats().lost, 2);
     assert!(logs.contains("could not be recorded"), "{logs}");
@@ -441,29 +445,6 @@ fn an_unusable_directory_is_handled_by_the_policy() {
     auditor.record_blocking(event(1)).expect("goes on");
     assert_eq!(auditor.stats().lost, 1);
     assert!(auditor.stats().sink_errors >= 2);
-}
-
-/// Runs `f` under a subscriber that records log lines.
-fn capture<T>(f: impl FnOnce() -> T) -> (T, String) {
-    use std::io::Write;
-    use std::sync::Mutex;
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("lock").extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).finish();
-    let out = tracing::subscriber::with_default(subscriber, f);
-    let text = String::from_utf8_lossy(&buf.0.lock().expect("lock")).into_owned();
-    (out, text)
 }
 
 // --- A full disk, by RLIMIT_FSIZE on a child process --------------------------------

@@ -1,6 +1,8 @@
 //! The monitor: thresholds, alerts into the audit trail, the block list and
 //! the HTTP layer that enforces it, bounded memory.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -111,12 +113,16 @@ fn an_alert_is_an_audit_event_and_an_error_log() {
         .expect("starts");
     let monitor = Monitor::new(config(serde_json::json!({"thresholds": {"auth_failure": 2}})))
         .with_auditor(auditor.clone());
-    let logs = capture(|| {
+    let ((), logs) = support::capture_json_logs(|| {
         monitor.observe(Signal::AuthFailure, Some("198.51.100.4"), Some("dave"));
         monitor.observe(Signal::AuthFailure, Some("198.51.100.4"), Some("dave"));
     });
-    assert!(logs.contains("security alert"), "{logs}");
-    assert!(logs.contains("ERROR"), "{logs}");
+    let alerts: Vec<_> =
+        logs.json_lines().into_iter().filter(|l| l["target"] == "rampart::monitor").collect();
+    assert_eq!(alerts.len(), 2, "{}", logs.text());
+    assert_eq!(alerts[0]["level"], "ERROR");
+    assert_eq!(alerts[0]["signal"], "auth_failure");
+    assert!(alerts[0]["message"].as_str().is_some_and(|m| m.contains("security alert")));
     auditor.shutdown(Duration::from_secs(5)).expect("stops");
     let alerts: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("audit.jsonl"))
         .expect("read")
@@ -203,26 +209,4 @@ async fn the_http_layer_refuses_a_blocked_client_with_429_and_retry_after() {
     clock.advance(Duration::from_secs(120));
     assert!(get_raw(addr, "/login").await.starts_with("HTTP/1.1 401"), "the block expired");
     server.abort();
-}
-
-fn capture(f: impl FnOnce()) -> String {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("lock").extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber =
-        tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
-    tracing::subscriber::with_default(subscriber, f);
-    String::from_utf8_lossy(&buf.0.lock().expect("lock")).into_owned()
 }

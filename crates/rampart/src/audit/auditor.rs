@@ -326,6 +326,9 @@ impl Auditor {
     /// `Ok(())` means written, or (fail-open) lost, counted and logged.
     /// `Err` (fail-closed) is an `Unavailable` error with code
     /// `AUDIT_UNAVAILABLE`: the audited operation should not go on.
+    ///
+    /// Runs on a tokio runtime with its timer enabled (`enable_time` or
+    /// `enable_all`, as `#[tokio::main]` does).
     pub async fn record(&self, event: AuditEvent) -> Result<(), Error> {
         let started = Instant::now();
         let (ack_tx, ack) = tokio::sync::oneshot::channel();
