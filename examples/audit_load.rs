@@ -74,47 +74,16 @@ impl Run {
     }
 }
 
-/// `total` events from THREADS threads, each running `tasks` concurrent tasks.
-fn load(auditor: &Auditor, total: usize, tasks: usize) -> Run {
-    let per_task = total / (THREADS * tasks);
+/// Runs `producer` on THREADS threads (given the thread's index and an
+/// auditor; it returns each caller's wait in µs) and measures the whole.
+fn on_threads(auditor: &Auditor, producer: impl Fn(usize, Auditor) -> Vec<u32> + Sync) -> Run {
     let started = Instant::now();
     let cpu = cpu_time();
     let waits: Vec<Vec<u32>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..THREADS)
             .map(|t| {
-                let auditor = auditor.clone();
-                s.spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_time()
-                        .build()
-                        .expect("runtime");
-                    rt.block_on(async move {
-                        let mut joins = Vec::new();
-                        for task in 0..tasks {
-                            let auditor = auditor.clone();
-                            joins.push(tokio::spawn(async move {
-                                let mut waits = Vec::with_capacity(per_task);
-                                for i in 0..per_task {
-                                    let began = Instant::now();
-                                    auditor
-                                        .record(event((t * tasks + task) * per_task + i))
-                                        .await
-                                        .expect("recorded");
-                                    waits.push(
-                                        u32::try_from(began.elapsed().as_micros())
-                                            .unwrap_or(u32::MAX),
-                                    );
-                                }
-                                waits
-                            }));
-                        }
-                        let mut all = Vec::new();
-                        for join in joins {
-                            all.extend(join.await.expect("task"));
-                        }
-                        all
-                    })
-                })
+                let (auditor, producer) = (auditor.clone(), &producer);
+                s.spawn(move || producer(t, auditor))
             })
             .collect();
         handles.into_iter().map(|h| h.join().expect("thread")).collect()
@@ -124,31 +93,54 @@ fn load(auditor: &Auditor, total: usize, tasks: usize) -> Run {
     Run { events: waits_us.len(), elapsed, cpu: cpu_time() - cpu, waits_us }
 }
 
+fn micros(since: Instant) -> u32 {
+    u32::try_from(since.elapsed().as_micros()).unwrap_or(u32::MAX)
+}
+
+/// `total` events from THREADS threads, each running `tasks` concurrent tasks.
+fn load(auditor: &Auditor, total: usize, tasks: usize) -> Run {
+    let per_task = total / (THREADS * tasks);
+    on_threads(auditor, |t, auditor| {
+        let rt =
+            tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+        rt.block_on(async move {
+            let mut joins = Vec::new();
+            for task in 0..tasks {
+                let auditor = auditor.clone();
+                joins.push(tokio::spawn(async move {
+                    let mut waits = Vec::with_capacity(per_task);
+                    for i in 0..per_task {
+                        let began = Instant::now();
+                        auditor
+                            .record(event((t * tasks + task) * per_task + i))
+                            .await
+                            .expect("recorded");
+                        waits.push(micros(began));
+                    }
+                    waits
+                }));
+            }
+            let mut all = Vec::new();
+            for join in joins {
+                all.extend(join.await.expect("task"));
+            }
+            all
+        })
+    })
+}
+
 /// One synchronous caller per thread.
 fn load_blocking(auditor: &Auditor, total: usize) -> Run {
     let per_thread = total / THREADS;
-    let started = Instant::now();
-    let cpu = cpu_time();
-    let waits: Vec<Vec<u32>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..THREADS)
-            .map(|t| {
-                let auditor = auditor.clone();
-                s.spawn(move || {
-                    (0..per_thread)
-                        .map(|i| {
-                            let began = Instant::now();
-                            auditor.record_blocking(event(t * per_thread + i)).expect("recorded");
-                            u32::try_from(began.elapsed().as_micros()).unwrap_or(u32::MAX)
-                        })
-                        .collect()
-                })
+    on_threads(auditor, |t, auditor| {
+        (0..per_thread)
+            .map(|i| {
+                let began = Instant::now();
+                auditor.record_blocking(event(t * per_thread + i)).expect("recorded");
+                micros(began)
             })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("thread")).collect()
-    });
-    let elapsed = started.elapsed();
-    let waits_us: Vec<u32> = waits.into_iter().flatten().collect();
-    Run { events: waits_us.len(), elapsed, cpu: cpu_time() - cpu, waits_us }
+            .collect()
+    })
 }
 
 fn key() -> AuditKey {
