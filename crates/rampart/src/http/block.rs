@@ -62,7 +62,9 @@ impl fmt::Debug for BlockLayer {
 }
 
 impl BlockLayer {
-    /// Blocks by peer IP address (axum's `ConnectInfo<SocketAddr>`).
+    /// Blocks by peer IP address (axum's `ConnectInfo<SocketAddr>`: serve
+    /// with `into_make_service_with_connect_info::<SocketAddr>()`; without
+    /// it no client is recognised and none is refused).
     pub fn new(monitor: Monitor) -> BlockLayer {
         BlockLayer {
             monitor,
