@@ -97,7 +97,7 @@ pub struct RawPostgresSink {
     pub url: SecretString,
     /// The table, `name` or `schema.name`.
     pub table: Option<String>,
-    /// Rows per `COPY`.
+    /// Rows per `COPY` data message.
     pub batch_size: Option<usize>,
 }
 

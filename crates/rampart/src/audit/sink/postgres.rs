@@ -2,8 +2,8 @@
 //!
 //! On open it creates, if missing, the table and a `<table>_checkpoints`
 //! table (the migration below), then continues the chain from the row with
-//! the highest `seq`. Batches go in with one `COPY ... FROM STDIN` inside a
-//! transaction, so a batch is stored whole or not at all.
+//! the highest `seq`. A batch goes in as one `COPY ... FROM STDIN` statement
+//! (sent `batch_size` rows per message), so it is stored whole or not at all.
 //!
 //! ```sql
 //! CREATE TABLE IF NOT EXISTS <table> (
@@ -43,7 +43,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::SinkExt;
 use secrecy::{ExposeSecret, SecretString};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, NoTls, Statement};
 
 use super::{Sink, SyncPolicy, sink_error};
 use crate::audit::chain::{Checkpoint, SealedRecord};
@@ -120,6 +120,8 @@ pub struct PostgresSink {
     op_timeout: Duration,
     runtime: Option<tokio::runtime::Runtime>,
     client: Option<Client>,
+    /// The `COPY` statement, prepared once per connection.
+    copy: Option<Statement>,
 }
 
 impl fmt::Debug for PostgresSink {
@@ -134,7 +136,7 @@ impl fmt::Debug for PostgresSink {
 
 impl PostgresSink {
     /// A sink writing to `table` (`name` or `schema.name`) at `url`, 1000
-    /// rows per `COPY`, 5 s per database operation.
+    /// rows per `COPY` message, 5 s per database operation.
     pub fn new(url: impl Into<String>, table: &str) -> Result<PostgresSink, Error> {
         let table = TableName::parse(table)
             .map_err(|why| Error::configuration("audit.postgres.table", why))?;
@@ -145,6 +147,7 @@ impl PostgresSink {
             op_timeout: Duration::from_secs(5),
             runtime: None,
             client: None,
+            copy: None,
         })
     }
 
@@ -156,10 +159,11 @@ impl PostgresSink {
             op_timeout: op_timeout.max(Duration::from_secs(1)),
             runtime: None,
             client: None,
+            copy: None,
         }
     }
 
-    /// Rows per `COPY` statement.
+    /// Rows per `COPY` data message.
     #[must_use]
     pub fn batch_size(mut self, rows: usize) -> PostgresSink {
         self.batch_size = rows.max(1);
@@ -218,6 +222,7 @@ impl Sink for PostgresSink {
 
     fn open(&mut self) -> Result<Option<Vec<u8>>, Error> {
         self.client = None;
+        self.copy = None;
         if self.runtime.is_none() {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -251,18 +256,25 @@ impl Sink for PostgresSink {
             self.table.quoted(""),
             self.table.quoted("_checkpoints"),
         );
-        self.run("creating the tables", |client| async move {
-            let result = client.batch_execute(&migration).await;
+        let copy = format!(
+            "COPY {} (seq, time, event_type, hash, record) FROM STDIN",
+            self.table.quoted("")
+        );
+        let statement = self.run("creating the tables", |client| async move {
+            let result = match client.batch_execute(&migration).await {
+                Ok(()) => client.prepare(&copy).await,
+                Err(err) => Err(err),
+            };
             (client, result)
         })?;
+        self.copy = Some(statement);
         self.last_record()
     }
 
     fn append(&mut self, records: &[SealedRecord<'_>]) -> Result<(), Error> {
-        let statement = format!(
-            "COPY {} (seq, time, event_type, hash, record) FROM STDIN",
-            self.table.quoted("")
-        );
+        let Some(statement) = self.copy.clone() else {
+            return Err(sink_error("postgres", "writing", std::io::Error::other("not connected")));
+        };
         let mut chunks = Vec::new();
         for rows in records.chunks(self.batch_size) {
             let mut data = Vec::with_capacity(rows.iter().map(|r| r.line.len() + 200).sum());
@@ -280,16 +292,15 @@ impl Sink for PostgresSink {
             }
             chunks.push(Bytes::from(data));
         }
-        self.run("writing", |mut client| async move {
+        // One COPY statement is one transaction: the batch is stored whole or not at all.
+        self.run("writing", |client| async move {
             let result = async {
-                let tx = client.transaction().await?;
+                let sink = client.copy_in::<_, Bytes>(&statement).await?;
+                futures_util::pin_mut!(sink);
                 for chunk in chunks {
-                    let sink = tx.copy_in::<_, Bytes>(&statement).await?;
-                    futures_util::pin_mut!(sink);
                     sink.send(chunk).await?;
-                    sink.finish().await?;
                 }
-                tx.commit().await
+                sink.finish().await.map(drop)
             }
             .await;
             (client, result)
