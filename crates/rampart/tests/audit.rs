@@ -80,6 +80,12 @@ fn records_are_chained_verified_and_private_to_the_owner() {
     assert_eq!(mode(&dir.join("audit.checkpoints.jsonl")), 0o600);
     assert_eq!(auditor.stats().written, 10);
     assert_eq!(auditor.stats().lost, 0);
+    // After shutdown an event is refused at once, and counted.
+    let began = Instant::now();
+    let err = auditor.record_blocking(event(11)).expect_err("refused");
+    assert_eq!(err.code().as_str(), "AUDIT_UNAVAILABLE");
+    assert!(began.elapsed() < Duration::from_millis(500));
+    assert_eq!(auditor.stats().lost, 1);
 }
 
 #[test]

@@ -69,6 +69,9 @@ struct Shared {
     policy: FailurePolicy,
     timeout: Duration,
     tx: flume::Sender<Job>,
+    /// Kept to refuse what is queued after a shutdown.
+    rx: flume::Receiver<Job>,
+    closed: AtomicBool,
     stats: Arc<Stats>,
     done: Mutex<Vec<flume::Receiver<()>>>,
 }
@@ -281,8 +284,12 @@ impl AuditorBuilder {
             tracing::error!(target: "rampart::audit", "no audit sink passed the start-up self-test; starting anyway (fail_open): events will be lost until a sink recovers");
         }
         if !direct {
-            let dispatcher =
-                Dispatcher { rx, sinks: workers, stats: Arc::clone(&stats), wait: self.timeout };
+            let dispatcher = Dispatcher {
+                rx: rx.clone(),
+                sinks: workers,
+                stats: Arc::clone(&stats),
+                wait: self.timeout,
+            };
             thread::Builder::new()
                 .name("rampart-audit".into())
                 .spawn(move || dispatcher.run())
@@ -295,6 +302,8 @@ impl AuditorBuilder {
                 policy: self.policy,
                 timeout: self.timeout,
                 tx,
+                rx,
+                closed: AtomicBool::new(false),
                 stats,
                 done: Mutex::new(done),
             }),
@@ -333,6 +342,9 @@ impl Auditor {
         let started = Instant::now();
         let (ack_tx, ack) = tokio::sync::oneshot::channel();
         let job = self.job(event, Some(Ack::Async(ack_tx)));
+        if self.shared.closed.load(Ordering::Acquire) {
+            return self.settle(Err(Failure::Closed), started);
+        }
         let mut enqueued = false;
         // One timer for both waits: for room, then for the write.
         let waited = tokio::time::timeout(self.shared.timeout, async {
@@ -346,7 +358,9 @@ impl Auditor {
             enqueued = true;
             match ack.await {
                 Ok(true) => Ok(()),
-                Ok(false) | Err(_) => Err(Failure::NoSink),
+                Ok(false) => Err(Failure::NoSink),
+                // Dropped unanswered: the queue closed under it, uncounted so far.
+                Err(_) => Err(Failure::Closed),
             }
         })
         .await;
@@ -365,14 +379,16 @@ impl Auditor {
         let (ack_tx, ack) = std::sync::mpsc::sync_channel(1);
         let job = self.job(event, Some(Ack::Blocking(ack_tx)));
         let timeout = self.shared.timeout;
+        if self.shared.closed.load(Ordering::Acquire) {
+            return self.settle(Err(Failure::Closed), started);
+        }
         let outcome = match self.shared.tx.send_timeout(job, timeout) {
             Err(flume::SendTimeoutError::Timeout(_)) => Err(Failure::QueueFull),
             Err(flume::SendTimeoutError::Disconnected(_)) => Err(Failure::Closed),
             Ok(()) => match ack.recv_timeout(timeout.saturating_sub(started.elapsed())) {
                 Ok(true) => Ok(()),
-                Ok(false) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    Err(Failure::NoSink)
-                }
+                Ok(false) => Err(Failure::NoSink),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(Failure::Closed),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(Failure::Unconfirmed),
             },
         };
@@ -386,6 +402,9 @@ impl Auditor {
     pub fn submit(&self, event: AuditEvent) -> Result<(), Error> {
         let started = Instant::now();
         let job = self.job(event, None);
+        if self.shared.closed.load(Ordering::Acquire) {
+            return self.settle(Err(Failure::Closed), started);
+        }
         let outcome = match self.shared.tx.try_send(job) {
             Ok(()) => return Ok(()),
             Err(flume::TrySendError::Full(_)) => Err(Failure::QueueFull),
@@ -424,14 +443,17 @@ impl Auditor {
         // Ignored: a disconnected queue means it is already stopping.
         let _ = self.shared.tx.send_timeout(Job::Close, timeout);
         let done = std::mem::take(&mut *self.shared.done.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut result = Ok(());
         for rx in done {
             if let Err(flume::RecvTimeoutError::Timeout) =
                 rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
             {
-                return Err(unavailable().context("an audit sink did not stop in time"));
+                result = Err(unavailable().context("an audit sink did not stop in time"));
             }
         }
-        Ok(())
+        self.shared.closed.store(true, Ordering::Release);
+        refuse_rest(&self.shared.rx, &self.shared.stats);
+        result
     }
 
     fn job(&self, event: AuditEvent, ack: Option<Ack>) -> Job {
@@ -578,6 +600,20 @@ impl Source {
     }
 }
 
+/// After a close: counts and refuses what is still queued, so no caller
+/// is left without an answer and no event goes uncounted.
+fn refuse_rest(rx: &flume::Receiver<Job>, stats: &Stats) {
+    for job in rx.drain() {
+        if let Job::Event(pending) = job {
+            stats.lost.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("rampart_audit_lost_total", "reason" => "closed").increment(1);
+            if let Some(ack) = pending.ack {
+                ack.send(false);
+            }
+        }
+    }
+}
+
 /// A message, or `None` at the deadline; a closed channel reads as `Close`.
 fn receive<T: Closing>(rx: &flume::Receiver<T>, deadline: Option<Instant>) -> Option<T> {
     match deadline {
@@ -628,6 +664,7 @@ impl Dispatcher {
                 self.dispatch(batch);
             }
         }
+        refuse_rest(&self.rx, &self.stats);
         for sink in &self.sinks {
             let _ = sink.tx.send_timeout(SinkJob::Close, self.wait);
         }
@@ -689,6 +726,9 @@ impl Worker {
                 Some(SinkJob::Close) => {
                     self.sync_if_needed(true);
                     self.checkpoint_if_due(true);
+                    if let Source::Direct { rx, .. } = &source {
+                        refuse_rest(rx, &self.stats);
+                    }
                     break;
                 }
                 None => {}

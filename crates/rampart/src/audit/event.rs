@@ -139,11 +139,6 @@ impl AuditEvent {
         self
     }
 
-    /// The event type.
-    pub fn event_type(&self) -> &str {
-        &self.event_type
-    }
-
     /// Serializes the canonical body (`"time":...` to `"context":{...}`, no
     /// braces) after hashing sensitive details and merging `scope`.
     pub(crate) fn into_prepared(
