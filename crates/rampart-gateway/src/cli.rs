@@ -13,6 +13,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::commands;
+
 /// rampart: security and error-handling policies in front of any HTTP API.
 #[derive(Debug, Parser)]
 #[command(name = "rampart", version, about, long_about = None)]
@@ -24,9 +26,12 @@ pub struct Cli {
 /// The sub-commands; each operator tool adds one.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check a configuration file, or show the effective configuration.
+    #[command(subcommand)]
+    Config(commands::config::ConfigCommand),
     /// Audit trail tools.
     #[command(subcommand)]
-    Audit(crate::commands::audit::AuditCommand),
+    Audit(commands::audit::AuditCommand),
 }
 
 /// Runs a parsed command line and says how the process should exit.
@@ -38,7 +43,8 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(command) => match command {
-            Command::Audit(command) => crate::commands::audit::run(command),
+            Command::Config(command) => commands::config::run(&command),
+            Command::Audit(command) => commands::audit::run(command),
         },
     }
 }

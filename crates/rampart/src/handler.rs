@@ -29,13 +29,13 @@ use std::fmt::Write as _;
 
 use http::StatusCode;
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, ErrorKind, GENERIC_MESSAGE, Severity};
 
 /// Which body shape errors are rendered in.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ErrorFormat {
     /// RFC 9457 `application/problem+json` (the default).
@@ -184,7 +184,8 @@ pub fn report(error: &Error, ctx: &RequestContext) -> Problem {
 }
 
 /// Logs `error` once: `error` level for high and critical severities and for
-/// every internal or configuration error, `warn` otherwise.
+/// every internal or configuration error, `warn` otherwise; counts it in
+/// `rampart_errors_total{kind, code}`.
 fn log(error: &Error, ctx: &RequestContext) {
     if error.mark_reported() {
         return;
@@ -201,6 +202,12 @@ fn log(error: &Error, ctx: &RequestContext) {
     let chain = Some(chain.as_str()).filter(|c| !c.is_empty());
     let notes = Some(notes.as_str()).filter(|n| !n.is_empty());
     let request_id = ctx.request_id.as_deref();
+    metrics::counter!(
+        "rampart_errors_total",
+        "kind" => error.kind().as_str(),
+        "code" => error.code().as_str()
+    )
+    .increment(1);
     let loud = error.severity() >= Severity::High || !error.kind().is_public();
     macro_rules! emit {
         ($level:ident) => {

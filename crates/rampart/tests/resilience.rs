@@ -1,6 +1,8 @@
 //! rampart::resilience through its public API: retries, budgets, breakers,
 //! timeouts and fallbacks, on a fake clock or tokio's paused time.
 
+mod support;
+
 use std::error::Error as _;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -957,7 +959,7 @@ mod observability {
             .with_max_level(tracing::Level::DEBUG)
             .with_writer(move || writer.clone())
             .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        support::with_subscriber(subscriber, || {
             metrics::with_local_recorder(&capture, || {
                 let (clock, log) = (FakeClock::new(), Log::default());
                 let retry = policy(&clock, &log).max_retries(1).build().expect("policy");

@@ -115,6 +115,8 @@ registry! {
     INTERNAL_ERROR => Internal, "An unexpected error occurred (details only in the server log).";
     AUDIT_UNAVAILABLE => Unavailable, "The operation needs an audit record and no audit sink could write one in time (fail-closed policy).";
     CLIENT_BLOCKED => RateLimited, "The client is blocked for a while after suspicious activity; retry after the time in `Retry-After`.";
+    RATE_LIMIT_UNAVAILABLE => Unavailable, "The shared rate limiter does not answer and its policy is to fail closed; retry after `Retry-After`.";
+    RATE_LIMIT_COST_EXCEEDS_BURST => BusinessRule, "The request costs more than the rate limit ever admits at once.";
     RETRIES_EXHAUSTED => ExternalService, "A dependency kept failing through every allowed retry; `attempts` says how many were made.";
     RETRY_DEADLINE_EXCEEDED => ExternalService, "A dependency failed and the next retry would not have finished before the deadline.";
     RETRY_BUDGET_EXHAUSTED => ExternalService, "A dependency is failing so often that its retry budget is spent; the call was not retried.";

@@ -16,6 +16,8 @@
 //! ```
 
 mod block;
+mod ratelimit;
 mod response;
 
 pub use block::{BlockLayer, BlockService};
+pub use ratelimit::{RATELIMIT, RATELIMIT_POLICY, RateLimit, RateLimitLayer};

@@ -107,8 +107,26 @@ pub fn capture_json_logs<T>(f: impl FnOnce() -> T) -> (T, CapturedLogs) {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(logs.clone())
         .finish();
-    let out = tracing::subscriber::with_default(subscriber, f);
-    (out, logs)
+    (with_subscriber(subscriber, f), logs)
+}
+
+/// Runs `f` with `subscriber` as this thread's default. Use this, never
+/// `tracing::subscriber::with_default` directly, in tests that assert on logs.
+///
+/// Why: while only one dispatcher is registered, tracing-core computes a
+/// callsite's interest from the default of whichever thread hits it first and
+/// caches it for the whole process. A test running beside this one, with no
+/// subscriber, would cache "never" and this test would miss events. A global
+/// default installed first makes tracing-core consult every live dispatcher.
+pub fn with_subscriber<S, T>(subscriber: S, f: impl FnOnce() -> T) -> T
+where
+    S: tracing::Subscriber + Send + Sync + 'static,
+{
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing::subscriber::NoSubscriber::new());
+    });
+    tracing::subscriber::with_default(subscriber, f)
 }
 
 #[test]

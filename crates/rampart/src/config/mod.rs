@@ -1,0 +1,387 @@
+//! Configuration: one typed [`Config`] from defaults ← a TOML file ←
+//! environment variables, validated, with secrets that cannot be printed.
+//!
+//! Every problem is an [`Error`] of kind
+//! [`Configuration`](crate::ErrorKind::Configuration) that names the key and
+//! where its value came from (file and line, or the variable), and never the
+//! value: a mistyped secret is not echoed into a terminal or a log.
+//!
+//! ```
+//! use rampart::config::{Loader, Profile};
+//!
+//! let loaded = Loader::new()
+//!     .toml_text("inline.toml", "[rate_limit]\nrequests = 50\n")
+//!     .env_vars([("RAMPART_RATE_LIMIT__WINDOW", "10s")])
+//!     .load()
+//!     .unwrap();
+//! let config = loaded.config();
+//! assert_eq!(config.profile, Profile::Development);
+//! assert_eq!(config.rate_limit.requests, 50);
+//! assert_eq!(config.rate_limit.window.as_secs(), 10);
+//! assert_eq!(config.max_input_size, 1024 * 1024);
+//! // The development defaults include a well-known secret: fine here, refused
+//! // in production. Printing the configuration never shows a secret.
+//! assert!(!loaded.warnings().is_empty());
+//! assert!(format!("{config:?}").contains("secret_key: ******"));
+//!
+//! // A mistyped value names the key and the source, not the value.
+//! let err = Loader::new().env_vars([("RAMPART_RATE_LIMIT__REQUESTS", "hunter2")]).load().unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "rate_limit.requests: expected u32, found a string (env RAMPART_RATE_LIMIT__REQUESTS)"
+//! );
+//! ```
+//!
+//! ## Sections
+//!
+//! Each module owns its settings as a [`Section`]: a raw serde struct (what
+//! the TOML says) and one function that validates it into the typed form.
+//! Adding a section to [`Config`] is one line in the `config!` list below.
+//! Production checks ([`Profile::Production`]) refuse insecure settings; in
+//! development the same findings are [`Loaded::warnings`].
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::handler::ErrorFormat;
+
+mod checks;
+mod loader;
+mod secret;
+mod sections;
+mod units;
+
+pub use loader::{ConfigError, DEFAULT_ENV_PREFIX, Loaded, Loader, Setting, Source};
+pub use secret::{MASK, Secret};
+pub use sections::{
+    CorsSettings, JwtSettings, RateLimitSettings, RawCorsSettings, RawJwtSettings,
+    RawRateLimitSettings, RawTlsSettings, TlsSettings,
+};
+pub use units::{byte_size, duration, format_byte_size, format_duration, parse_byte_size};
+
+/// The secret key used when none is configured: fine for development,
+/// refused by the production profile.
+pub const DEVELOPMENT_SECRET_KEY: &str = "rampart-development-secret-key-not-for-production";
+
+/// The shortest `secret_key` the production profile accepts, in bytes.
+pub const MIN_SECRET_KEY_LEN: usize = 32;
+
+/// The default `max_input_size`: 1 MiB.
+pub const DEFAULT_MAX_INPUT_SIZE: u64 = 1 << 20;
+
+/// How strict loading is about insecure settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Insecure settings are warnings (the default).
+    #[default]
+    Development,
+    /// Insecure settings are errors: the service refuses to start.
+    Production,
+}
+
+impl Profile {
+    /// `"development"` or `"production"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Development => "development",
+            Profile::Production => "production",
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One table of the configuration, owned by the module it configures.
+///
+/// ```
+/// use rampart::config::Section;
+/// use rampart::Error;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Clone, Serialize)]
+/// pub struct Greeting { pub text: String }
+///
+/// #[derive(Debug, Deserialize)]
+/// #[serde(default, deny_unknown_fields)]
+/// pub struct RawGreeting { text: String }
+///
+/// impl Default for RawGreeting {
+///     fn default() -> Self { RawGreeting { text: "hello".into() } }
+/// }
+///
+/// impl Section for Greeting {
+///     type Raw = RawGreeting;
+///     fn from_raw(raw: RawGreeting) -> Result<Greeting, Error> {
+///         if raw.text.is_empty() {
+///             // Name the key and say why; never quote the value.
+///             return Err(Error::configuration("greeting.text", "must not be empty"));
+///         }
+///         Ok(Greeting { text: raw.text })
+///     }
+/// }
+/// assert!(Greeting::from_raw(RawGreeting { text: String::new() }).is_err());
+/// ```
+pub trait Section: Sized + Clone + fmt::Debug + Serialize {
+    /// The table as written: `#[serde(default, deny_unknown_fields)]`, with
+    /// the defaults in its `Default`. Parse units with
+    /// [`duration`]/[`byte_size`] rather than in a custom `Deserialize`
+    /// whose message could quote the value.
+    type Raw: DeserializeOwned + Default;
+
+    /// Validates the raw table. An error names its key as a dotted path from
+    /// the top (`"rate_limit.window"`; a path inside the section is prefixed
+    /// with the section's name) and says why without quoting the value.
+    fn from_raw(raw: Self::Raw) -> Result<Self, Error>;
+}
+
+/// Declares the sections of [`Config`]: each `name: Type` line adds the
+/// field to the raw and validated structs and calls `Type::from_raw`.
+macro_rules! config {
+    ($( $(#[$doc:meta])* $name:ident : $ty:ty, )*) => {
+        /// The whole configuration, validated. Build it with [`Loader`];
+        /// [`Config::default`] is the development defaults.
+        #[derive(Debug, Clone, Serialize)]
+        #[non_exhaustive]
+        pub struct Config {
+            /// `development` (default) or `production`.
+            pub profile: Profile,
+            /// The service's secret key (signing, encryption).
+            pub secret_key: Secret<String>,
+            /// How errors are rendered: `problem` (RFC 9457, default) or `simple`.
+            pub error_format: ErrorFormat,
+            /// The largest request body or input accepted, in bytes (default 1 MiB).
+            #[serde(with = "byte_size")]
+            pub max_input_size: u64,
+            /// File extensions accepted for uploads (default txt, json, csv).
+            pub allowed_file_types: Vec<String>,
+            /// Proxies whose `X-Forwarded-For` is believed.
+            pub trusted_proxies: Vec<IpNet>,
+            $( $(#[$doc])* pub $name: $ty, )*
+        }
+
+        /// The whole file as written.
+        #[derive(Debug, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        struct RawConfig {
+            profile: Profile,
+            secret_key: Option<Secret<String>>,
+            error_format: ErrorFormat,
+            #[serde(with = "byte_size")]
+            max_input_size: u64,
+            allowed_file_types: Vec<String>,
+            trusted_proxies: Vec<String>,
+            $( $name: <$ty as Section>::Raw, )*
+        }
+
+        impl Default for RawConfig {
+            fn default() -> RawConfig {
+                RawConfig {
+                    profile: Profile::default(),
+                    secret_key: None,
+                    error_format: ErrorFormat::default(),
+                    max_input_size: DEFAULT_MAX_INPUT_SIZE,
+                    allowed_file_types: ["txt", "json", "csv"].map(Into::into).into(),
+                    trusted_proxies: Vec::new(),
+                    $( $name: Default::default(), )*
+                }
+            }
+        }
+
+        /// The keys a file may hold at the top level.
+        const TOP_LEVEL_KEYS: &[&str] = &[
+            "profile", "secret_key", "error_format", "max_input_size",
+            "allowed_file_types", "trusted_proxies", $( stringify!($name), )*
+        ];
+
+        impl Config {
+            /// Validates every part, collecting every problem.
+            fn from_raw(raw: RawConfig) -> Result<Config, Vec<Error>> {
+                let mut problems = Vec::new();
+                let top = validate_top_level(&raw, &mut problems);
+                $(
+                    let $name = <$ty as Section>::from_raw(raw.$name)
+                        .map_err(|e| problems.push(in_section(e, stringify!($name))))
+                        .ok();
+                )*
+                match (top, $($name,)*) {
+                    (Some((secret_key, trusted_proxies)), $(Some($name),)*) if problems.is_empty() => Ok(Config {
+                        profile: raw.profile,
+                        secret_key,
+                        error_format: raw.error_format,
+                        max_input_size: raw.max_input_size,
+                        allowed_file_types: raw.allowed_file_types,
+                        trusted_proxies,
+                        $($name,)*
+                    }),
+                    _ => Err(problems),
+                }
+            }
+        }
+
+        /// Extracts each section on its own, so a file with mistakes in
+        /// several sections gets all of them reported at once.
+        fn section_errors(figment: &figment::Figment) -> Vec<figment::Error> {
+            let mut errors = Vec::new();
+            $(
+                if figment.contains(stringify!($name)) {
+                    let section = figment.focus(stringify!($name));
+                    if let Err(e) = section.extract_lossy::<<$ty as Section>::Raw>() {
+                        errors.extend(e.into_iter().map(|mut e| {
+                            e.path.insert(0, stringify!($name).to_owned());
+                            e
+                        }));
+                    }
+                }
+            )*
+            errors
+        }
+    };
+}
+
+config! {
+    /// Cross-origin requests (`[cors]`).
+    cors: CorsSettings,
+    /// Issued JSON Web Tokens (`[jwt]`).
+    jwt: JwtSettings,
+    /// The request rate limit (`[rate_limit]`).
+    rate_limit: RateLimitSettings,
+    /// TLS for the listener (`[tls]`).
+    tls: TlsSettings,
+    /// Logs (`[telemetry]`).
+    telemetry: crate::telemetry::Settings,
+}
+
+impl Default for Config {
+    /// The development defaults, as loading an empty file gives.
+    fn default() -> Config {
+        // The defaults are valid: `defaults_are_valid_and_as_documented` says so.
+        Config::from_raw(RawConfig::default()).expect("the defaults are valid")
+    }
+}
+
+/// Prefixes a section's key with the section name when the section gave a
+/// path relative to itself.
+fn in_section(err: Error, section: &str) -> Error {
+    match err.config_key() {
+        Some(key) if key == section || key.starts_with(&format!("{section}.")) => err,
+        Some(key) => {
+            let key = format!("{section}.{key}");
+            Error::configuration(key, err.message().to_owned())
+        }
+        None => Error::configuration(section, err.message().to_owned()),
+    }
+}
+
+/// Validates the top-level keys; returns the secret key and the proxies.
+fn validate_top_level(
+    raw: &RawConfig,
+    problems: &mut Vec<Error>,
+) -> Option<(Secret<String>, Vec<IpNet>)> {
+    let before = problems.len();
+    let secret_key = match &raw.secret_key {
+        None => Secret::new(DEVELOPMENT_SECRET_KEY.to_owned()),
+        Some(key) if key.expose().is_empty() => {
+            problems.push(Error::configuration("secret_key", "must not be empty"));
+            Secret::new(String::new())
+        }
+        Some(key) => key.clone(),
+    };
+    if raw.max_input_size == 0 {
+        problems.push(Error::configuration("max_input_size", "must be at least 1 byte"));
+    }
+    for (i, ext) in raw.allowed_file_types.iter().enumerate() {
+        if ext.is_empty() || !ext.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+            problems.push(Error::configuration(
+                format!("allowed_file_types[{i}]"),
+                "is not a file extension: write it without the dot, in lower case, e.g. \"json\"",
+            ));
+        }
+    }
+    let mut proxies = Vec::new();
+    for (i, text) in raw.trusted_proxies.iter().enumerate() {
+        let key = format!("trusted_proxies[{i}]");
+        match text.parse::<IpNet>().or_else(|_| text.parse::<IpAddr>().map(IpNet::from)) {
+            Ok(net) if net != net.trunc() => problems.push(Error::configuration(
+                key,
+                "has host bits set: write the network address, e.g. \"10.0.0.0/8\"",
+            )),
+            Ok(net) => proxies.push(net),
+            Err(_) => problems.push(Error::configuration(
+                key,
+                "is not an IP network: write a CIDR such as \"10.0.0.0/8\" or an address",
+            )),
+        }
+    }
+    (problems.len() == before).then_some((secret_key, proxies))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_as_documented() {
+        let c = Config::default();
+        assert_eq!(c.profile, Profile::Development);
+        assert_eq!(c.secret_key.expose(), DEVELOPMENT_SECRET_KEY);
+        assert_eq!(c.error_format, ErrorFormat::Problem);
+        assert_eq!(c.max_input_size, 1 << 20);
+        assert_eq!(c.allowed_file_types, ["txt", "json", "csv"]);
+        assert!(c.trusted_proxies.is_empty());
+        assert!(c.cors.allowed_origins.is_empty() && !c.cors.allow_credentials);
+        assert_eq!(c.jwt.lifetime.as_secs(), 24 * 3600);
+        assert!(c.rate_limit.enabled);
+        assert_eq!((c.rate_limit.requests, c.rate_limit.window.as_secs()), (100, 60));
+        assert!(!c.tls.enabled() && !c.tls.terminated_upstream);
+    }
+
+    #[test]
+    fn section_keys_are_made_absolute() {
+        let err = in_section(Error::configuration("window", "why"), "rate_limit");
+        assert_eq!(err.config_key(), Some("rate_limit.window"));
+        let err = in_section(Error::configuration("rate_limit.window", "why"), "rate_limit");
+        assert_eq!(err.config_key(), Some("rate_limit.window"));
+    }
+
+    #[test]
+    fn top_level_values_are_checked() {
+        let raw = RawConfig {
+            secret_key: Some(Secret::new(String::new())),
+            max_input_size: 0,
+            allowed_file_types: vec!["json".into(), ".exe".into(), "PNG".into()],
+            trusted_proxies: vec![
+                "10.0.0.0/8".into(),
+                "10.0.0.1/8".into(),
+                "proxy".into(),
+                "::1".into(),
+            ],
+            ..RawConfig::default()
+        };
+        let keys: Vec<String> = Config::from_raw(raw)
+            .unwrap_err()
+            .iter()
+            .filter_map(|e| e.config_key().map(str::to_owned))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "secret_key",
+                "max_input_size",
+                "allowed_file_types[1]",
+                "allowed_file_types[2]",
+                "trusted_proxies[1]",
+                "trusted_proxies[2]"
+            ]
+        );
+    }
+}

@@ -1,0 +1,339 @@
+//! The rate-limit layer ([`RateLimitLayer`]).
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::{ConnectInfo, MatchedPath};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Request};
+use ipnet::IpNet;
+use tower::{Layer, Service};
+
+use crate::error::Error;
+use crate::handler::{ErrorHandler, RequestContext};
+use crate::ratelimit::key::{ForwardedHeader, Identity, KeyInputs, KeyPart, build_key, client_ip};
+use crate::ratelimit::{Decision, Limiter, Quota, RateLimitSettings, RateLimiter};
+
+/// `RateLimit-Policy`.
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// `RateLimit`.
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
+/// The rate-limit layer: keys each request, asks a [`RateLimiter`], and answers a denial with 429.
+///
+/// answers a denial with 429, `Retry-After` and the problem body.
+///
+/// Responses carry the fields of draft-ietf-httpapi-ratelimit-headers-10
+/// (structured fields): `RateLimit-Policy: "default";q=100;w=60` (the quota:
+/// `q` requests per `w` seconds) and `RateLimit: "default";r=42;t=17` (`r`
+/// requests left, `t` seconds until the quota is whole again).
+///
+/// The client address comes from axum's `ConnectInfo<SocketAddr>` (serve
+/// with `into_make_service_with_connect_info::<SocketAddr>()`); without it a
+/// key that needs the address is a configuration error (500), never one
+/// shared bucket for everyone. Routes are axum's matched route templates.
+///
+/// In shadow mode every request passes: would-be denials are logged (target
+/// `rampart::ratelimit`) and counted, and no rate-limit fields are sent, so
+/// clients do not slow down on a limit that is only being tried out.
+///
+/// Denials are counted (`rampart_ratelimit_decisions_total`) but not logged
+/// one by one: a flood of 429s must not become a flood of log lines.
+///
+/// ```
+/// use std::time::Duration;
+/// use axum::{Router, routing::get};
+/// use rampart::http::RateLimitLayer;
+/// use rampart::ratelimit::{MemoryLimiter, Quota};
+/// use rampart::ratelimit::key::KeyPart;
+///
+/// let limiter = MemoryLimiter::new(Quota::new(100, Duration::from_secs(60))?);
+/// let layer = RateLimitLayer::new(limiter)
+///     .key(vec![KeyPart::Ip, KeyPart::Route])
+///     .trusted_proxies(vec!["10.0.0.0/8".parse().unwrap()]);
+/// let app: Router = Router::new().route("/orders", get(|| async { "ok" })).layer(layer);
+/// # let _ = app;
+/// # Ok::<(), rampart::Error>(())
+/// ```
+pub struct RateLimitLayer<L> {
+    shared: Arc<Shared<L>>,
+}
+
+struct Shared<L> {
+    limiter: Arc<L>,
+    key: Vec<KeyPart>,
+    trusted_proxies: Vec<IpNet>,
+    forwarded_header: ForwardedHeader,
+    shadow: bool,
+    name: String,
+    policy: HeaderValue,
+    handler: ErrorHandler,
+}
+
+impl<L: RateLimiter> RateLimitLayer<L> {
+    /// Limits by client IP, trusting no proxy, under the policy name
+    /// `default`.
+    pub fn new(limiter: L) -> RateLimitLayer<L> {
+        let quota = limiter.quota();
+        RateLimitLayer {
+            shared: Arc::new(Shared {
+                limiter: Arc::new(limiter),
+                key: vec![KeyPart::Ip],
+                trusted_proxies: Vec::new(),
+                forwarded_header: ForwardedHeader::default(),
+                shadow: false,
+                policy: policy_value("default", &quota),
+                name: "default".into(),
+                handler: ErrorHandler::default(),
+            }),
+        }
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut Shared<L>)) -> RateLimitLayer<L> {
+        // Copies the settings if this layer was cloned; the limiter stays shared.
+        f(Arc::make_mut(&mut self.shared));
+        self
+    }
+
+    /// What requests are counted against (default: the client IP).
+    #[must_use]
+    pub fn key(self, parts: Vec<KeyPart>) -> RateLimitLayer<L> {
+        self.with(|s| s.key = parts)
+    }
+
+    /// The proxies whose forwarding header is believed (default: none).
+    #[must_use]
+    pub fn trusted_proxies(self, proxies: Vec<IpNet>) -> RateLimitLayer<L> {
+        self.with(|s| s.trusted_proxies = proxies)
+    }
+
+    /// The header the trusted proxies set.
+    #[must_use]
+    pub fn forwarded_header(self, header: ForwardedHeader) -> RateLimitLayer<L> {
+        self.with(|s| s.forwarded_header = header)
+    }
+
+    /// Decide and log, but let every request through.
+    #[must_use]
+    pub fn shadow(self, shadow: bool) -> RateLimitLayer<L> {
+        self.with(|s| s.shadow = shadow)
+    }
+
+    /// The policy name in the rate-limit fields: letters, digits, `-`, `_`
+    /// and `.`; anything else is ignored and `default` kept.
+    #[must_use]
+    pub fn name(self, name: &str) -> RateLimitLayer<L> {
+        if name.is_empty()
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return self;
+        }
+        self.with(|s| {
+            s.policy = policy_value(name, &s.limiter.quota());
+            name.clone_into(&mut s.name);
+        })
+    }
+
+    /// The handler that renders denials (default: problem+json).
+    #[must_use]
+    pub fn error_handler(self, handler: ErrorHandler) -> RateLimitLayer<L> {
+        self.with(|s| s.handler = handler)
+    }
+}
+
+impl RateLimitLayer<Limiter> {
+    /// The layer a `rate_limit` section describes, believing forwarding
+    /// headers from `trusted_proxies` only.
+    ///
+    /// # Errors
+    /// When the limiter cannot be built (see [`RateLimitSettings::limiter`]).
+    pub fn from_settings(
+        settings: &RateLimitSettings,
+        trusted_proxies: Vec<IpNet>,
+    ) -> Result<RateLimitLayer<Limiter>, Error> {
+        Ok(RateLimitLayer::new(settings.limiter()?)
+            .key(settings.key.clone())
+            .trusted_proxies(trusted_proxies)
+            .forwarded_header(settings.forwarded_header)
+            .shadow(settings.shadow)
+            .name(&settings.name))
+    }
+}
+
+impl<L> Clone for RateLimitLayer<L> {
+    fn clone(&self) -> Self {
+        RateLimitLayer { shared: self.shared.clone() }
+    }
+}
+
+impl<L> fmt::Debug for RateLimitLayer<L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("name", &self.shared.name)
+            .field("key", &self.shared.key)
+            .field("shadow", &self.shared.shadow)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, L> Layer<S> for RateLimitLayer<L> {
+    type Service = RateLimit<S, L>;
+
+    fn layer(&self, inner: S) -> RateLimit<S, L> {
+        RateLimit { inner, shared: self.shared.clone() }
+    }
+}
+
+/// The service [`RateLimitLayer`] wraps around another.
+pub struct RateLimit<S, L> {
+    inner: S,
+    shared: Arc<Shared<L>>,
+}
+
+impl<S: Clone, L> Clone for RateLimit<S, L> {
+    fn clone(&self) -> Self {
+        RateLimit { inner: self.inner.clone(), shared: self.shared.clone() }
+    }
+}
+
+impl<S, L> fmt::Debug for RateLimit<S, L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimit").field("name", &self.shared.name).finish_non_exhaustive()
+    }
+}
+
+impl<S, L, B> Service<Request<B>> for RateLimit<S, L>
+where
+    S: Service<Request<B>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+    L: RateLimiter + 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        // The clone that was polled ready serves this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let decision = match shared.key_of(&request) {
+                Ok(key) => shared.limiter.check(&key, 1).await,
+                Err(err) => Err(err),
+            };
+            let outcome = match (&decision, shared.shadow) {
+                (Ok(d), _) if d.allowed => "allowed",
+                (_, true) => "shadow_denied",
+                (Ok(_), false) => "denied",
+                (Err(_), false) => "error",
+            };
+            metrics::counter!(
+                "rampart_ratelimit_decisions_total",
+                "policy" => shared.name.clone(),
+                "outcome" => outcome
+            )
+            .increment(1);
+            if shared.shadow {
+                if outcome == "shadow_denied" {
+                    tracing::info!(
+                        target: crate::ratelimit::LOG_TARGET,
+                        policy = %shared.name,
+                        path = request.uri().path(),
+                        retry_after_ms = decision.as_ref().ok().and_then(|d| d.retry_after).map(|d| d.as_millis()),
+                        error = decision.as_ref().err().map(|e| e.message().to_owned()),
+                        "shadow mode: this request would have been refused"
+                    );
+                }
+                return inner.call(request).await;
+            }
+            let ctx = RequestContext::new().instance(request.uri().path());
+            match decision {
+                Ok(d) if d.allowed => {
+                    let mut response = inner.call(request).await?;
+                    shared.add_fields(response.headers_mut(), &d);
+                    Ok(response)
+                }
+                Ok(d) => {
+                    let err = Error::rate_limited(d.retry_after.unwrap_or(d.reset_after));
+                    let mut response = shared.handler.render(&err, &ctx).into_response();
+                    shared.add_fields(response.headers_mut(), &d);
+                    Ok(response)
+                }
+                Err(err) => Ok(shared.handler.report(&err, &ctx).into_response()),
+            }
+        })
+    }
+}
+
+impl<L> Clone for Shared<L> {
+    fn clone(&self) -> Self {
+        Shared {
+            limiter: self.limiter.clone(),
+            key: self.key.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            forwarded_header: self.forwarded_header,
+            shadow: self.shadow,
+            name: self.name.clone(),
+            policy: self.policy.clone(),
+            handler: self.handler.clone(),
+        }
+    }
+}
+
+impl<L> Shared<L> {
+    fn key_of<B>(&self, request: &Request<B>) -> Result<String, Error> {
+        let needs_ip = self.key.iter().any(|part| *part != KeyPart::Route);
+        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let client_ip = match peer {
+            Some(peer) => {
+                client_ip(peer, request.headers(), &self.trusted_proxies, self.forwarded_header)
+            }
+            None if needs_ip => {
+                return Err(Error::configuration(
+                    "rate_limit.key",
+                    "the client address is unknown: serve the app with ConnectInfo<SocketAddr>",
+                ));
+            }
+            None => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        };
+        let inputs = KeyInputs {
+            client_ip,
+            route: request.extensions().get::<MatchedPath>().map(MatchedPath::as_str),
+            identity: request.extensions().get::<Identity>(),
+        };
+        Ok(build_key(&self.key, &inputs))
+    }
+
+    fn add_fields(&self, headers: &mut HeaderMap, decision: &Decision) {
+        headers.insert(RATELIMIT_POLICY, self.policy.clone());
+        let value = format!(
+            "\"{}\";r={};t={}",
+            self.name,
+            decision.remaining,
+            ceil_secs(decision.reset_after)
+        );
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(RATELIMIT, value);
+        }
+    }
+}
+
+fn policy_value(name: &str, quota: &Quota) -> HeaderValue {
+    let value = format!("\"{name}\";q={};w={}", quota.requests(), ceil_secs(quota.window()).max(1));
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("\"default\""))
+}
+
+fn ceil_secs(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}

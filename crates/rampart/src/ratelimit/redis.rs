@@ -1,0 +1,390 @@
+//! The Redis backend ([`RedisLimiter`], feature `redis`).
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Script};
+
+use super::gcra::duration_nanos;
+use super::memory::DEFAULT_MAX_KEYS;
+use super::{
+    Decision, FailurePolicy, LOG_TARGET, MemoryLimiter, Quota, RateLimiter, cost_exceeds_burst,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, code};
+
+/// GCRA on Redis's clock, in microseconds; mirrors `gcra.rs`.
+///
+/// `KEYS[1]`: the key. `ARGV`: interval (µs), burst, cost (0: peek).
+/// Returns `{allowed (0 or 1), remaining, reset_after µs, retry_after µs}`.
+pub const GCRA_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = interval * tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+local new_tat = tat + interval * math.max(cost, 1)
+local allow_at = new_tat - tolerance
+if now < allow_at then
+  local remaining = math.floor(math.max(tolerance - (tat - now), 0) / interval)
+  return {0, remaining, tat - now, allow_at - now}
+end
+local stored = tat
+if cost > 0 then
+  stored = new_tat
+  redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX',
+    math.max(1, math.ceil((new_tat - now) / 1000)))
+end
+return {1, math.floor((tolerance - (stored - now)) / interval), stored - now, 0}
+";
+
+/// A GCRA limiter whose counts live in Redis, shared by every replica (feature `redis`).
+///
+/// Each check is one Lua script ([`GCRA_SCRIPT`]), atomic on the server, that
+/// reads Redis's own clock (`TIME`), so replicas with skewed clocks still
+/// agree. The script is loaded once and called with `EVALSHA`; when Redis
+/// has forgotten it (`NOSCRIPT`, after a restart or `SCRIPT FLUSH`) it is
+/// loaded again and the call retried. Keys expire when they would hold
+/// nothing (`PX` = time until the key's quota is whole). Calls share one
+/// multiplexed connection that reconnects by itself, each under a time limit.
+///
+/// When a call fails or times out, the limiter switches to its
+/// [`FailurePolicy`] until Redis answers again: `FailOpen` admits,
+/// `FailClosed` refuses with 503, `Local` enforces `limit / replicas` in this
+/// process. While switched, one request per `probe_interval` tries Redis; the
+/// others do not wait for it. Each switch is logged (target
+/// `rampart::ratelimit`), counted (`rampart_ratelimit_redis_switches_total`)
+/// and shown by the gauge `rampart_ratelimit_redis_degraded` (1 while the
+/// policy decides).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use rampart::ratelimit::{FailurePolicy, Quota, RateLimiter, RedisLimiter};
+///
+/// # async fn run() -> Result<(), rampart::Error> {
+/// let limiter = RedisLimiter::builder("redis://127.0.0.1:6379", Quota::new(100, Duration::from_secs(60))?)
+///     .key_prefix("myapp:rl:")
+///     .timeout(Duration::from_millis(50))
+///     .failure_policy(FailurePolicy::Local { replicas: 3 })
+///     .build()?;
+/// let decision = limiter.check("203.0.113.9", 1).await?;
+/// # let _ = decision;
+/// # Ok(())
+/// # }
+/// ```
+pub struct RedisLimiter {
+    quota: Quota,
+    interval_us: u64,
+    client: Client,
+    conn: OnceLock<ConnectionManager>,
+    script: Script,
+    key_prefix: String,
+    timeout: Duration,
+    policy: FailurePolicy,
+    /// The local share, for `FailurePolicy::Local`.
+    local: Option<MemoryLimiter>,
+    probe_interval: Duration,
+    clock: Arc<dyn Clock>,
+    epoch: Instant,
+    degraded: AtomicBool,
+    /// Nanoseconds since `epoch` when the next probe of Redis is due.
+    next_probe: AtomicU64,
+}
+
+/// Configures a [`RedisLimiter`].
+#[derive(Debug)]
+pub struct RedisLimiterBuilder {
+    url: String,
+    quota: Quota,
+    key_prefix: String,
+    timeout: Duration,
+    policy: FailurePolicy,
+    probe_interval: Duration,
+    max_keys: usize,
+    clock: Arc<dyn Clock>,
+}
+
+impl RedisLimiter {
+    /// Starts configuring a limiter for `quota` on the Redis at `url`.
+    /// Defaults: prefix `rampart:rl:`, 50 ms per call, policy `Local` with
+    /// one replica, a probe every second.
+    pub fn builder(url: &str, quota: Quota) -> RedisLimiterBuilder {
+        RedisLimiterBuilder {
+            url: url.to_owned(),
+            quota,
+            key_prefix: "rampart:rl:".into(),
+            timeout: Duration::from_millis(50),
+            policy: FailurePolicy::Local { replicas: 1 },
+            probe_interval: Duration::from_secs(1),
+            max_keys: DEFAULT_MAX_KEYS,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Whether the failure policy is deciding (Redis did not answer).
+    pub fn is_degraded(&self) -> bool {
+        self.degraded.load(Ordering::Acquire)
+    }
+
+    /// Decides with Redis, or by the failure policy while Redis is down.
+    ///
+    /// # Errors
+    /// When `cost` exceeds the burst, or Redis is down and the policy is
+    /// `FailClosed` (503, `RATE_LIMIT_UNAVAILABLE`).
+    pub async fn check(&self, key: &str, cost: u32) -> Result<Decision, Error> {
+        if cost > self.quota.burst() {
+            return Err(cost_exceeds_burst(cost, &self.quota));
+        }
+        if self.is_degraded() && !self.claim_probe() {
+            return self.by_policy(key, cost);
+        }
+        match self.call(key, cost).await {
+            Ok(decision) => {
+                self.mark_healthy();
+                Ok(decision)
+            }
+            Err(why) => {
+                self.mark_degraded(&why);
+                self.by_policy(key, cost)
+            }
+        }
+    }
+
+    async fn call(&self, key: &str, cost: u32) -> Result<Decision, String> {
+        let mut conn = self.connection().map_err(|e| e.to_string())?;
+        let mut invocation = self.script.prepare_invoke();
+        invocation
+            .key(format!("{}{key}", self.key_prefix))
+            .arg(self.interval_us)
+            .arg(self.quota.burst())
+            .arg(cost);
+        let reply = tokio::time::timeout(self.timeout, invocation.invoke_async(&mut conn)).await;
+        let (allowed, remaining, reset_us, retry_us): (i64, i64, i64, i64) = match reply {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(err)) => {
+                metrics::counter!("rampart_ratelimit_redis_errors_total", "reason" => "error")
+                    .increment(1);
+                return Err(err.to_string());
+            }
+            Err(_) => {
+                metrics::counter!("rampart_ratelimit_redis_errors_total", "reason" => "timeout")
+                    .increment(1);
+                return Err(format!("no answer within {:?}", self.timeout));
+            }
+        };
+        let micros = |n: i64| Duration::from_micros(u64::try_from(n).unwrap_or(0));
+        Ok(Decision {
+            allowed: allowed == 1,
+            limit: self.quota.requests(),
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            reset_after: micros(reset_us),
+            retry_after: (allowed != 1).then(|| micros(retry_us)),
+        })
+    }
+
+    fn connection(&self) -> redis::RedisResult<ConnectionManager> {
+        if let Some(conn) = self.conn.get() {
+            return Ok(conn.clone());
+        }
+        // Made on first use, inside the caller's runtime; it connects lazily
+        // and reconnects by itself.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(100));
+        let conn = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
+        Ok(self.conn.get_or_init(|| conn).clone())
+    }
+
+    fn by_policy(&self, key: &str, cost: u32) -> Result<Decision, Error> {
+        let policy = self.policy.as_str();
+        let result = match (&self.policy, &self.local) {
+            (FailurePolicy::Local { .. }, Some(local)) => {
+                // The share's burst may be below a cost Redis would admit.
+                local.check_now(key, cost.min(local.quota().burst()))
+            }
+            (FailurePolicy::FailClosed, _) => {
+                Err(Error::unavailable("Rate limiting is temporarily unavailable")
+                    .with_code(code::RATE_LIMIT_UNAVAILABLE)
+                    .with_retry_after(self.probe_interval))
+            }
+            _ => Ok(Decision {
+                allowed: true,
+                limit: self.quota.requests(),
+                remaining: self.quota.burst(),
+                reset_after: Duration::ZERO,
+                retry_after: None,
+            }),
+        };
+        let outcome = match &result {
+            Ok(d) if d.allowed => "allowed",
+            Ok(_) => "denied",
+            Err(_) => "refused",
+        };
+        metrics::counter!(
+            "rampart_ratelimit_redis_fallback_decisions_total",
+            "policy" => policy,
+            "outcome" => outcome
+        )
+        .increment(1);
+        result
+    }
+
+    fn now(&self) -> u64 {
+        duration_nanos(self.clock.now().saturating_duration_since(self.epoch))
+    }
+
+    /// Whether this request is the one that tries Redis while degraded.
+    fn claim_probe(&self) -> bool {
+        let now = self.now();
+        let due = self.next_probe.load(Ordering::Acquire);
+        now >= due
+            && self
+                .next_probe
+                .compare_exchange(
+                    due,
+                    now + duration_nanos(self.probe_interval),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+    }
+
+    fn mark_degraded(&self, why: &str) {
+        self.next_probe.store(self.now() + duration_nanos(self.probe_interval), Ordering::Release);
+        if self.degraded.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let policy = self.policy.as_str();
+        tracing::warn!(
+            target: LOG_TARGET,
+            policy,
+            error = why,
+            "Redis rate limiter unavailable: the failure policy decides until it answers again"
+        );
+        metrics::counter!("rampart_ratelimit_redis_switches_total", "to" => "policy", "policy" => policy)
+            .increment(1);
+        metrics::gauge!("rampart_ratelimit_redis_degraded", "policy" => policy).set(1.0);
+    }
+
+    fn mark_healthy(&self) {
+        if !self.degraded.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let policy = self.policy.as_str();
+        tracing::info!(target: LOG_TARGET, policy, "Redis rate limiter answers again");
+        metrics::counter!("rampart_ratelimit_redis_switches_total", "to" => "redis", "policy" => policy)
+            .increment(1);
+        metrics::gauge!("rampart_ratelimit_redis_degraded", "policy" => policy).set(0.0);
+    }
+}
+
+impl RateLimiter for RedisLimiter {
+    fn check(&self, key: &str, cost: u32) -> impl Future<Output = Result<Decision, Error>> + Send {
+        RedisLimiter::check(self, key, cost)
+    }
+
+    fn quota(&self) -> Quota {
+        self.quota
+    }
+}
+
+impl fmt::Debug for RedisLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The client holds the URL and so perhaps a password: left out.
+        f.debug_struct("RedisLimiter")
+            .field("quota", &self.quota)
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .field("policy", &self.policy)
+            .field("degraded", &self.is_degraded())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisLimiterBuilder {
+    /// Prefix of every key (give each application its own).
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: &str) -> RedisLimiterBuilder {
+        prefix.clone_into(&mut self.key_prefix);
+        self
+    }
+
+    /// Time limit of one call, reconnection included.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> RedisLimiterBuilder {
+        self.timeout = timeout;
+        self
+    }
+
+    /// What to do while Redis does not answer.
+    #[must_use]
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> RedisLimiterBuilder {
+        self.policy = policy;
+        self
+    }
+
+    /// While degraded, how often one request tries Redis again.
+    #[must_use]
+    pub fn probe_interval(mut self, interval: Duration) -> RedisLimiterBuilder {
+        self.probe_interval = interval;
+        self
+    }
+
+    /// Keys held by the local fallback.
+    #[must_use]
+    pub fn max_keys(mut self, max_keys: usize) -> RedisLimiterBuilder {
+        self.max_keys = max_keys;
+        self
+    }
+
+    /// The clock timing probes and the local fallback.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> RedisLimiterBuilder {
+        self.clock = clock;
+        self
+    }
+
+    /// Makes the limiter; it connects on its first check.
+    ///
+    /// # Errors
+    /// A configuration error (`rate_limit.redis_url`) when the URL is not a
+    /// Redis URL; the message never holds the URL.
+    pub fn build(self) -> Result<RedisLimiter, Error> {
+        let client = Client::open(self.url.as_str()).map_err(|_| {
+            Error::configuration("rate_limit.redis_url", "is not a valid Redis URL")
+        })?;
+        let local = match self.policy {
+            FailurePolicy::Local { replicas } => Some(
+                MemoryLimiter::with_clock(self.quota.share(replicas), self.clock.clone())
+                    .max_keys(self.max_keys),
+            ),
+            _ => None,
+        };
+        let epoch = self.clock.now();
+        metrics::gauge!("rampart_ratelimit_redis_degraded", "policy" => self.policy.as_str())
+            .set(0.0);
+        Ok(RedisLimiter {
+            interval_us: u64::try_from(self.quota.interval().as_micros()).unwrap_or(u64::MAX),
+            quota: self.quota,
+            client,
+            conn: OnceLock::new(),
+            script: Script::new(GCRA_SCRIPT),
+            key_prefix: self.key_prefix,
+            timeout: self.timeout,
+            policy: self.policy,
+            local,
+            probe_interval: self.probe_interval,
+            clock: self.clock,
+            epoch,
+            degraded: AtomicBool::new(false),
+            next_probe: AtomicU64::new(0),
+        })
+    }
+}

@@ -1,0 +1,154 @@
+//! The canary test: known secrets planted through every path we know of
+//! (configuration file and variables, a mistyped secret, error chains and
+//! context notes, span fields, event fields, format arguments, `Debug`
+//! output) must not appear in anything printed or logged.
+
+mod support;
+
+use std::fmt;
+
+use rampart::config::Loader;
+use rampart::error::Error;
+use rampart::handler::{ErrorHandler, RequestContext};
+use rampart::telemetry::{self, LogFormat, Settings};
+use support::CapturedLogs;
+use tracing_subscriber::layer::SubscriberExt;
+
+const SECRET_KEY: &str = "canary-secret-key-6Yq2Lm9Xv4Tb8Rw1";
+const PASSWORD: &str = "canary-pw-Kd83hZ";
+const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjYW5hcnkifQ.Y2FuYXJ5LXNpZ25hdHVyZQ";
+const API_KEY: &str = "rk_canary01_Q8w7E6r5T4y3U2i1_x9";
+const BEARER: &str = "canary-opaque-0123456789";
+const PEM_BODY: &str = "MIIEcanaryPEMbody0123456789";
+const DB_PASSWORD: &str = "canary-db-pw-77";
+const MISTYPED: &str = "canary-mistyped-secret-41";
+
+const CANARIES: &[&str] =
+    &[SECRET_KEY, PASSWORD, JWT, API_KEY, BEARER, PEM_BODY, DB_PASSWORD, MISTYPED];
+
+#[derive(Debug)]
+struct Login {
+    user: &'static str,
+    password: String,
+}
+
+#[derive(Debug)]
+struct Failure(String, Option<Box<Failure>>);
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.1.as_deref().map(|e| e as _)
+    }
+}
+
+/// Everything the scenario prints outside the logs.
+fn scenario(printed: &mut Vec<String>) {
+    // A configuration holding secrets, from a file and from variables.
+    let toml = format!("secret_key = \"{SECRET_KEY}\"\n");
+    let env =
+        [("RAMPART_TELEMETRY__REDACT_FIELDS", "[\"ssn\"]"), ("RAMPART_SECRET_KEY", SECRET_KEY)];
+    let loaded = Loader::new().toml_text("app.toml", toml).env_vars(env).load().expect("loads");
+    let config = loaded.config();
+    tracing::info!(?config, "loaded");
+    tracing::info!("config: {config:?} {config:#?}");
+    printed.push(format!("{config:?} {:?}", loaded.settings()));
+    for s in loaded.settings() {
+        tracing::debug!(key = %s.key, value = %s.value, source = %s.source, "setting");
+    }
+
+    // A secret typed into the wrong place: file and variable.
+    for (toml, env) in [
+        (format!("[rate_limit]\nrequests = \"{MISTYPED}\"\n"), vec![]),
+        (String::new(), vec![("RAMPART_JWT__LIFETIME", MISTYPED)]),
+        (format!("secret_kye = \"{MISTYPED}\"\n"), vec![]),
+        (format!("secret_key = {MISTYPED}\n"), vec![]),
+    ] {
+        let err = Loader::new().toml_text("app.toml", toml).env_vars(env).load().expect_err("bad");
+        tracing::error!(error = %err, "configuration refused");
+        printed.push(format!("{err} {err:?}"));
+        let err = Error::from(err);
+        let problem = ErrorHandler::default().report(&err, &RequestContext::new());
+        printed.push(problem.to_json());
+    }
+
+    // Error chains and context notes, reported through the handler.
+    let deep = Failure(
+        "query failed".into(),
+        Some(Box::new(Failure(
+            format!("connect to postgres://app:{DB_PASSWORD}@db:5432/orders refused"),
+            Some(Box::new(Failure(format!("upstream said: Authorization: Bearer {BEARER}"), None))),
+        ))),
+    );
+    let err =
+        Error::internal(deep).context("loading orders").context(format!("retry with token={JWT}"));
+    let span = tracing::info_span!("request", request_id = "r-1", api_key = API_KEY);
+    let _entered = span.enter();
+    let problem = ErrorHandler::default().report(&err, &RequestContext::new().request_id("r-1"));
+    printed.push(problem.to_json());
+
+    // Span fields, event fields, format arguments, Debug output.
+    let inner = tracing::info_span!("auth", auth = %format!("Bearer {BEARER}"), user = "bob");
+    let _inner = inner.enter();
+    let login = Login { user: "bob", password: PASSWORD.into() };
+    tracing::info!(password = PASSWORD, token = JWT, ssn = "123", "login attempt");
+    tracing::info!(attempt = ?login, "attempt");
+    tracing::warn!(
+        "login for {} with password={} failed; key {API_KEY}",
+        login.user,
+        login.password
+    );
+    tracing::warn!(header = %format!("Bearer {BEARER}"), jwt_in_text = %format!("got {JWT} ok"));
+    tracing::error!(
+        key = %format!("-----BEGIN EC PRIVATE KEY-----\n{PEM_BODY}\n-----END EC PRIVATE KEY-----"),
+        "key material"
+    );
+    tracing::error!(dsn = %format!("postgres://app:{DB_PASSWORD}@db/orders"), "pool failed");
+}
+
+fn run(format: &str) -> (String, Vec<String>) {
+    let toml = format!(
+        "[telemetry]\nformat = \"{format}\"\nfilter = \"trace\"\nredact_fields = [\"ssn\"]\n"
+    );
+    let settings: Settings = Loader::new()
+        .toml_text("t.toml", toml)
+        .env_vars(None::<(String, String)>)
+        .load()
+        .expect("loads")
+        .into_config()
+        .telemetry;
+    let logs = CapturedLogs::default();
+    let subscriber = tracing_subscriber::registry().with(telemetry::layer(&settings, logs.clone()));
+    let mut printed = Vec::new();
+    support::with_subscriber(subscriber, || scenario(&mut printed));
+    (logs.text(), printed)
+}
+
+#[test]
+fn no_canary_escapes_in_json_or_text() {
+    for format in ["json", "text"] {
+        let (logs, printed) = run(format);
+        // The scenario really logged: the handler's chain and the redactions are there.
+        assert!(logs.lines().count() >= 30, "{logs}");
+        assert!(logs.contains("[REDACTED]"), "{logs}");
+        assert!(
+            logs.contains("query failed: connect to postgres://app:[REDACTED]@db:5432"),
+            "{logs}"
+        );
+        assert!(printed.iter().any(|p| p.contains("******")));
+        for canary in CANARIES {
+            assert!(!logs.contains(canary), "{format} log leaked {canary}:\n{logs}");
+            for text in &printed {
+                assert!(!text.contains(canary), "printed {canary}:\n{text}");
+            }
+        }
+    }
+    let (json, _) = run("json");
+    assert!(json.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    assert_eq!(LogFormat::default(), LogFormat::Json);
+}

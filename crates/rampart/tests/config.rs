@@ -1,0 +1,356 @@
+//! Configuration loading through the public API: layering, env nesting,
+//! error messages that name the key and source but never the value, and
+//! every production check.
+
+use std::path::PathBuf;
+
+use rampart::ErrorKind;
+use rampart::config::{ConfigError, Loaded, Loader, Profile, Source};
+use rampart::handler::ErrorFormat;
+
+/// A value that must never appear in any message.
+const CANARY: &str = "canary-Zq8yW3vT5-hunter2";
+
+/// A loader that sees only the given variables, never the process environment.
+fn loader(toml: &str, env: &[(&str, &str)]) -> Loader {
+    Loader::new().toml_text("rampart.toml", toml).env_vars(env.iter().copied())
+}
+
+fn load(toml: &str, env: &[(&str, &str)]) -> Loaded {
+    loader(toml, env).load().unwrap_or_else(|e| panic!("loads:\n{e}"))
+}
+
+fn fail(toml: &str, env: &[(&str, &str)]) -> ConfigError {
+    match loader(toml, env).load() {
+        Ok(_) => panic!("should not load:\n{toml}"),
+        Err(err) => err,
+    }
+}
+
+/// `(key, message)` of each problem.
+fn problems(err: &ConfigError) -> Vec<(String, String)> {
+    err.problems()
+        .iter()
+        .map(|p| {
+            assert_eq!(p.kind(), ErrorKind::Configuration);
+            (p.config_key().unwrap_or("").to_owned(), p.message().to_owned())
+        })
+        .collect()
+}
+
+fn source(loaded: &Loaded, key: &str) -> Source {
+    loaded.settings().iter().find(|s| s.key == key).expect(key).source.clone()
+}
+
+const SECURE: &str = r#"
+profile = "production"
+secret_key = "0123456789abcdef0123456789abcdef-production"
+[tls]
+terminated_upstream = true
+"#;
+
+#[test]
+fn env_overrides_file_overrides_defaults_and_each_value_knows_its_source() {
+    let toml = "error_format = \"simple\"\n\n[rate_limit]\nrequests = 10\nwindow = \"30s\"\n";
+    let loaded = load(toml, &[("RAMPART_RATE_LIMIT__WINDOW", "5s")]);
+    let c = loaded.config();
+    assert_eq!(c.error_format, ErrorFormat::Simple);
+    assert_eq!(c.rate_limit.requests, 10);
+    assert_eq!(c.rate_limit.window.as_secs(), 5);
+    assert_eq!(c.jwt.lifetime.as_secs(), 86_400);
+
+    let file = |line| Source::File { path: "rampart.toml".into(), line: Some(line) };
+    assert_eq!(source(&loaded, "error_format"), file(1));
+    assert_eq!(source(&loaded, "rate_limit.requests"), file(4));
+    assert_eq!(
+        source(&loaded, "rate_limit.window"),
+        Source::Env { var: "RAMPART_RATE_LIMIT__WINDOW".into() }
+    );
+    assert_eq!(source(&loaded, "jwt.lifetime"), Source::Default);
+    let window = loaded.settings().iter().find(|s| s.key == "rate_limit.window").expect("listed");
+    assert_eq!(window.value, "\"5s\"");
+}
+
+#[test]
+fn env_nests_on_double_underscores_and_keeps_snake_case_names_whole() {
+    let env = [
+        ("RAMPART_RATE_LIMIT__REQUESTS", "7"),
+        ("rampart_rate_limit__enabled", "false"),
+        ("RAMPART_MAX_INPUT_SIZE", "2MiB"),
+        ("RAMPART_ALLOWED_FILE_TYPES", r#"["pdf", "png"]"#),
+        ("RAMPART_CORS__ALLOWED_ORIGINS", r#"["https://app.example.com"]"#),
+        ("RAMPART_CORS__ALLOW_CREDENTIALS", "true"),
+        // Digits stay text for a text setting: leading zeros are kept.
+        ("RAMPART_SECRET_KEY", "000123456789012345678901234567890"),
+        // Not ours: variables an orchestrator sets beside ours are left alone.
+        ("RAMPART_PORT", "tcp://10.0.0.1:80"),
+        ("OTHER_RATE_LIMIT__REQUESTS", "1"),
+    ];
+    let c = load("", &env).into_config();
+    assert_eq!((c.rate_limit.requests, c.rate_limit.enabled), (7, false));
+    assert_eq!(c.max_input_size, 2 << 20);
+    assert_eq!(c.allowed_file_types, ["pdf", "png"]);
+    assert_eq!(c.cors.allowed_origins, ["https://app.example.com"]);
+    assert!(c.cors.allow_credentials);
+    assert_eq!(c.secret_key.expose(), "000123456789012345678901234567890");
+}
+
+#[test]
+fn the_prefix_is_configurable() {
+    let c = Loader::new()
+        .env_prefix("MYAPP_")
+        .env_vars([("MYAPP_RATE_LIMIT__REQUESTS", "3"), ("RAMPART_RATE_LIMIT__REQUESTS", "9")])
+        .load()
+        .expect("loads")
+        .into_config();
+    assert_eq!(c.rate_limit.requests, 3);
+}
+
+#[test]
+fn a_real_file_is_read_and_a_missing_one_is_an_error() {
+    let path = temp_file("[jwt]\nlifetime = \"1h\"\n");
+    let c = Loader::new().file(&path).env_vars(None::<(String, String)>).load().expect("loads");
+    assert_eq!(c.config().jwt.lifetime.as_secs(), 3600);
+    let file = path.display().to_string();
+    assert_eq!(source(&c, "jwt.lifetime"), Source::File { path: file, line: Some(2) });
+    std::fs::remove_file(&path).expect("removed");
+
+    let err = Loader::new().file(&path).load().expect_err("missing file");
+    let msg = err.to_string();
+    assert!(msg.starts_with("cannot read the configuration file"), "{msg}");
+    assert!(msg.contains("not found"), "{msg}");
+}
+
+#[test]
+fn bad_toml_is_located_without_echoing_the_line() {
+    let err = fail(&format!("profile = \"production\"\nsecret_key = {CANARY}\n"), &[]);
+    let msg = err.to_string();
+    assert!(msg.starts_with("rampart.toml:2:14: invalid TOML"), "{msg}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+    let err = fail(&format!("secret_key = \"{CANARY}\nx = 1\n"), &[]);
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[test]
+fn a_mistyped_secret_is_never_echoed() {
+    // The secret typed into the wrong key, a wrong type, a wrong enum value,
+    // an unknown key, by file and by variable.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case<'_>] = &[
+        (
+            &format!("[rate_limit]\nrequests = \"{CANARY}\"\n"),
+            &[],
+            "rate_limit.requests",
+            "expected u32, found a string (rampart.toml:2)",
+        ),
+        (
+            "",
+            &[("RAMPART_RATE_LIMIT__WINDOW", CANARY)],
+            "rate_limit.window",
+            "invalid value: expected a duration such as \"500ms\", \"60s\" or \"24h\" \
+             (env RAMPART_RATE_LIMIT__WINDOW)",
+        ),
+        (
+            &format!("profile = \"{CANARY}\"\n"),
+            &[],
+            "profile",
+            "must be one of: development, production (rampart.toml:1)",
+        ),
+        (
+            &format!("secret_key = [\"{CANARY}\"]\n"),
+            &[],
+            "secret_key",
+            "expected a string, found an array (rampart.toml:1)",
+        ),
+        (
+            &format!("[cors]\nallowed_origins = [\"{CANARY}\"]\n"),
+            &[],
+            "cors.allowed_origins[0]",
+            "is not an origin: write scheme://host[:port] with no path, or \"*\" (rampart.toml:2)",
+        ),
+        (
+            &format!("[tls]\ncert_path = \"{CANARY}\"\nkey_path = \"{CANARY}\"\n"),
+            &[],
+            "tls.cert_path",
+            "names no readable file (rampart.toml:2)",
+        ),
+        (
+            &format!("max_input_size = \"{CANARY}\"\n"),
+            &[],
+            "max_input_size",
+            "invalid value: expected a size such as \"1MiB\", \"512KiB\" or a number of bytes \
+             (rampart.toml:1)",
+        ),
+        (
+            &format!("trusted_proxies = [\"{CANARY}\"]\n"),
+            &[],
+            "trusted_proxies[0]",
+            "is not an IP network: write a CIDR such as \"10.0.0.0/8\" or an address \
+             (rampart.toml:1)",
+        ),
+    ];
+    for (toml, env, key, why) in cases {
+        let err = fail(toml, env);
+        assert_eq!(problems(&err), [((*key).to_owned(), (*why).to_owned())], "{toml} {env:?}");
+        let printed = format!("{err} {err:?}");
+        let as_error = rampart::Error::from(err);
+        let printed = format!("{printed} {as_error} {as_error:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+    }
+}
+
+#[test]
+fn unknown_keys_are_errors_in_the_file_and_in_known_tables_of_the_env() {
+    let err = fail("secret_kye = \"x\"\n[rate_limit]\nrequets = 5\n", &[]);
+    let keys: Vec<String> = problems(&err).into_iter().map(|(k, _)| k).collect();
+    assert!(keys.contains(&"secret_kye".to_owned()), "{keys:?}");
+    let err = fail("", &[("RAMPART_RATE_LIMIT__REQUETS", "5")]);
+    assert_eq!(problems(&err)[0].0, "rate_limit.requets");
+    assert!(problems(&err)[0].1.ends_with("(env RAMPART_RATE_LIMIT__REQUETS)"), "{err}");
+}
+
+#[test]
+fn values_out_of_range_are_errors() {
+    for (toml, key) in [
+        ("[rate_limit]\nrequests = 0\n", "rate_limit.requests"),
+        ("[rate_limit]\nrequests = 5000000000\n", "rate_limit.requests"),
+        ("[rate_limit]\nrequests = -1\n", "rate_limit.requests"),
+        ("[rate_limit]\nwindow = \"0s\"\n", "rate_limit.window"),
+        ("max_input_size = 0\n", "max_input_size"),
+        ("[jwt]\nlifetime = \"0s\"\n", "jwt.lifetime"),
+    ] {
+        let err = fail(toml, &[]);
+        assert_eq!(problems(&err)[0].0, key, "{toml}");
+    }
+}
+
+#[test]
+fn problems_in_several_tables_are_reported_together() {
+    let err = fail(
+        "[rate_limit]\nrequests = \"many\"\n[jwt]\nlifetime = 5\n[cors]\nallowed_origins = \"x\"\n",
+        &[],
+    );
+    let mut keys: Vec<String> = problems(&err).into_iter().map(|(k, _)| k).collect();
+    keys.sort();
+    assert_eq!(keys, ["cors.allowed_origins", "jwt.lifetime", "rate_limit.requests"]);
+    assert_eq!(err.to_string().lines().count(), 3);
+}
+
+#[test]
+fn the_secure_example_passes_production() {
+    let loaded = load(SECURE, &[]);
+    assert_eq!(loaded.config().profile, Profile::Production);
+    assert!(loaded.warnings().is_empty());
+}
+
+#[test]
+fn each_production_check_refuses_its_setting_and_development_warns() {
+    let base = "secret_key = \"0123456789abcdef0123456789abcdef-production\"\n";
+    let cases = [
+        (
+            "[tls]\nterminated_upstream = true\n",
+            "secret_key = \"short-key\"\n",
+            "secret_key",
+            "shorter than 32 bytes",
+        ),
+        ("[tls]\nterminated_upstream = true\n", "", "secret_key", "development default"),
+        (
+            "[tls]\nterminated_upstream = true\n[cors]\nallowed_origins = [\"*\"]\nallow_credentials = true\n",
+            base,
+            "cors.allowed_origins",
+            "allows any origin",
+        ),
+        (
+            "[tls]\nterminated_upstream = true\n[rate_limit]\nenabled = false\n",
+            base,
+            "rate_limit.enabled",
+            "rate limiting is off",
+        ),
+        ("", base, "tls", "is not set up"),
+        (
+            "trusted_proxies = [\"10.0.0.0/8\", \"0.0.0.0/0\"]\n[tls]\nterminated_upstream = true\n",
+            base,
+            "trusted_proxies[1]",
+            "trusts every address",
+        ),
+        (
+            "trusted_proxies = [\"::/0\"]\n[tls]\nterminated_upstream = true\n",
+            base,
+            "trusted_proxies[0]",
+            "trusts every address",
+        ),
+    ];
+    for (tail, secret, key, why) in cases {
+        // The secret line goes first so that tables below it do not swallow it.
+        let toml = format!("{secret}{tail}");
+        let dev = load(&toml, &[]);
+        let warnings: Vec<_> =
+            dev.warnings().iter().map(|w| w.config_key().unwrap_or("")).collect();
+        assert_eq!(warnings, [key], "{toml}");
+
+        let err = loader(&toml, &[]).profile(Profile::Production).load().expect_err(key);
+        let found = problems(&err);
+        assert_eq!(found.len(), 1, "{err}");
+        assert_eq!(found[0].0, key);
+        assert!(found[0].1.contains(why), "{err}");
+        // The profile can come from the file or the environment as well.
+        let env = [("RAMPART_PROFILE", "production")];
+        assert!(loader(&toml, &env).load().is_err());
+    }
+}
+
+#[test]
+fn production_lists_every_problem_one_per_line() {
+    let toml = "profile = \"production\"\ntrusted_proxies = [\"0.0.0.0/0\"]\n\
+                [cors]\nallowed_origins = [\"*\"]\nallow_credentials = true\n\
+                [rate_limit]\nenabled = false\n";
+    let err = fail(toml, &[]);
+    let keys: Vec<String> = problems(&err).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        ["secret_key", "cors.allowed_origins", "rate_limit.enabled", "tls", "trusted_proxies[0]"]
+    );
+    let text = err.to_string();
+    assert_eq!(text.lines().count(), 5, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l == "rate_limit.enabled: is false: rate limiting is off (rampart.toml:7)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn printing_the_config_masks_every_secret() {
+    let toml = format!("secret_key = \"{CANARY}\"\n");
+    let loaded = load(&toml, &[]);
+    let c = loaded.config();
+    let printed = format!(
+        "{c:?} {c:#?} {} {:?}",
+        serde_json::to_string(c).expect("serializes"),
+        loaded.settings()
+    );
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(printed.contains("******"));
+    assert_eq!(c.secret_key.expose(), CANARY);
+}
+
+fn temp_file(text: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let path =
+        std::env::temp_dir().join(format!("rampart-config-{}-{nanos}.toml", std::process::id()));
+    std::fs::write(&path, text).expect("written");
+    path
+}
+
+#[test]
+fn the_example_in_config_md_passes_production() {
+    let doc = include_str!("../../../docs/CONFIG.md");
+    let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let end = start + doc[start..].find("```").expect("closed");
+    let loaded = loader(&doc[start..end], &[]).profile(Profile::Production).load();
+    let loaded = loaded.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.config().rate_limit.requests, 300);
+    assert!(loaded.warnings().is_empty());
+}

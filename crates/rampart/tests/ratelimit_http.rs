@@ -1,0 +1,217 @@
+//! The rate-limit layer over real sockets: the RateLimit fields, 429 with
+//! Retry-After, forwarding headers believed only from trusted proxies,
+//! route keys, shadow mode, and a fail-closed backend.
+#![cfg(feature = "http")]
+// Helpers outside #[test] fns too: a panic here is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use rampart::http::RateLimitLayer;
+use rampart::ratelimit::key::KeyPart;
+use rampart::ratelimit::{MemoryLimiter, Quota};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+struct Reply {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+async fn serve(app: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service).await.unwrap();
+    });
+    addr
+}
+
+async fn get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|line| line.split_once(": "))
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+        .collect();
+    Reply { status, headers, body: body.to_owned() }
+}
+
+fn app(layer: RateLimitLayer<MemoryLimiter>) -> Router {
+    Router::new()
+        .route("/orders", get(|| async { "ok" }))
+        .route("/orders/{id}", get(|| async { "one" }))
+        .layer(layer)
+}
+
+fn three_per_minute() -> MemoryLimiter {
+    MemoryLimiter::new(Quota::new(3, Duration::from_secs(60)).unwrap())
+}
+
+#[tokio::test]
+async fn responses_carry_the_ratelimit_fields_and_a_denial_is_429_with_retry_after() {
+    let addr = serve(app(RateLimitLayer::new(three_per_minute()).name("api"))).await;
+    let first = get_with(addr, "/orders", &[]).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.headers["ratelimit-policy"], "\"api\";q=3;w=60");
+    assert_eq!(first.headers["ratelimit"], "\"api\";r=2;t=20");
+    get_with(addr, "/orders", &[]).await;
+    let third = get_with(addr, "/orders", &[]).await;
+    assert_eq!(third.headers["ratelimit"], "\"api\";r=0;t=60");
+    let denied = get_with(addr, "/orders", &[]).await;
+    assert_eq!(denied.status, 429);
+    assert_eq!(denied.headers["retry-after"], "20");
+    assert_eq!(denied.headers["ratelimit"], "\"api\";r=0;t=60");
+    assert_eq!(denied.headers["content-type"], "application/problem+json");
+    let body: serde_json::Value = serde_json::from_str(&denied.body).unwrap();
+    assert_eq!(body["code"], "RATE_LIMITED");
+    assert_eq!(body["retry_after"], 20.0);
+}
+
+#[tokio::test]
+async fn attack_rotating_x_forwarded_for_from_an_untrusted_peer_does_not_buy_fresh_buckets() {
+    // No trusted proxies: the socket peer (127.0.0.1) is the key whatever
+    // the client claims.
+    let addr = serve(app(RateLimitLayer::new(three_per_minute()))).await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let spoof = format!("198.51.100.{i}");
+        let forwarded = format!("for={spoof}");
+        let reply = get_with(
+            addr,
+            "/orders",
+            &[("X-Forwarded-For", &spoof), ("Forwarded", &forwarded), ("X-Real-IP", &spoof)],
+        )
+        .await;
+        statuses.push(reply.status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429, 429]);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_bucket_and_cannot_prepend_its_way_out() {
+    let layer = RateLimitLayer::new(three_per_minute())
+        .trusted_proxies(vec!["127.0.0.0/8".parse().unwrap()]);
+    let addr = serve(app(layer)).await;
+    for _ in 0..3 {
+        assert_eq!(
+            get_with(addr, "/orders", &[("X-Forwarded-For", "198.51.100.7")]).await.status,
+            200
+        );
+    }
+    // The same client, now prepending invented hops: our proxy appended its
+    // real address last, and that is what counts.
+    for fake in ["1.1.1.1", "2.2.2.2, 3.3.3.3"] {
+        let chain = format!("{fake}, 198.51.100.7");
+        let reply = get_with(addr, "/orders", &[("X-Forwarded-For", &chain)]).await;
+        assert_eq!(reply.status, 429, "{chain}");
+    }
+    // Another client behind the same proxy is unaffected.
+    assert_eq!(get_with(addr, "/orders", &[("X-Forwarded-For", "198.51.100.8")]).await.status, 200);
+}
+
+#[tokio::test]
+async fn route_keys_use_the_route_template_not_the_raw_path() {
+    let layer = RateLimitLayer::new(three_per_minute()).key(vec![KeyPart::Ip, KeyPart::Route]);
+    let addr = serve(app(layer)).await;
+    let mut statuses = Vec::new();
+    for id in 1..=4 {
+        statuses.push(get_with(addr, &format!("/orders/{id}"), &[]).await.status);
+    }
+    // Varying the id does not make a new bucket; another route has its own.
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    assert_eq!(get_with(addr, "/orders", &[]).await.status, 200);
+}
+
+#[test]
+fn shadow_mode_lets_everything_through_and_logs_what_it_would_have_refused() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (statuses, logs) = support::capture_json_logs(|| {
+        rt.block_on(async {
+            let quota = Quota::new(1, Duration::from_secs(60)).unwrap();
+            let layer = RateLimitLayer::new(MemoryLimiter::new(quota)).shadow(true);
+            let addr = serve(app(layer)).await;
+            let mut statuses = Vec::new();
+            for _ in 0..3 {
+                let reply = get_with(addr, "/orders", &[]).await;
+                assert!(!reply.headers.contains_key("ratelimit"), "no fields in shadow mode");
+                statuses.push(reply.status);
+            }
+            statuses
+        })
+    });
+    assert_eq!(statuses, [200, 200, 200]);
+    let shadow_lines = logs
+        .json_lines()
+        .into_iter()
+        .filter(|l| {
+            l["target"] == "rampart::ratelimit"
+                && l["message"].as_str().unwrap_or("").contains("shadow")
+        })
+        .count();
+    assert_eq!(shadow_lines, 2, "one line per request that would have been refused");
+}
+
+#[tokio::test]
+async fn without_the_peer_address_an_ip_key_is_a_configuration_error_not_a_shared_bucket() {
+    use tower::ServiceExt;
+    let app = app(RateLimitLayer::new(three_per_minute()));
+    let request = http::Request::get("/orders").body(axum::body::Body::empty()).unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 500);
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn fail_closed_answers_503_with_retry_after_when_redis_is_unreachable() {
+    use rampart::ratelimit::{FailurePolicy, RedisLimiter};
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let limiter = RedisLimiter::builder(
+        &format!("redis://127.0.0.1:{port}"),
+        Quota::new(3, Duration::from_secs(60)).unwrap(),
+    )
+    .timeout(Duration::from_millis(200))
+    .probe_interval(Duration::from_secs(2))
+    .failure_policy(FailurePolicy::FailClosed)
+    .build()
+    .unwrap();
+    let app =
+        Router::new().route("/orders", get(|| async { "ok" })).layer(RateLimitLayer::new(limiter));
+    let addr = serve(app).await;
+    let reply = get_with(addr, "/orders", &[]).await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.headers["retry-after"], "2");
+    let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(body["code"], "RATE_LIMIT_UNAVAILABLE");
+}
+
+#[test]
+fn configuring_a_clone_leaves_the_original_as_it_was() {
+    let original = RateLimitLayer::new(three_per_minute());
+    let shadowed = original.clone().shadow(true);
+    assert!(format!("{original:?}").contains("shadow: false"));
+    assert!(format!("{shadowed:?}").contains("shadow: true"));
+}
