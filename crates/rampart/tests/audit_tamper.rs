@@ -1,6 +1,6 @@
 //! Every kind of tampering with a stored chain is detected and located.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -175,4 +175,13 @@ fn a_forged_checkpoint_is_found() {
     std::fs::write(&path, forged).expect("write");
     let finding = read_checkpoints(&key(), &path).expect("readable").expect_err("forged");
     assert_eq!(finding.kind, FindingKind::Altered);
+}
+
+#[test]
+fn an_endless_line_is_reported_without_being_loaded_whole() {
+    // 80 MiB with no newline, streamed: longer than any record rampart writes.
+    let endless = std::io::repeat(b'x').take(80 << 20);
+    let verdict = verify_lines(&key(), "big.jsonl", endless, &[]).expect("runs");
+    let finding = verdict.finding.expect("found");
+    assert_eq!((finding.kind, finding.line), (FindingKind::Altered, 1));
 }

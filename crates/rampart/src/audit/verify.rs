@@ -198,6 +198,9 @@ fn io_error(what: &str, path: &Path, err: &io::Error) -> Error {
     Error::internal(io::Error::new(err.kind(), format!("{what} {}: {err}", path.display())))
 }
 
+/// The longest line read; a longer one is reported, not loaded whole.
+const MAX_LINE: u64 = 64 << 20;
+
 struct Line {
     file: String,
     number: u64,
@@ -224,7 +227,7 @@ impl Lines {
         }
         while let Some((name, reader)) = self.readers.front_mut() {
             let mut bytes = Vec::new();
-            if reader.read_until(b'\n', &mut bytes)? == 0 {
+            if reader.by_ref().take(MAX_LINE).read_until(b'\n', &mut bytes)? == 0 {
                 self.readers.pop_front();
                 self.number = 0;
                 continue;
@@ -233,6 +236,14 @@ impl Lines {
             let complete = bytes.last() == Some(&b'\n');
             if complete {
                 bytes.pop();
+            } else if bytes.len() as u64 == MAX_LINE {
+                // Over-long: not a record rampart wrote; keep what was read, as an altered line.
+                return Ok(Some(Line {
+                    file: name.clone(),
+                    number: self.number,
+                    bytes,
+                    complete: true,
+                }));
             }
             return Ok(Some(Line { file: name.clone(), number: self.number, bytes, complete }));
         }
