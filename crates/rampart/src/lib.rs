@@ -28,7 +28,7 @@
 //!
 //! | feature     | what it adds |
 //! |-------------|--------------|
-//! | `http`      | tower layers and axum integration ([`http`]) |
+//! | `http`      | tower layers and axum integration ([`http`]), including the validated JSON extractor `Valid<Json<T>>` |
 //! | `postgres`  | the PostgreSQL audit sink ([`audit::sink::postgres`]) |
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
 //! | `redis`     | the Redis rate-limit backend ([`ratelimit`]) |
@@ -43,7 +43,9 @@ pub mod http;
 pub mod monitor;
 pub mod ratelimit;
 pub mod resilience;
+pub mod sanitize;
 pub mod telemetry;
+pub mod validate;
 
 pub use error::{Error, ErrorKind, ResultExt, Severity};
 pub use handler::{ErrorHandler, Problem, RequestContext};

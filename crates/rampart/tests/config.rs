@@ -55,8 +55,8 @@ fn env_overrides_file_overrides_defaults_and_each_value_knows_its_source() {
     let loaded = load(toml, &[("RAMPART_RATE_LIMIT__WINDOW", "5s")]);
     let c = loaded.config();
     assert_eq!(c.error_format, ErrorFormat::Simple);
-    assert_eq!(c.rate_limit.requests, 10);
-    assert_eq!(c.rate_limit.window.as_secs(), 5);
+    assert_eq!(c.rate_limit.quota.requests(), 10);
+    assert_eq!(c.rate_limit.quota.window().as_secs(), 5);
     assert_eq!(c.jwt.lifetime.as_secs(), 86_400);
 
     let file = |line| Source::File { path: "rampart.toml".into(), line: Some(line) };
@@ -87,7 +87,7 @@ fn env_nests_on_double_underscores_and_keeps_snake_case_names_whole() {
         ("OTHER_RATE_LIMIT__REQUESTS", "1"),
     ];
     let c = load("", &env).into_config();
-    assert_eq!((c.rate_limit.requests, c.rate_limit.enabled), (7, false));
+    assert_eq!((c.rate_limit.quota.requests(), c.rate_limit.enabled), (7, false));
     assert_eq!(c.max_input_size, 2 << 20);
     assert_eq!(c.allowed_file_types, ["pdf", "png"]);
     assert_eq!(c.cors.allowed_origins, ["https://app.example.com"]);
@@ -103,7 +103,7 @@ fn the_prefix_is_configurable() {
         .load()
         .expect("loads")
         .into_config();
-    assert_eq!(c.rate_limit.requests, 3);
+    assert_eq!(c.rate_limit.quota.requests(), 3);
 }
 
 #[test]
@@ -351,6 +351,6 @@ fn the_example_in_config_md_passes_production() {
     let end = start + doc[start..].find("```").expect("closed");
     let loaded = loader(&doc[start..end], &[]).profile(Profile::Production).load();
     let loaded = loaded.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(loaded.config().rate_limit.requests, 300);
+    assert_eq!(loaded.config().rate_limit.quota.requests(), 300);
     assert!(loaded.warnings().is_empty());
 }

@@ -16,8 +16,8 @@
 //!     .unwrap();
 //! let config = loaded.config();
 //! assert_eq!(config.profile, Profile::Development);
-//! assert_eq!(config.rate_limit.requests, 50);
-//! assert_eq!(config.rate_limit.window.as_secs(), 10);
+//! assert_eq!(config.rate_limit.quota.requests(), 50);
+//! assert_eq!(config.rate_limit.quota.window().as_secs(), 10);
 //! assert_eq!(config.max_input_size, 1024 * 1024);
 //! // The development defaults include a well-known secret: fine here, refused
 //! // in production. Printing the configuration never shows a secret.
@@ -59,8 +59,7 @@ mod units;
 pub use loader::{ConfigError, DEFAULT_ENV_PREFIX, Loaded, Loader, Setting, Source};
 pub use secret::{MASK, Secret};
 pub use sections::{
-    CorsSettings, JwtSettings, RateLimitSettings, RawCorsSettings, RawJwtSettings,
-    RawRateLimitSettings, RawTlsSettings, TlsSettings,
+    CorsSettings, JwtSettings, RawCorsSettings, RawJwtSettings, RawTlsSettings, TlsSettings,
 };
 pub use units::{byte_size, duration, format_byte_size, format_duration, parse_byte_size};
 
@@ -253,8 +252,8 @@ config! {
     cors: CorsSettings,
     /// Issued JSON Web Tokens (`[jwt]`).
     jwt: JwtSettings,
-    /// The request rate limit (`[rate_limit]`).
-    rate_limit: RateLimitSettings,
+    /// The request rate limit (`[rate_limit]`, see [`crate::ratelimit`]).
+    rate_limit: crate::ratelimit::RateLimitSettings,
     /// TLS for the listener (`[tls]`).
     tls: TlsSettings,
     /// Logs (`[telemetry]`).
@@ -341,7 +340,8 @@ mod tests {
         assert!(c.cors.allowed_origins.is_empty() && !c.cors.allow_credentials);
         assert_eq!(c.jwt.lifetime.as_secs(), 24 * 3600);
         assert!(c.rate_limit.enabled);
-        assert_eq!((c.rate_limit.requests, c.rate_limit.window.as_secs()), (100, 60));
+        let quota = c.rate_limit.quota;
+        assert_eq!((quota.requests(), quota.window().as_secs()), (100, 60));
         assert!(!c.tls.enabled() && !c.tls.terminated_upstream);
     }
 

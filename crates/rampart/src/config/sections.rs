@@ -140,52 +140,6 @@ impl Section for JwtSettings {
     }
 }
 
-/// The request rate limit applied to each client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct RateLimitSettings {
-    /// Whether requests are limited at all (default true).
-    pub enabled: bool,
-    /// Requests allowed per window (default 100).
-    pub requests: u32,
-    /// The window (default 60 s).
-    #[serde(with = "duration")]
-    pub window: Duration,
-}
-
-/// The `[rate_limit]` table as written.
-#[derive(Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RawRateLimitSettings {
-    enabled: bool,
-    requests: u32,
-    #[serde(with = "duration")]
-    window: Duration,
-}
-
-impl Default for RawRateLimitSettings {
-    fn default() -> RawRateLimitSettings {
-        RawRateLimitSettings { enabled: true, requests: 100, window: Duration::from_secs(60) }
-    }
-}
-
-impl Section for RateLimitSettings {
-    type Raw = RawRateLimitSettings;
-
-    fn from_raw(raw: RawRateLimitSettings) -> Result<RateLimitSettings, Error> {
-        if raw.requests == 0 {
-            return Err(Error::configuration(
-                "rate_limit.requests",
-                "must be at least 1 (turn limiting off with rate_limit.enabled = false)",
-            ));
-        }
-        if raw.window < Duration::from_millis(1) {
-            return Err(Error::configuration("rate_limit.window", "must be at least 1ms"));
-        }
-        Ok(RateLimitSettings { enabled: raw.enabled, requests: raw.requests, window: raw.window })
-    }
-}
-
 /// TLS for the listener.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -275,16 +229,6 @@ mod tests {
         assert_eq!(
             CorsSettings::from_raw(raw).unwrap_err().config_key(),
             Some("cors.allowed_headers[0]")
-        );
-        let raw = RawRateLimitSettings { requests: 0, ..Default::default() };
-        assert_eq!(
-            RateLimitSettings::from_raw(raw).unwrap_err().config_key(),
-            Some("rate_limit.requests")
-        );
-        let raw = RawRateLimitSettings { window: Duration::ZERO, ..Default::default() };
-        assert_eq!(
-            RateLimitSettings::from_raw(raw).unwrap_err().config_key(),
-            Some("rate_limit.window")
         );
         let raw = RawJwtSettings { lifetime: Duration::ZERO };
         assert_eq!(JwtSettings::from_raw(raw).unwrap_err().config_key(), Some("jwt.lifetime"));

@@ -103,6 +103,7 @@ registry! {
     VALIDATION_ERROR => Validation, "The input failed validation; `errors` lists each violation.";
     BUSINESS_RULE_VIOLATION => BusinessRule, "The input is well-formed but breaks a business rule.";
     PAYLOAD_TOO_LARGE => PayloadTooLarge, "The request body or input exceeds the configured size limit.";
+    UNSUPPORTED_MEDIA_TYPE => UnsupportedMediaType, "The request body is not in a media type the endpoint accepts (e.g. not JSON).";
     NOT_FOUND => NotFound, "The resource does not exist.";
     CONFLICT => Conflict, "The operation conflicts with the current state of the resource.";
     AUTHENTICATION_FAILED => Authentication, "Credentials are missing or invalid.";

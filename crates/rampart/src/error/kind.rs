@@ -20,6 +20,8 @@ pub enum ErrorKind {
     BusinessRule,
     /// The input is larger than allowed (413).
     PayloadTooLarge,
+    /// The input is in a media type the operation does not accept (415).
+    UnsupportedMediaType,
     /// The resource does not exist, or the caller may not know it does (404).
     NotFound,
     /// The operation conflicts with the current state of the resource (409).
@@ -44,10 +46,11 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::Validation,
         ErrorKind::BusinessRule,
         ErrorKind::PayloadTooLarge,
+        ErrorKind::UnsupportedMediaType,
         ErrorKind::NotFound,
         ErrorKind::Conflict,
         ErrorKind::Authentication,
@@ -66,6 +69,7 @@ impl ErrorKind {
             ErrorKind::Validation => StatusCode::BAD_REQUEST,
             ErrorKind::BusinessRule => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::Authentication => StatusCode::UNAUTHORIZED,
@@ -84,6 +88,7 @@ impl ErrorKind {
             ErrorKind::Validation
             | ErrorKind::BusinessRule
             | ErrorKind::PayloadTooLarge
+            | ErrorKind::UnsupportedMediaType
             | ErrorKind::NotFound
             | ErrorKind::Conflict
             | ErrorKind::RateLimited => Severity::Low,
@@ -103,6 +108,7 @@ impl ErrorKind {
             ErrorKind::Validation => code::VALIDATION_ERROR,
             ErrorKind::BusinessRule => code::BUSINESS_RULE_VIOLATION,
             ErrorKind::PayloadTooLarge => code::PAYLOAD_TOO_LARGE,
+            ErrorKind::UnsupportedMediaType => code::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::NotFound => code::NOT_FOUND,
             ErrorKind::Conflict => code::CONFLICT,
             ErrorKind::Authentication => code::AUTHENTICATION_FAILED,
@@ -142,6 +148,7 @@ impl ErrorKind {
             ErrorKind::Validation => "Invalid input",
             ErrorKind::BusinessRule => "Business rule violated",
             ErrorKind::PayloadTooLarge => "Payload too large",
+            ErrorKind::UnsupportedMediaType => "Unsupported media type",
             ErrorKind::NotFound => "Not found",
             ErrorKind::Conflict => "Conflict",
             ErrorKind::Authentication => "Authentication required",
@@ -160,6 +167,7 @@ impl ErrorKind {
             ErrorKind::Validation => "validation",
             ErrorKind::BusinessRule => "business_rule",
             ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::UnsupportedMediaType => "unsupported_media_type",
             ErrorKind::NotFound => "not_found",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Authentication => "authentication",

@@ -139,6 +139,11 @@ impl Error {
         Error::new(ErrorKind::BusinessRule, message)
     }
 
+    /// A body in a media type the operation does not accept.
+    pub fn unsupported_media_type(message: impl Into<Cow<'static, str>>) -> Error {
+        Error::new(ErrorKind::UnsupportedMediaType, message)
+    }
+
     /// A missing resource.
     pub fn not_found(message: impl Into<Cow<'static, str>>) -> Error {
         Error::new(ErrorKind::NotFound, message)
@@ -448,6 +453,7 @@ mod tests {
             (ErrorKind::Validation, 400, "VALIDATION_ERROR", Severity::Low, false),
             (ErrorKind::BusinessRule, 422, "BUSINESS_RULE_VIOLATION", Severity::Low, false),
             (ErrorKind::PayloadTooLarge, 413, "PAYLOAD_TOO_LARGE", Severity::Low, false),
+            (ErrorKind::UnsupportedMediaType, 415, "UNSUPPORTED_MEDIA_TYPE", Severity::Low, false),
             (ErrorKind::NotFound, 404, "NOT_FOUND", Severity::Low, false),
             (ErrorKind::Conflict, 409, "CONFLICT", Severity::Low, false),
             (ErrorKind::Authentication, 401, "AUTHENTICATION_FAILED", Severity::Medium, false),

@@ -1,7 +1,9 @@
 //! tower and axum integration (feature `http`).
 //!
 //! Every failure becomes a response through the [error handler](crate::handler):
-//! an axum handler may return `Result<T, rampart::Error>`.
+//! an axum handler may return `Result<T, rampart::Error>`. The extractor
+//! `Valid<Json<T>>` reads a JSON body within limits and validates it
+//! (see [`JsonBodyConfig`]).
 //!
 //! ```
 //! use axum::{Router, routing::get};
@@ -18,6 +20,8 @@
 mod block;
 mod ratelimit;
 mod response;
+mod valid;
 
 pub use block::{BlockLayer, BlockService};
 pub use ratelimit::{RATELIMIT, RATELIMIT_POLICY, RateLimit, RateLimitLayer};
+pub use valid::JsonBodyConfig;

@@ -32,7 +32,7 @@
 //! assert_eq!(settings.quota.requests(), 100);
 //! assert_eq!(settings.quota.burst(), 20);
 //!
-//! let bad: RawRateLimit = serde_json::from_value(serde_json::json!({"window": "soon"}))?;
+//! let bad: RawRateLimit = serde_json::from_value(serde_json::json!({"window": "0s"}))?;
 //! let err = bad.validate().unwrap_err();
 //! assert_eq!(err.config_key(), Some("rate_limit.window"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -41,11 +41,13 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::key::{ForwardedHeader, KeyPart};
 use super::memory::DEFAULT_MAX_KEYS;
 use super::{Decision, MemoryLimiter, Quota, RateLimiter};
+use crate::config::{MASK, Section, format_duration};
 use crate::error::Error;
 
 /// The `rate_limit` section as written; [`RawRateLimit::validate`] checks it.
@@ -57,7 +59,8 @@ pub struct RawRateLimit {
     /// Requests per window.
     pub requests: u32,
     /// The window, e.g. `"60s"`.
-    pub window: String,
+    #[serde(with = "crate::config::duration")]
+    pub window: Duration,
     /// Requests at once (default: `requests`).
     pub burst: Option<u32>,
     /// The policy name shown in the `RateLimit` fields.
@@ -77,13 +80,15 @@ pub struct RawRateLimit {
     /// Prefix of every Redis key.
     pub redis_key_prefix: String,
     /// Time limit of one Redis call.
-    pub timeout: String,
+    #[serde(with = "crate::config::duration")]
+    pub timeout: Duration,
     /// What to do when Redis does not answer.
     pub failure_policy: FailurePolicyKind,
     /// Replicas sharing the limit (for `local`).
     pub replicas: u32,
     /// While Redis is down, how often one request tries it again.
-    pub probe_interval: String,
+    #[serde(with = "crate::config::duration")]
+    pub probe_interval: Duration,
 }
 
 impl Default for RawRateLimit {
@@ -91,7 +96,7 @@ impl Default for RawRateLimit {
         RawRateLimit {
             enabled: true,
             requests: 100,
-            window: "60s".into(),
+            window: Duration::from_secs(60),
             burst: None,
             name: "default".into(),
             key: vec![KeyPart::Ip],
@@ -101,10 +106,10 @@ impl Default for RawRateLimit {
             backend: BackendKind::Memory,
             redis_url: None,
             redis_key_prefix: "rampart:rl:".into(),
-            timeout: "50ms".into(),
+            timeout: Duration::from_millis(50),
             failure_policy: FailurePolicyKind::Local,
             replicas: 1,
-            probe_interval: "1s".into(),
+            probe_interval: Duration::from_secs(1),
         }
     }
 }
@@ -172,7 +177,6 @@ pub enum FailurePolicy {
 }
 
 impl FailurePolicy {
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             FailurePolicy::FailOpen => "fail_open",
@@ -229,6 +233,47 @@ pub struct RedisSettings {
     pub probe_interval: Duration,
 }
 
+/// The `[rate_limit]` table of [`Config`](crate::config::Config).
+impl Section for RateLimitSettings {
+    type Raw = RawRateLimit;
+
+    fn from_raw(raw: RawRateLimit) -> Result<RateLimitSettings, Error> {
+        raw.validate()
+    }
+}
+
+/// Serializes in the shape of the TOML table (what `rampart config show`
+/// prints), with the Redis URL masked.
+impl Serialize for RateLimitSettings {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut table = serializer.serialize_struct("rate_limit", 16)?;
+        table.serialize_field("enabled", &self.enabled)?;
+        table.serialize_field("requests", &self.quota.requests())?;
+        table.serialize_field("window", &format_duration(self.quota.window()))?;
+        table.serialize_field("burst", &self.quota.burst())?;
+        table.serialize_field("name", &self.name)?;
+        table.serialize_field("key", &self.key)?;
+        table.serialize_field("forwarded_header", &self.forwarded_header)?;
+        table.serialize_field("shadow", &self.shadow)?;
+        table.serialize_field("max_keys", &self.max_keys)?;
+        match &self.backend {
+            Backend::Memory => table.serialize_field("backend", "memory")?,
+            Backend::Redis(redis) => {
+                table.serialize_field("backend", "redis")?;
+                table.serialize_field("redis_url", MASK)?;
+                table.serialize_field("redis_key_prefix", &redis.key_prefix)?;
+                table.serialize_field("timeout", &format_duration(redis.timeout))?;
+                table.serialize_field("failure_policy", redis.failure_policy.as_str())?;
+                if let FailurePolicy::Local { replicas } = redis.failure_policy {
+                    table.serialize_field("replicas", &replicas)?;
+                }
+                table.serialize_field("probe_interval", &format_duration(redis.probe_interval))?;
+            }
+        }
+        table.end()
+    }
+}
+
 impl RawRateLimit {
     /// Checks every setting; errors name the key (`rate_limit.<field>`) and
     /// why, never the value.
@@ -236,7 +281,7 @@ impl RawRateLimit {
     /// # Errors
     /// A configuration error for the first invalid setting.
     pub fn validate(self) -> Result<RateLimitSettings, Error> {
-        let window = duration("window", &self.window)?;
+        let window = positive("window", self.window)?;
         let mut quota = Quota::new(self.requests, window)?;
         if let Some(burst) = self.burst {
             quota = quota.with_burst(burst)?;
@@ -282,7 +327,7 @@ impl RawRateLimit {
                 "is required by backend redis",
             ));
         };
-        let timeout = duration("timeout", &self.timeout)?;
+        let timeout = positive("timeout", self.timeout)?;
         if timeout > Duration::from_secs(10) {
             return Err(Error::configuration("rate_limit.timeout", "must be at most 10s"));
         }
@@ -300,7 +345,7 @@ impl RawRateLimit {
                 "must be at most 128 bytes",
             ));
         }
-        let probe_interval = duration("probe_interval", &self.probe_interval)?;
+        let probe_interval = positive("probe_interval", self.probe_interval)?;
         if !cfg!(feature = "redis") {
             return Err(Error::configuration(
                 "rate_limit.backend",
@@ -321,14 +366,15 @@ impl RawRateLimit {
     }
 }
 
-/// A positive human duration ("500ms", "60s") at `rate_limit.<field>`.
-fn duration(field: &str, text: &str) -> Result<Duration, Error> {
-    let key = format!("rate_limit.{field}");
-    match humantime::parse_duration(text) {
-        Ok(d) if d.is_zero() => Err(Error::configuration(key, "must be longer than zero")),
-        Ok(d) => Ok(d),
-        Err(_) => Err(Error::configuration(key, "is not a duration such as \"500ms\" or \"60s\"")),
+/// `d` at `rate_limit.<field>`, refused when zero.
+fn positive(field: &str, d: Duration) -> Result<Duration, Error> {
+    if d.is_zero() {
+        return Err(Error::configuration(
+            format!("rate_limit.{field}"),
+            "must be longer than zero",
+        ));
     }
+    Ok(d)
 }
 
 impl RateLimitSettings {
@@ -411,7 +457,6 @@ mod tests {
     fn each_bad_setting_names_its_key_and_never_its_value() {
         let cases = [
             (serde_json::json!({"requests": 0}), "rate_limit.requests"),
-            (serde_json::json!({"window": "sometimes"}), "rate_limit.window"),
             (serde_json::json!({"window": "0s"}), "rate_limit.window"),
             (serde_json::json!({"burst": 0}), "rate_limit.burst"),
             (serde_json::json!({"name": "a\"b"}), "rate_limit.name"),
@@ -432,7 +477,6 @@ mod tests {
             let text = json.to_string();
             let err = raw(json).validate().unwrap_err();
             assert_eq!(err.config_key(), Some(key), "{text}");
-            assert!(!err.message().contains("sometimes"), "{}", err.message());
         }
     }
 
