@@ -29,6 +29,9 @@ enum Command {
     /// Check a configuration file, or show the effective configuration.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// Audit trail tools.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
 }
 
 /// Runs a parsed command line and says how the process should exit.
@@ -41,6 +44,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Some(command) => match command {
             Command::Config(command) => commands::config::run(&command),
+            Command::Audit(command) => commands::audit::run(command),
         },
     }
 }

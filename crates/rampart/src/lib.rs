@@ -29,15 +29,18 @@
 //! | feature     | what it adds |
 //! |-------------|--------------|
 //! | `http`      | tower layers and axum integration ([`http`]), including the validated JSON extractor `Valid<Json<T>>` |
+//! | `postgres`  | the PostgreSQL audit sink ([`audit::sink::postgres`]) |
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
 //! | `redis`     | the Redis rate-limit backend ([`ratelimit`]) |
 
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod monitor;
 pub mod ratelimit;
 pub mod resilience;
 pub mod sanitize;

@@ -17,9 +17,11 @@
 //! # let _ = app;
 //! ```
 
+mod block;
 mod ratelimit;
 mod response;
 mod valid;
 
+pub use block::{BlockLayer, BlockService};
 pub use ratelimit::{RATELIMIT, RATELIMIT_POLICY, RateLimit, RateLimitLayer};
 pub use valid::JsonBodyConfig;
