@@ -35,6 +35,9 @@ enum Command {
     /// Tokens: `rampart token issue --config FILE --sub S [--perm P]... [--ttl 1h]`.
     #[command(subcommand)]
     Token(commands::token::TokenCommand),
+    /// Audit trail tools.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
 }
 
 /// Runs a parsed command line and says how the process should exit.
@@ -53,6 +56,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Token(command) => {
                 commands::token::run(&command, &mut std::io::stdout(), &mut std::io::stderr())
             }
+            Command::Audit(command) => commands::audit::run(command),
         },
     }
 }

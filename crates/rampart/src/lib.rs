@@ -29,9 +29,11 @@
 //! | feature     | what it adds |
 //! |-------------|--------------|
 //! | `http`      | tower layers and axum integration ([`http`]), including the validated JSON extractor `Valid<Json<T>>` |
+//! | `postgres`  | the PostgreSQL audit sink ([`audit::sink::postgres`]) |
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
 //! | `redis`     | the Redis rate-limit backend ([`ratelimit`]) |
 
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -39,6 +41,7 @@ pub mod error;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod monitor;
 pub mod ratelimit;
 pub mod resilience;
 pub mod sanitize;

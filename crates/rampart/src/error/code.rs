@@ -123,6 +123,8 @@ registry! {
     SERVICE_UNAVAILABLE => Unavailable, "The service or a dependency is temporarily unavailable.";
     CONFIGURATION_ERROR => Configuration, "The service is misconfigured (details only in the server log).";
     INTERNAL_ERROR => Internal, "An unexpected error occurred (details only in the server log).";
+    AUDIT_UNAVAILABLE => Unavailable, "The operation needs an audit record and no audit sink could write one in time (fail-closed policy).";
+    CLIENT_BLOCKED => RateLimited, "The client is blocked for a while after suspicious activity; retry after the time in `Retry-After`.";
     RATE_LIMIT_UNAVAILABLE => Unavailable, "The shared rate limiter does not answer and its policy is to fail closed; retry after `Retry-After`.";
     RATE_LIMIT_COST_EXCEEDS_BURST => BusinessRule, "The request costs more than the rate limit ever admits at once.";
     RETRIES_EXHAUSTED => ExternalService, "A dependency kept failing through every allowed retry; `attempts` says how many were made.";

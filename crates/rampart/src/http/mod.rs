@@ -18,9 +18,11 @@
 //! ```
 
 pub mod auth;
+mod block;
 mod ratelimit;
 mod response;
 mod valid;
 
+pub use block::{BlockLayer, BlockService};
 pub use ratelimit::{RATELIMIT, RATELIMIT_POLICY, RateLimit, RateLimitLayer};
 pub use valid::JsonBodyConfig;

@@ -1,0 +1,151 @@
+//! Refusing requests from clients on the monitor's block list: [`BlockLayer`]
+//! (why 429 and not 403 is said there).
+//!
+//! ```
+//! use rampart::http::BlockLayer;
+//! use rampart::monitor::{Monitor, MonitorConfig};
+//!
+//! // Behind a proxy, key clients the way the monitor is fed.
+//! let layer = BlockLayer::new(Monitor::new(MonitorConfig::default()))
+//!     .client_key(|headers, _| headers.get("x-client-id")?.to_str().ok().map(str::to_owned));
+//! # let _ = layer;
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::ConnectInfo;
+use axum::response::{IntoResponse, Response};
+use http::{Extensions, HeaderMap, Request};
+use tower::{Layer, Service};
+
+use crate::error::{Error, code};
+use crate::handler::{ErrorHandler, RequestContext};
+use crate::monitor::Monitor;
+
+type ClientKey = Arc<dyn Fn(&HeaderMap, &Extensions) -> Option<String> + Send + Sync>;
+
+/// Refuses requests from clients on the [`Monitor`]'s block list with 429
+/// and `Retry-After` (code `CLIENT_BLOCKED`), rendered by the error handler.
+///
+/// 429 rather than 403: the block is temporary and earned by request
+/// behaviour, like a rate limit, and `Retry-After` tells a well-behaved
+/// client (or a user behind a shared address) exactly when to come back;
+/// 403 reads as a lasting refusal of the resource.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use rampart::http::BlockLayer;
+/// use rampart::monitor::{Monitor, MonitorConfig};
+///
+/// let monitor = Monitor::new(MonitorConfig::default());
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "hello" }))
+///     .layer(BlockLayer::new(monitor));
+/// # let _ = app;
+/// ```
+#[derive(Clone)]
+pub struct BlockLayer {
+    monitor: Monitor,
+    client_key: ClientKey,
+    handler: ErrorHandler,
+}
+
+impl fmt::Debug for BlockLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockLayer").field("monitor", &self.monitor).finish_non_exhaustive()
+    }
+}
+
+impl BlockLayer {
+    /// Blocks by peer IP address (axum's `ConnectInfo<SocketAddr>`: serve
+    /// with `into_make_service_with_connect_info::<SocketAddr>()`; without
+    /// it no client is recognised and none is refused).
+    pub fn new(monitor: Monitor) -> BlockLayer {
+        BlockLayer {
+            monitor,
+            client_key: Arc::new(|_, extensions| {
+                extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ConnectInfo(addr)| addr.ip().to_string())
+            }),
+            handler: ErrorHandler::default(),
+        }
+    }
+
+    /// Finds the client key another way (behind a proxy: the address a
+    /// trusted-proxy layer put in the extensions). Use the same key you
+    /// give [`Monitor::observe`].
+    #[must_use]
+    pub fn client_key(
+        mut self,
+        key: impl Fn(&HeaderMap, &Extensions) -> Option<String> + Send + Sync + 'static,
+    ) -> BlockLayer {
+        self.client_key = Arc::new(key);
+        self
+    }
+
+    /// Renders denials with `handler` (default: problem+json).
+    #[must_use]
+    pub fn error_handler(mut self, handler: ErrorHandler) -> BlockLayer {
+        self.handler = handler;
+        self
+    }
+}
+
+impl<S> Layer<S> for BlockLayer {
+    type Service = BlockService<S>;
+
+    fn layer(&self, inner: S) -> BlockService<S> {
+        BlockService { inner, layer: self.clone() }
+    }
+}
+
+/// Refuses blocked clients, passes the rest to `S`.
+#[derive(Clone)]
+pub struct BlockService<S> {
+    inner: S,
+    layer: BlockLayer,
+}
+
+impl<S> fmt::Debug for BlockService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockService").field("layer", &self.layer).finish_non_exhaustive()
+    }
+}
+
+impl<S, B> Service<Request<B>> for BlockService<S>
+where
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let key = (self.layer.client_key)(request.headers(), request.extensions());
+        if let Some(wait) = key.as_deref().and_then(|key| self.layer.monitor.blocked(key)) {
+            metrics::counter!("rampart_monitor_blocked_requests_total").increment(1);
+            let err = Error::rate_limited(wait)
+                .with_code(code::CLIENT_BLOCKED)
+                .context("the client is on the monitor's block list");
+            let ctx = RequestContext::new().instance(request.uri().path());
+            let response = self.layer.handler.report(&err, &ctx).into_response();
+            return Box::pin(async move { Ok(response) });
+        }
+        // The clone that was polled ready serves this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(inner.call(request))
+    }
+}

@@ -1,0 +1,388 @@
+//! Watching for suspicious patterns: sliding-window counts of security
+//! events per client and per subject, alerts, and a temporary block list.
+//!
+//! Feed the [`Monitor`] every [`Signal`] (an authentication failure, a
+//! permission denial, a rejected input, a rate-limit hit, a tampered
+//! cookie) with the client and subject it concerns. When one key's count in
+//! the window reaches its threshold, the monitor raises an [`Alert`]: a
+//! `security.alert` audit event, an `error` log line and the metric
+//! `rampart_monitor_alerts_total`; and, when a block duration is set, the
+//! client goes on the block list that [`BlockLayer`](crate::http::BlockLayer)
+//! consults (feature `http`). Memory is bounded: at most `max_tracked`
+//! keys are counted and at most `max_tracked` clients blocked.
+//!
+//! ```
+//! use std::time::Duration;
+//! use rampart::clock::FakeClock;
+//! use rampart::monitor::{Monitor, MonitorConfig, RawMonitorConfig, Signal};
+//!
+//! let raw: RawMonitorConfig = serde_json::from_value(serde_json::json!({
+//!     "window": "60s", "block_duration": "15m", "thresholds": {"auth_failure": 3}
+//! })).unwrap();
+//! let clock = FakeClock::new();
+//! let monitor = Monitor::new(MonitorConfig::from_raw(raw).unwrap()).with_clock(clock.clone());
+//!
+//! assert!(monitor.observe(Signal::AuthFailure, Some("203.0.113.9"), Some("alice")).is_empty());
+//! monitor.observe(Signal::AuthFailure, Some("203.0.113.9"), Some("alice"));
+//! let alerts = monitor.observe(Signal::AuthFailure, Some("203.0.113.9"), Some("alice"));
+//! assert_eq!(alerts.len(), 2); // the client and the subject both crossed 3
+//! assert_eq!(monitor.blocked("203.0.113.9"), Some(Duration::from_secs(900)));
+//!
+//! clock.advance(Duration::from_secs(900));
+//! assert_eq!(monitor.blocked("203.0.113.9"), None);
+//! ```
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::audit::{AuditEvent, Auditor, Outcome};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Severity};
+
+mod block;
+mod detector;
+
+use block::BlockList;
+use detector::SlidingWindows;
+
+/// A kind of security event the monitor counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// Missing or invalid credentials.
+    AuthFailure,
+    /// A missing permission.
+    PermissionDenied,
+    /// Input rejected by validation.
+    ValidationRejected,
+    /// A rate limit hit.
+    RateLimited,
+    /// A session cookie that failed its signature or decryption.
+    TamperedCookie,
+}
+
+impl Signal {
+    /// Every signal.
+    pub const ALL: [Signal; 5] = [
+        Signal::AuthFailure,
+        Signal::PermissionDenied,
+        Signal::ValidationRejected,
+        Signal::RateLimited,
+        Signal::TamperedCookie,
+    ];
+
+    /// The name used in config, logs, metrics and audit events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::AuthFailure => "auth_failure",
+            Signal::PermissionDenied => "permission_denied",
+            Signal::ValidationRejected => "validation_rejected",
+            Signal::RateLimited => "rate_limited",
+            Signal::TamperedCookie => "tampered_cookie",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Whom a count is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// A client (an address or another client key).
+    Client,
+    /// An authenticated or claimed subject.
+    Subject,
+}
+
+impl Scope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scope::Client => "client",
+            Scope::Subject => "subject",
+        }
+    }
+}
+
+/// A threshold crossed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// What was counted.
+    pub signal: Signal,
+    /// Client or subject.
+    pub scope: Scope,
+    /// The client key or subject.
+    pub key: String,
+    /// Events in the window.
+    pub count: usize,
+    /// How long the client is blocked for, if it was.
+    pub blocked_for: Option<Duration>,
+}
+
+/// `[monitor]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMonitorConfig {
+    /// The counting window ("60s").
+    pub window: Option<String>,
+    /// How long a client that crossed a threshold is blocked ("15m"; "0s": never).
+    pub block_duration: Option<String>,
+    /// Most keys counted, and most clients blocked, at once.
+    pub max_tracked: Option<usize>,
+    /// Events per window that raise an alert; 0 turns a signal off.
+    pub thresholds: Option<RawThresholds>,
+}
+
+/// `[monitor.thresholds]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThresholds {
+    /// Default 10.
+    pub auth_failure: Option<u32>,
+    /// Default 20.
+    pub permission_denied: Option<u32>,
+    /// Default 50.
+    pub validation_rejected: Option<u32>,
+    /// Default 100.
+    pub rate_limited: Option<u32>,
+    /// Default 3.
+    pub tampered_cookie: Option<u32>,
+}
+
+/// Validated monitor settings.
+#[derive(Debug, Clone)]
+pub struct MonitorConfig {
+    window: Duration,
+    block_duration: Option<Duration>,
+    max_tracked: usize,
+    thresholds: [u32; 5],
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig::from_raw(RawMonitorConfig::default()).unwrap_or(MonitorConfig {
+            window: Duration::from_secs(60),
+            block_duration: None,
+            max_tracked: 100_000,
+            thresholds: [10, 20, 50, 100, 3],
+        })
+    }
+}
+
+impl MonitorConfig {
+    /// Validates `raw`; errors name the key (`monitor.window`...), never the value.
+    pub fn from_raw(raw: RawMonitorConfig) -> Result<MonitorConfig, Error> {
+        let duration = crate::audit::config::duration;
+        let window = duration("monitor.window", raw.window.as_deref(), Duration::from_secs(60))?;
+        if window < Duration::from_secs(1) || window > Duration::from_secs(24 * 3600) {
+            return Err(Error::configuration("monitor.window", "must be between 1s and 24h"));
+        }
+        let block = duration(
+            "monitor.block_duration",
+            raw.block_duration.as_deref(),
+            Duration::from_secs(900),
+        )?;
+        if block > Duration::from_secs(7 * 24 * 3600) {
+            return Err(Error::configuration("monitor.block_duration", "must be at most 7 days"));
+        }
+        let max_tracked = raw.max_tracked.unwrap_or(100_000);
+        if !(16..=10_000_000).contains(&max_tracked) {
+            return Err(Error::configuration(
+                "monitor.max_tracked",
+                "must be between 16 and 10000000",
+            ));
+        }
+        let t = raw.thresholds.unwrap_or_default();
+        let thresholds = [
+            t.auth_failure.unwrap_or(10),
+            t.permission_denied.unwrap_or(20),
+            t.validation_rejected.unwrap_or(50),
+            t.rate_limited.unwrap_or(100),
+            t.tampered_cookie.unwrap_or(3),
+        ];
+        if thresholds.iter().any(|&n| n > 100_000) {
+            return Err(Error::configuration(
+                "monitor.thresholds",
+                "a threshold must be at most 100000",
+            ));
+        }
+        Ok(MonitorConfig {
+            window,
+            block_duration: (!block.is_zero()).then_some(block),
+            max_tracked,
+            thresholds,
+        })
+    }
+}
+
+/// Counts signals, raises alerts, keeps the block list. Cheap to clone.
+#[derive(Clone)]
+pub struct Monitor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: MonitorConfig,
+    clock: Arc<dyn Clock>,
+    auditor: Option<Auditor>,
+    state: Mutex<State>,
+}
+
+struct State {
+    windows: SlidingWindows<(Signal, Scope, String)>,
+    blocks: BlockList,
+}
+
+impl fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Monitor").field("config", &self.inner.config).finish_non_exhaustive()
+    }
+}
+
+impl Monitor {
+    /// A monitor on the system clock, with no auditor (alerts are logged and counted).
+    pub fn new(config: MonitorConfig) -> Monitor {
+        let state = State {
+            windows: SlidingWindows::new(config.window, config.max_tracked),
+            blocks: BlockList::new(config.max_tracked),
+        };
+        Monitor {
+            inner: Arc::new(Inner {
+                config,
+                clock: Arc::new(SystemClock),
+                auditor: None,
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    /// Uses `clock` (for tests, a `FakeClock`).
+    #[must_use]
+    pub fn with_clock(self, clock: impl Clock) -> Monitor {
+        self.rebuild(|inner| inner.clock = Arc::new(clock))
+    }
+
+    /// Records every alert as a `security.alert` event through `auditor`.
+    #[must_use]
+    pub fn with_auditor(self, auditor: Auditor) -> Monitor {
+        self.rebuild(|inner| inner.auditor = Some(auditor))
+    }
+
+    fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Monitor {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            config: shared.config.clone(),
+            clock: Arc::clone(&shared.clock),
+            auditor: shared.auditor.clone(),
+            state: Mutex::new(State {
+                windows: SlidingWindows::new(shared.config.window, shared.config.max_tracked),
+                blocks: BlockList::new(shared.config.max_tracked),
+            }),
+        });
+        let mut inner = inner;
+        change(&mut inner);
+        Monitor { inner: Arc::new(inner) }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts one `signal` for `client` and `subject` (either may be
+    /// unknown) and returns the alerts it raised, already logged, counted,
+    /// audited and acted on.
+    pub fn observe(
+        &self,
+        signal: Signal,
+        client: Option<&str>,
+        subject: Option<&str>,
+    ) -> Vec<Alert> {
+        let threshold = self.inner.config.thresholds[signal.index()];
+        if threshold == 0 {
+            return Vec::new();
+        }
+        let now = self.inner.clock.now();
+        let mut alerts = Vec::new();
+        {
+            let mut state = self.state();
+            for (scope, key) in [(Scope::Client, client), (Scope::Subject, subject)] {
+                let Some(key) = key else { continue };
+                let count = state.windows.observe(
+                    &(signal, scope, key.to_owned()),
+                    now,
+                    threshold as usize,
+                );
+                if !count.crossed {
+                    continue;
+                }
+                let blocked_for = match (scope, self.inner.config.block_duration) {
+                    (Scope::Client, Some(block)) => {
+                        state.blocks.block(key, now + block, now);
+                        Some(block)
+                    }
+                    _ => None,
+                };
+                alerts.push(Alert {
+                    signal,
+                    scope,
+                    key: key.to_owned(),
+                    count: count.count,
+                    blocked_for,
+                });
+            }
+            metrics::gauge!("rampart_monitor_tracked_keys").set(state.windows.len() as f64);
+            metrics::gauge!("rampart_monitor_blocked_clients").set(state.blocks.len() as f64);
+            metrics::counter!("rampart_monitor_evictions_total").absolute(state.windows.evicted());
+        }
+        for alert in &alerts {
+            self.raise(alert, subject);
+        }
+        alerts
+    }
+
+    fn raise(&self, alert: &Alert, subject: Option<&str>) {
+        let window = self.inner.config.window;
+        tracing::error!(target: "rampart::monitor", signal = alert.signal.as_str(), scope = alert.scope.as_str(),
+            key = %alert.key, count = alert.count, window_seconds = window.as_secs(),
+            blocked_seconds = alert.blocked_for.map(|d| d.as_secs()), "security alert: a threshold was crossed");
+        metrics::counter!("rampart_monitor_alerts_total", "signal" => alert.signal.as_str(), "scope" => alert.scope.as_str())
+            .increment(1);
+        let Some(auditor) = &self.inner.auditor else { return };
+        let mut event = AuditEvent::new("security.alert", "alert")
+            .severity(Severity::High)
+            .outcome(if alert.blocked_for.is_some() { Outcome::Denied } else { Outcome::Failure })
+            .resource(format!("{}:{}", alert.scope.as_str(), alert.key))
+            .detail("signal", alert.signal.as_str())
+            .detail("scope", alert.scope.as_str())
+            .detail("key", alert.key.as_str())
+            .detail("count", alert.count)
+            .detail("window_seconds", window.as_secs());
+        if let Some(subject) = subject {
+            event = event.actor(subject);
+        }
+        if let Some(block) = alert.blocked_for {
+            event = event.detail("blocked_seconds", block.as_secs());
+        }
+        if let Err(err) = auditor.submit(event) {
+            tracing::error!(target: "rampart::monitor", error = ?err, "a security alert could not be audited");
+        }
+    }
+
+    /// How long `client` stays blocked, if it is.
+    pub fn blocked(&self, client: &str) -> Option<Duration> {
+        let now = self.inner.clock.now();
+        self.state().blocks.remaining(client, now)
+    }
+
+    /// Lifts a block; true if there was one.
+    pub fn unblock(&self, client: &str) -> bool {
+        self.state().blocks.unblock(client)
+    }
+
+    /// Keys being counted now.
+    pub fn tracked(&self) -> usize {
+        self.state().windows.len()
+    }
+}

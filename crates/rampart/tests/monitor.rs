@@ -1,0 +1,212 @@
+//! The monitor: thresholds, alerts into the audit trail, the block list and
+//! the HTTP layer that enforces it, bounded memory.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::http::StatusCode;
+use axum::routing::get;
+use rampart::audit::sink::SyncPolicy;
+use rampart::audit::sink::file::FileSink;
+use rampart::audit::{AuditKey, Auditor};
+use rampart::clock::FakeClock;
+use rampart::http::BlockLayer;
+use rampart::monitor::{Monitor, MonitorConfig, RawMonitorConfig, Scope, Signal};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn config(json: serde_json::Value) -> MonitorConfig {
+    let raw: RawMonitorConfig = serde_json::from_value(json).expect("raw");
+    MonitorConfig::from_raw(raw).expect("valid")
+}
+
+#[test]
+fn each_signal_has_its_threshold_and_subjects_are_not_blocked() {
+    let clock = FakeClock::new();
+    let monitor = Monitor::new(config(serde_json::json!({
+        "window": "10s", "block_duration": "60s",
+        "thresholds": {"auth_failure": 3, "tampered_cookie": 1, "validation_rejected": 0}
+    })))
+    .with_clock(clock.clone());
+    // One tampered cookie is enough.
+    let alerts = monitor.observe(Signal::TamperedCookie, Some("10.0.0.1"), None);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].blocked_for, Some(Duration::from_secs(60)));
+    // A threshold of 0 turns the signal off.
+    for _ in 0..1000 {
+        assert!(monitor.observe(Signal::ValidationRejected, Some("10.0.0.2"), None).is_empty());
+    }
+    // Failures spread over more than the window never cross.
+    for _ in 0..10 {
+        assert!(monitor.observe(Signal::AuthFailure, Some("10.0.0.3"), Some("bob")).is_empty());
+        clock.advance(Duration::from_secs(6));
+    }
+    // A subject attacked from many addresses alerts, but only clients are blocked.
+    let mut alerts = Vec::new();
+    for i in 0..3 {
+        alerts.extend(monitor.observe(
+            Signal::AuthFailure,
+            Some(&format!("192.0.2.{i}")),
+            Some("carol"),
+        ));
+    }
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        (alerts[0].scope, alerts[0].key.as_str(), alerts[0].blocked_for),
+        (Scope::Subject, "carol", None)
+    );
+    assert_eq!(monitor.blocked("192.0.2.0"), None);
+}
+
+#[test]
+fn blocks_expire_and_can_be_lifted() {
+    let clock = FakeClock::new();
+    let monitor = Monitor::new(config(
+        serde_json::json!({"block_duration": "30s", "thresholds": {"permission_denied": 2}}),
+    ))
+    .with_clock(clock.clone());
+    monitor.observe(Signal::PermissionDenied, Some("c1"), None);
+    monitor.observe(Signal::PermissionDenied, Some("c1"), None);
+    assert_eq!(monitor.blocked("c1"), Some(Duration::from_secs(30)));
+    clock.advance(Duration::from_secs(29));
+    assert_eq!(monitor.blocked("c1"), Some(Duration::from_secs(1)));
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(monitor.blocked("c1"), None);
+    monitor.observe(Signal::PermissionDenied, Some("c2"), None);
+    monitor.observe(Signal::PermissionDenied, Some("c2"), None);
+    assert!(monitor.unblock("c2"));
+    assert_eq!(monitor.blocked("c2"), None);
+}
+
+#[test]
+fn memory_stays_bounded_under_a_flood_of_addresses() {
+    let clock = FakeClock::new();
+    let monitor = Monitor::new(config(
+        serde_json::json!({"max_tracked": 64, "thresholds": {"rate_limited": 5}}),
+    ))
+    .with_clock(clock);
+    for i in 0..20_000u32 {
+        monitor.observe(
+            Signal::RateLimited,
+            Some(&format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255)),
+            None,
+        );
+        assert!(monitor.tracked() <= 64);
+    }
+    // A real offender among the flood is still caught.
+    for _ in 0..5 {
+        monitor.observe(Signal::RateLimited, Some("203.0.113.7"), None);
+    }
+    assert!(monitor.blocked("203.0.113.7").is_some());
+}
+
+#[test]
+fn an_alert_is_an_audit_event_and_an_error_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = AuditKey::new("k1", vec![4; 32]).expect("key");
+    let auditor = Auditor::builder(key.clone())
+        .sink(FileSink::new(dir.path()).fsync(SyncPolicy::Always))
+        .start()
+        .expect("starts");
+    let monitor = Monitor::new(config(serde_json::json!({"thresholds": {"auth_failure": 2}})))
+        .with_auditor(auditor.clone());
+    let ((), logs) = support::capture_json_logs(|| {
+        monitor.observe(Signal::AuthFailure, Some("198.51.100.4"), Some("dave"));
+        monitor.observe(Signal::AuthFailure, Some("198.51.100.4"), Some("dave"));
+    });
+    let alerts: Vec<_> =
+        logs.json_lines().into_iter().filter(|l| l["target"] == "rampart::monitor").collect();
+    assert_eq!(alerts.len(), 2, "{}", logs.text());
+    assert_eq!(alerts[0]["level"], "ERROR");
+    assert_eq!(alerts[0]["signal"], "auth_failure");
+    assert!(alerts[0]["message"].as_str().is_some_and(|m| m.contains("security alert")));
+    auditor.shutdown(Duration::from_secs(5)).expect("stops");
+    let alerts: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("audit.jsonl"))
+        .expect("read")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+        .filter(|v| v["event_type"] == "security.alert")
+        .collect();
+    assert_eq!(alerts.len(), 2, "one for the client, one for the subject");
+    assert_eq!(alerts[0]["severity"], "high");
+    assert_eq!(alerts[0]["details"]["signal"], "auth_failure");
+    assert_eq!(alerts[0]["details"]["scope"], "client");
+    assert_eq!(alerts[0]["details"]["key"], "198.51.100.4");
+    assert_eq!(alerts[0]["details"]["blocked_seconds"], 900);
+    assert_eq!(alerts[0]["outcome"], "denied");
+    assert_eq!(alerts[1]["details"]["scope"], "subject");
+    assert_eq!(alerts[1]["actor"], "dave");
+    let verdict = rampart::audit::verify::verify_paths(&key, &[dir.path().to_path_buf()], None)
+        .expect("verifies");
+    assert!(verdict.is_intact());
+}
+
+#[test]
+fn bad_settings_name_their_key() {
+    for (json, key) in [
+        (serde_json::json!({"window": "a while"}), "monitor.window"),
+        (serde_json::json!({"window": "10ms"}), "monitor.window"),
+        (serde_json::json!({"block_duration": "30d"}), "monitor.block_duration"),
+        (serde_json::json!({"max_tracked": 1}), "monitor.max_tracked"),
+        (serde_json::json!({"thresholds": {"auth_failure": 1_000_000}}), "monitor.thresholds"),
+    ] {
+        let raw: RawMonitorConfig = serde_json::from_value(json.clone()).expect("raw");
+        let err = MonitorConfig::from_raw(raw).expect_err("invalid");
+        assert_eq!(err.config_key(), Some(key), "{json}");
+        assert!(!err.message().contains("a while"));
+    }
+}
+
+async fn get_raw(addr: SocketAddr, path: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("reads");
+    response
+}
+
+#[tokio::test]
+async fn the_http_layer_refuses_a_blocked_client_with_429_and_retry_after() {
+    let clock = FakeClock::new();
+    let monitor = Monitor::new(config(
+        serde_json::json!({"block_duration": "120s", "thresholds": {"auth_failure": 3}}),
+    ))
+    .with_clock(clock.clone());
+    let watcher = monitor.clone();
+    let app = Router::new()
+        .route(
+            "/login",
+            get(move |ConnectInfo(peer): ConnectInfo<SocketAddr>| {
+                let watcher = watcher.clone();
+                async move {
+                    watcher.observe(Signal::AuthFailure, Some(&peer.ip().to_string()), None);
+                    StatusCode::UNAUTHORIZED
+                }
+            }),
+        )
+        .layer(BlockLayer::new(monitor.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let addr = listener.local_addr().expect("address");
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+    });
+
+    for _ in 0..3 {
+        assert!(get_raw(addr, "/login").await.starts_with("HTTP/1.1 401"));
+    }
+    let refused = get_raw(addr, "/login").await;
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    let lower = refused.to_ascii_lowercase();
+    assert!(lower.contains("retry-after: 120"), "{refused}");
+    assert!(lower.contains("content-type: application/problem+json"), "{refused}");
+    assert!(refused.contains("\"code\":\"CLIENT_BLOCKED\""), "{refused}");
+    assert!(refused.contains("\"instance\":\"/login\""), "{refused}");
+
+    clock.advance(Duration::from_secs(120));
+    assert!(get_raw(addr, "/login").await.starts_with("HTTP/1.1 401"), "the block expired");
+    server.abort();
+}
