@@ -354,3 +354,63 @@ fn the_example_in_config_md_passes_production() {
     assert_eq!(loaded.config().rate_limit.quota.requests(), 300);
     assert!(loaded.warnings().is_empty());
 }
+
+#[test]
+fn every_module_section_loads_from_the_one_file_and_prints_masked() {
+    let toml = format!(
+        r#"
+[rate_limit]
+backend = "redis"
+redis_url = "redis://:{CANARY}@127.0.0.1:6379"
+
+[audit]
+key = "{CANARY}-{CANARY}"
+key_id = "k7"
+[audit.file]
+dir = "audit-dir"
+fsync = "always"
+[audit.postgres]
+url = "postgres://audit:{CANARY}@db/app"
+
+[monitor]
+window = "30s"
+[monitor.thresholds]
+auth_failure = 4
+"#
+    );
+    let loaded = load(&toml, &[("RAMPART_MONITOR__MAX_TRACKED", "500")]);
+    let c = loaded.config();
+    assert_eq!(c.audit.as_ref().expect("audit configured").key().id(), "k7");
+    let value =
+        |key: &str| loaded.settings().iter().find(|s| s.key == key).expect(key).value.clone();
+    assert_eq!(value("audit.file.fsync"), "\"always\"");
+    assert_eq!(value("monitor.window"), "\"30s\"");
+    assert_eq!(value("monitor.thresholds.auth_failure"), "4");
+    assert_eq!(value("monitor.max_tracked"), "500");
+    assert_eq!(
+        source(&loaded, "monitor.max_tracked"),
+        Source::Env { var: "RAMPART_MONITOR__MAX_TRACKED".into() }
+    );
+    for key in ["audit.key", "audit.postgres.url", "rate_limit.redis_url"] {
+        assert_eq!(value(key), "\"******\"", "{key}");
+    }
+    let printed = format!("{c:?}{:?}", loaded.settings());
+    assert!(!printed.contains(CANARY), "{printed}");
+
+    // Without an [audit] table there is no audit trail, and that is not an error.
+    assert!(load("", &[]).config().audit.is_none());
+}
+
+#[test]
+fn module_sections_report_their_own_keys_without_values() {
+    let err = fail(&format!("[audit]\nkey = \"{CANARY}\"\n[audit.file]\ndir = \"d\"\n"), &[]);
+    assert_eq!(problems(&err)[0].0, "audit.key");
+    let err = fail(&format!("[monitor]\nwindow = \"{CANARY}\"\n"), &[]);
+    assert_eq!(problems(&err)[0].0, "monitor.window");
+    let err = fail("[audit.file]\ndir = \"d\"\nfsync = \"sometimes\"\n", &[]);
+    assert!(problems(&err).iter().any(|(key, _)| key.starts_with("audit.")), "{err}");
+    for problem in err.problems() {
+        assert!(!problem.message().contains("sometimes"), "{}", problem.message());
+    }
+    assert!(!err.to_string().contains(CANARY));
+}

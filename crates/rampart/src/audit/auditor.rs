@@ -15,7 +15,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, code};
 
 /// What happens to the operation being audited when its event cannot be written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailurePolicy {
     /// The operation fails with an `Unavailable` error (`AUDIT_UNAVAILABLE`):

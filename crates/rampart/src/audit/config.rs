@@ -43,12 +43,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::auditor::{Auditor, FailurePolicy};
 use super::key::AuditKey;
 use super::sink::SyncPolicy;
 use super::sink::file::FileSink;
+use crate::config::{MASK, Section, format_duration};
 use crate::error::Error;
 
 /// `[audit]` as written.
@@ -102,9 +104,11 @@ pub struct RawPostgresSink {
 }
 
 /// Validated audit settings.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct AuditConfig {
     key: AuditKey,
+    /// Where the key was read from, when it came from a file.
+    key_file: Option<PathBuf>,
     queue_capacity: usize,
     timeout: Duration,
     failure_policy: FailurePolicy,
@@ -114,7 +118,7 @@ pub struct AuditConfig {
     postgres: Option<super::sink::postgres::PostgresSettings>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct FileSettings {
     dir: PathBuf,
     sync: SyncPolicy,
@@ -127,6 +131,7 @@ impl AuditConfig {
     /// never the value.
     pub fn from_raw(raw: RawAuditConfig) -> Result<AuditConfig, Error> {
         let key_id = raw.key_id.unwrap_or_else(|| "default".to_owned());
+        let key_file = raw.key_file.clone();
         let key = match (raw.key, raw.key_file) {
             (Some(_), Some(_)) => {
                 return Err(Error::configuration(
@@ -185,6 +190,7 @@ impl AuditConfig {
         }
         Ok(AuditConfig {
             key,
+            key_file,
             queue_capacity,
             timeout,
             failure_policy: raw.failure_policy.unwrap_or_default(),
@@ -226,6 +232,53 @@ impl AuditConfig {
                 .sink(super::sink::postgres::PostgresSink::from_settings(settings, self.timeout));
         }
         builder.start()
+    }
+}
+
+/// The optional `[audit]` table of [`Config`](crate::config::Config): no
+/// table, no audit trail.
+impl Section for Option<AuditConfig> {
+    type Raw = Option<RawAuditConfig>;
+
+    fn from_raw(raw: Option<RawAuditConfig>) -> Result<Option<AuditConfig>, Error> {
+        raw.map(AuditConfig::from_raw).transpose()
+    }
+}
+
+/// Serializes as `[audit]` is written (what `rampart config show` prints),
+/// the key and the PostgreSQL URL masked.
+impl Serialize for AuditConfig {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut table = serializer.serialize_struct("audit", 9)?;
+        match &self.key_file {
+            Some(path) => table.serialize_field("key_file", path)?,
+            None => table.serialize_field("key", MASK)?,
+        }
+        table.serialize_field("key_id", self.key.id())?;
+        table.serialize_field("queue_capacity", &self.queue_capacity)?;
+        table.serialize_field("timeout", &format_duration(self.timeout))?;
+        table.serialize_field("failure_policy", &self.failure_policy)?;
+        table.serialize_field("checkpoint_interval", &format_duration(self.checkpoint_interval))?;
+        table.serialize_field("file", &self.file)?;
+        #[cfg(feature = "postgres")]
+        table.serialize_field("postgres", &self.postgres)?;
+        table.end()
+    }
+}
+
+impl Serialize for FileSettings {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut table = serializer.serialize_struct("file", 4)?;
+        table.serialize_field("dir", &self.dir)?;
+        let fsync = match self.sync {
+            SyncPolicy::Always => "always".to_owned(),
+            SyncPolicy::Never => "never".to_owned(),
+            SyncPolicy::Every(every) => format_duration(every),
+        };
+        table.serialize_field("fsync", &fsync)?;
+        table.serialize_field("rotate_bytes", &self.rotate_bytes.unwrap_or(0))?;
+        table.serialize_field("checkpoints", &self.checkpoints)?;
+        table.end()
     }
 }
 

@@ -258,6 +258,10 @@ config! {
     tls: TlsSettings,
     /// Logs (`[telemetry]`).
     telemetry: crate::telemetry::Settings,
+    /// The audit trail (`[audit]`, see [`crate::audit`]); none without the table.
+    audit: Option<crate::audit::config::AuditConfig>,
+    /// Security-event detection (`[monitor]`, see [`crate::monitor`]).
+    monitor: crate::monitor::MonitorConfig,
     /// Authentication and authorization (`[auth]`).
     auth: crate::auth::AuthConfig,
 }

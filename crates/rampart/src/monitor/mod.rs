@@ -36,7 +36,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::audit::{AuditEvent, Auditor, Outcome};
 use crate::clock::{Clock, SystemClock};
@@ -215,6 +216,40 @@ impl MonitorConfig {
             max_tracked,
             thresholds,
         })
+    }
+}
+
+/// The `[monitor]` table of [`Config`](crate::config::Config).
+impl crate::config::Section for MonitorConfig {
+    type Raw = RawMonitorConfig;
+
+    fn from_raw(raw: RawMonitorConfig) -> Result<MonitorConfig, Error> {
+        MonitorConfig::from_raw(raw)
+    }
+}
+
+/// Serializes as `[monitor]` is written (what `rampart config show` prints).
+impl Serialize for MonitorConfig {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use crate::config::format_duration;
+        let [auth_failure, permission_denied, validation_rejected, rate_limited, tampered_cookie] =
+            self.thresholds;
+        let mut table = serializer.serialize_struct("monitor", 4)?;
+        table.serialize_field("window", &format_duration(self.window))?;
+        let block = self.block_duration.map_or_else(|| "0s".to_owned(), format_duration);
+        table.serialize_field("block_duration", &block)?;
+        table.serialize_field("max_tracked", &self.max_tracked)?;
+        table.serialize_field(
+            "thresholds",
+            &serde_json::json!({
+                "auth_failure": auth_failure,
+                "permission_denied": permission_denied,
+                "validation_rejected": validation_rejected,
+                "rate_limited": rate_limited,
+                "tampered_cookie": tampered_cookie,
+            }),
+        )?;
+        table.end()
     }
 }
 

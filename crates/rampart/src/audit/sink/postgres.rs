@@ -51,7 +51,7 @@ use crate::audit::config::RawPostgresSink;
 use crate::error::Error;
 
 /// Validated `[audit.postgres]` settings.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct PostgresSettings {
     url: SecretString,
     table: TableName,
@@ -74,6 +74,22 @@ impl PostgresSettings {
             ));
         }
         Ok(PostgresSettings { url: raw.url, table, batch_size })
+    }
+}
+
+/// Serializes as `[audit.postgres]` is written, with the URL masked.
+impl serde::Serialize for PostgresSettings {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut table = serializer.serialize_struct("postgres", 3)?;
+        table.serialize_field("url", crate::config::MASK)?;
+        let name = match &self.table.schema {
+            Some(schema) => format!("{schema}.{}", self.table.name),
+            None => self.table.name.clone(),
+        };
+        table.serialize_field("table", &name)?;
+        table.serialize_field("batch_size", &self.batch_size)?;
+        table.end()
     }
 }
 
