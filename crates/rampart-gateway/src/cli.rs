@@ -26,9 +26,15 @@ pub struct Cli {
 /// The sub-commands; each operator tool adds one.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// API keys: `rampart apikey new --name N [--perm P]...`.
+    #[command(subcommand)]
+    Apikey(commands::apikey::ApiKeyCommand),
     /// Check a configuration file, or show the effective configuration.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// Tokens: `rampart token issue --config FILE --sub S [--perm P]... [--ttl 1h]`.
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
     /// Audit trail tools.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
@@ -43,7 +49,13 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(command) => match command {
+            Command::Apikey(command) => {
+                commands::apikey::run(command, &mut std::io::stdout(), &mut std::io::stderr())
+            }
             Command::Config(command) => commands::config::run(&command),
+            Command::Token(command) => {
+                commands::token::run(&command, &mut std::io::stdout(), &mut std::io::stderr())
+            }
             Command::Audit(command) => commands::audit::run(command),
         },
     }

@@ -31,3 +31,146 @@ fn unknown_argument_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
 }
+
+#[test]
+fn apikey_new_prints_a_key_once_and_a_config_entry_that_accepts_it() {
+    let out = rampart(&[
+        "apikey",
+        "new",
+        "--name",
+        "billing job",
+        "--perm",
+        "orders:read",
+        "--perm",
+        "invoices:*",
+        "--role",
+        "clerk",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let key = text
+        .split_whitespace()
+        .find(|w| w.starts_with("rk_"))
+        .expect("the key is printed")
+        .to_owned();
+    assert!(rampart::auth::looks_like_api_key(&key), "{key}");
+    assert_eq!(text.matches(key.as_str()).count(), 1, "shown once: {text}");
+    let entry = &text[text.find("[[auth.api_keys]]").expect("config entry")..];
+    assert!(entry.contains("name = \"billing job\""), "{entry}");
+    assert!(entry.contains("permissions = [\"orders:read\", \"invoices:*\"]"), "{entry}");
+    assert!(entry.contains("roles = [\"clerk\"]"), "{entry}");
+    assert!(!entry.contains(&key[16..]), "the entry holds no secret");
+
+    // The printed entry, as configuration, accepts the printed key.
+    let field = |name: &str| {
+        let line = entry.lines().find(|l| l.starts_with(&format!("{name} = "))).expect("field");
+        line.split('"').nth(1).expect("quoted").to_owned()
+    };
+    let raw: rampart::auth::RawAuthConfig = serde_json::from_value(serde_json::json!({
+        "roles": {"clerk": ["orders:write"]},
+        "api_keys": [{"id": field("id"), "name": field("name"), "hash": field("hash"),
+                      "permissions": ["orders:read", "invoices:*"], "roles": ["clerk"]}],
+    }))
+    .expect("raw");
+    let store = rampart::auth::ApiKeyStore::new(&raw.validate().expect("valid"));
+    let principal = store.verify(&key).expect("the key works");
+    assert!(principal.has("invoices:send") && principal.has("orders:write"));
+}
+
+#[test]
+fn apikey_new_refuses_bad_arguments() {
+    let out = rampart(&["apikey", "new", "--name", "x", "--perm", "orders:*:read"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid permission"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("rk_"));
+    let out = rampart(&["apikey", "new", "--name", ""]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = rampart(&["apikey", "new"]);
+    assert_eq!(out.status.code(), Some(2), "--name is required");
+}
+
+const TOKEN_CONFIG: &str = r#"
+[jwt]
+lifetime = "2h"
+
+[auth.jwt]
+issuers = ["https://rampart.example"]
+audiences = ["orders-api"]
+
+[[auth.jwt.keys]]
+kid = "main"
+algorithm = "HS256"
+secret = "a-token-signing-secret-of-32-bytes-or-more"
+"#;
+
+fn verify(config_text: &str, token: &str) -> Result<rampart::auth::Principal, rampart::Error> {
+    let loaded = rampart::config::Loader::new()
+        .toml_text("rampart.toml", config_text)
+        .env_vars(Vec::<(String, String)>::new())
+        .load()
+        .expect("config loads");
+    let verifier = rampart::auth::JwtVerifier::new(
+        &loaded.config().auth,
+        std::sync::Arc::new(rampart::clock::SystemClock),
+    )
+    .expect("verifier");
+    verifier.verify(token)
+}
+
+#[test]
+fn token_issue_prints_a_token_the_same_config_accepts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("rampart.toml");
+    std::fs::write(&file, TOKEN_CONFIG).expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    let out = rampart(&[
+        "token",
+        "issue",
+        "--config",
+        path,
+        "--sub",
+        "ci-bot",
+        "--perm",
+        "orders:read",
+        "--ttl",
+        "15m",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).expect("utf-8").trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "{token}");
+    let principal = verify(TOKEN_CONFIG, &token).expect("the issued token verifies");
+    assert_eq!(principal.subject(), "ci-bot");
+    assert!(principal.has("orders:read") && !principal.has("orders:write"));
+    let claims = principal.claims();
+    let ttl = claims["exp"].as_u64().expect("exp") - claims["iat"].as_u64().expect("iat");
+    assert_eq!(ttl, 15 * 60);
+    assert_eq!(claims["iss"], "https://rampart.example");
+    // Without --ttl, the configured jwt.lifetime.
+    let out = rampart(&["token", "issue", "--config", path, "--sub", "ci-bot"]);
+    let token = String::from_utf8(out.stdout).expect("utf-8").trim().to_owned();
+    let claims = verify(TOKEN_CONFIG, &token).expect("verifies").claims().clone();
+    assert_eq!(
+        claims["exp"].as_u64().expect("exp") - claims["iat"].as_u64().expect("iat"),
+        2 * 3600
+    );
+    // Another secret does not accept it.
+    let other = TOKEN_CONFIG.replace("a-token-signing-secret", "another-signing-secret");
+    assert!(verify(&other, &token).is_err());
+}
+
+#[test]
+fn token_issue_explains_what_is_missing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("rampart.toml");
+    std::fs::write(&file, "[jwt]\nlifetime = \"1h\"\n").expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    let out = rampart(&["token", "issue", "--config", path, "--sub", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("auth.jwt.keys") && err.contains("no HS key"), "{err}");
+    assert!(out.stdout.is_empty());
+    let out = rampart(&["token", "issue", "--config", path, "--sub", "x", "--ttl", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = rampart(&["token", "issue", "--config", "/nonexistent/rampart.toml", "--sub", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+}

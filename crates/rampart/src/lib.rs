@@ -34,6 +34,7 @@
 //! | `redis`     | the Redis rate-limit backend ([`ratelimit`]) |
 
 pub mod audit;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;

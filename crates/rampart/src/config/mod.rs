@@ -262,6 +262,8 @@ config! {
     audit: Option<crate::audit::config::AuditConfig>,
     /// Security-event detection (`[monitor]`, see [`crate::monitor`]).
     monitor: crate::monitor::MonitorConfig,
+    /// Authentication and authorization (`[auth]`).
+    auth: crate::auth::AuthConfig,
 }
 
 impl Default for Config {

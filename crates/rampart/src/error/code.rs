@@ -107,6 +107,15 @@ registry! {
     NOT_FOUND => NotFound, "The resource does not exist.";
     CONFLICT => Conflict, "The operation conflicts with the current state of the resource.";
     AUTHENTICATION_FAILED => Authentication, "Credentials are missing or invalid.";
+    AUTHENTICATION_REQUIRED => Authentication, "No credentials were presented; `WWW-Authenticate` says which scheme to use.";
+    TOKEN_INVALID => Authentication, "The bearer token is malformed, too large, signed with an unknown key or algorithm, badly signed, or has a wrong or missing claim.";
+    TOKEN_EXPIRED => Authentication, "The bearer token has expired (`exp` is past, allowing for the configured leeway).";
+    TOKEN_NOT_YET_VALID => Authentication, "The bearer token is not valid yet (`nbf` is in the future, allowing for the configured leeway).";
+    API_KEY_INVALID => Authentication, "The API key is malformed, fails its checksum, is unknown, or its secret is wrong.";
+    SESSION_INVALID => Authentication, "The session cookie was tampered with, made by another server, ended by logout, or rotated away.";
+    SESSION_EXPIRED => Authentication, "The session passed its idle or absolute lifetime; sign in again.";
+    CSRF_REJECTED => Authorization, "A state-changing request on a session lacked the CSRF token or came from a foreign origin.";
+    AUTH_LOCKED_OUT => RateLimited, "Too many failed authentications from this client or for this credential; retry after `Retry-After`.";
     PERMISSION_DENIED => Authorization, "The caller lacks a required permission; `required_permissions` lists them.";
     RATE_LIMITED => RateLimited, "Too many requests; retry after the time in `Retry-After`.";
     EXTERNAL_SERVICE_ERROR => ExternalService, "A dependency failed or answered with an error.";

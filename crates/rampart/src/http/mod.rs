@@ -17,6 +17,7 @@
 //! # let _ = app;
 //! ```
 
+pub mod auth;
 mod block;
 mod ratelimit;
 mod response;

@@ -1,0 +1,715 @@
+//! The `[auth]` settings: a serde raw form and its one validation into
+//! [`AuthConfig`].
+//!
+//! Errors name the key (`auth.jwt.keys[0].secret`) and why, never the value.
+//!
+//! ```
+//! use rampart::auth::RawAuthConfig;
+//!
+//! let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+//!     "jwt": { "keys": [{ "kid": "k1", "algorithm": "HS256",
+//!                         "secret": "an-hs256-secret-of-at-least-32-bytes!" }] },
+//!     "roles": { "clerk": ["orders:read", "orders:write"] }
+//! })).unwrap();
+//! let config = raw.validate().unwrap();
+//! assert!(config.roles().get("clerk").unwrap().grants("orders:write"));
+//!
+//! let bad: RawAuthConfig = serde_json::from_value(serde_json::json!({
+//!     "jwt": { "keys": [{ "kid": "k1", "algorithm": "HS256", "secret": "short-hunter2" }] }
+//! })).unwrap();
+//! let err = bad.validate().unwrap_err();
+//! assert_eq!(err.config_key(), Some("auth.jwt.keys[0].secret"));
+//! assert!(!format!("{err:?}").contains("hunter2"));
+//! ```
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::config::Secret;
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
+use serde::Deserialize;
+
+use super::api_key::{ApiKeyHash, parse_key_id};
+use super::permission::{PermissionSet, RoleMap};
+use crate::error::Error;
+
+/// `[auth]` as written in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthConfig {
+    /// `[auth.jwt]`.
+    #[serde(default)]
+    pub jwt: RawJwtConfig,
+    /// `[[auth.api_keys]]`: one table per key, as `rampart apikey new` prints.
+    #[serde(default)]
+    pub api_keys: Vec<RawApiKey>,
+    /// `[auth.roles]`: role name → permissions it grants.
+    #[serde(default)]
+    pub roles: BTreeMap<String, Vec<String>>,
+    /// `[auth.session]`: browser sessions; absent means none.
+    #[serde(default)]
+    pub session: Option<RawSessionConfig>,
+    /// `[auth.lockout]`.
+    #[serde(default)]
+    pub lockout: RawLockoutConfig,
+}
+
+/// `[auth.jwt]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwtConfig {
+    /// Keys given in the configuration itself.
+    #[serde(default)]
+    pub keys: Vec<RawJwtKey>,
+    /// A JWKS file of public keys, reloaded when it changes.
+    #[serde(default)]
+    pub jwks: Option<RawJwks>,
+    /// Accepted `iss` values; when set, tokens must carry one of them.
+    #[serde(default)]
+    pub issuers: Vec<String>,
+    /// Accepted `aud` values; when set, tokens must name one of them.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf` (default "30s", at most "5m").
+    #[serde(default)]
+    pub leeway: Option<String>,
+    /// Tokens longer than this are refused before any decoding (default 8192).
+    #[serde(default)]
+    pub max_token_bytes: Option<usize>,
+    /// Verified tokens remembered (default 10000; 0 turns the cache off).
+    #[serde(default)]
+    pub cache_capacity: Option<usize>,
+}
+
+/// One `[[auth.jwt.keys]]` entry: exactly one of `secret`, `public_key`,
+/// `public_key_file`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwtKey {
+    /// The key id tokens name in their `kid` header.
+    pub kid: String,
+    /// The one algorithm this key verifies: HS256/384/512, RS256/384/512,
+    /// PS256/384/512, ES256/384, EdDSA.
+    pub algorithm: String,
+    /// The shared secret of an HS key.
+    #[serde(default)]
+    pub secret: Option<Secret<String>>,
+    /// A PEM public key (RS, PS, ES, EdDSA).
+    #[serde(default)]
+    pub public_key: Option<String>,
+    /// A file holding a PEM public key.
+    #[serde(default)]
+    pub public_key_file: Option<PathBuf>,
+}
+
+/// `[auth.jwt.jwks]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwks {
+    /// The JWKS file (`{"keys": [...]}`).
+    pub file: PathBuf,
+    /// How often the file is checked for changes (default "30s").
+    #[serde(default)]
+    pub check_interval: Option<String>,
+    /// An unknown `kid` re-reads the file at most once per this interval
+    /// (default "30s").
+    #[serde(default)]
+    pub min_reload_interval: Option<String>,
+    /// The algorithm for RSA keys that carry no `alg` (otherwise skipped).
+    #[serde(default)]
+    pub default_rsa_algorithm: Option<String>,
+}
+
+/// One `[[auth.api_keys]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiKey {
+    /// The key's public id (the part after `rk_`).
+    pub id: String,
+    /// Who or what holds the key; becomes the principal's subject.
+    pub name: String,
+    /// `sha256:<64 hex digits>` of the whole key.
+    pub hash: String,
+    /// Permissions granted directly.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// Roles granted.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// `[auth.session]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSessionConfig {
+    /// At least 32 bytes; the cookie encryption key is derived from it.
+    pub secret: Secret<String>,
+    /// The cookie name after the `__Host-` prefix (default "session").
+    #[serde(default)]
+    pub cookie_name: Option<String>,
+    /// "lax" (default) or "strict".
+    #[serde(default)]
+    pub same_site: Option<String>,
+    /// Lifetime from sign-in, whatever the activity (default "12h").
+    #[serde(default)]
+    pub absolute_timeout: Option<String>,
+    /// Lifetime without requests (default "30m").
+    #[serde(default)]
+    pub idle_timeout: Option<String>,
+    /// Origins (`https://app.example.com`) allowed to send state-changing
+    /// requests; a request whose `Origin` is not listed is refused.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Live sessions kept at most (default 100000); past it sign-ins fail.
+    #[serde(default)]
+    pub max_sessions: Option<usize>,
+}
+
+/// `[auth.lockout]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLockoutConfig {
+    /// On by default.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Failures allowed per client or credential within `window` (default 10).
+    #[serde(default)]
+    pub max_failures: Option<u32>,
+    /// The window failures are counted in (default "5m").
+    #[serde(default)]
+    pub window: Option<String>,
+    /// The first lockout's length (default "30s"); each further lockout
+    /// within `window` doubles it.
+    #[serde(default)]
+    pub base_lockout: Option<String>,
+    /// The longest lockout (default "15m").
+    #[serde(default)]
+    pub max_lockout: Option<String>,
+}
+
+/// Validated `[auth]` settings. Build the parts from it:
+/// [`JwtVerifier::new`](super::JwtVerifier::new),
+/// [`ApiKeyStore::new`](super::ApiKeyStore::new),
+/// [`SessionManager::new`](super::SessionManager::new).
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub(crate) jwt: JwtConfig,
+    pub(crate) api_keys: Vec<ApiKeyEntry>,
+    pub(crate) roles: RoleMap,
+    pub(crate) session: Option<SessionConfig>,
+    pub(crate) lockout: LockoutConfig,
+}
+
+impl AuthConfig {
+    /// The role map.
+    pub fn roles(&self) -> &RoleMap {
+        &self.roles
+    }
+
+    /// The JWT settings.
+    pub fn jwt(&self) -> &JwtConfig {
+        &self.jwt
+    }
+
+    /// The session settings, when sessions are configured.
+    pub fn session(&self) -> Option<&SessionConfig> {
+        self.session.as_ref()
+    }
+
+    /// The lockout settings.
+    pub fn lockout(&self) -> &LockoutConfig {
+        &self.lockout
+    }
+}
+
+/// Validated `[auth.jwt]`.
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub(crate) keys: Vec<JwtKey>,
+    pub(crate) jwks: Option<JwksConfig>,
+    pub(crate) issuers: Vec<String>,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) leeway: Duration,
+    pub(crate) max_token_bytes: usize,
+    pub(crate) cache_capacity: usize,
+}
+
+impl JwtConfig {
+    /// Whether any key or JWKS file is configured.
+    pub fn is_enabled(&self) -> bool {
+        !self.keys.is_empty() || self.jwks.is_some()
+    }
+}
+
+/// A key pinned to one algorithm.
+#[derive(Clone)]
+pub(crate) struct JwtKey {
+    pub(crate) kid: String,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) decoding: DecodingKey,
+    /// HS keys can also sign (token issuing).
+    pub(crate) encoding: Option<EncodingKey>,
+}
+
+impl std::fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct JwksConfig {
+    pub(crate) file: PathBuf,
+    pub(crate) check_interval: Duration,
+    pub(crate) min_reload_interval: Duration,
+    pub(crate) default_rsa_algorithm: Option<Algorithm>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ApiKeyEntry {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) hash: ApiKeyHash,
+    pub(crate) permissions: PermissionSet,
+    pub(crate) roles: Vec<String>,
+}
+
+/// Validated `[auth.session]`.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub(crate) secret: Secret<String>,
+    pub(crate) cookie_name: String,
+    pub(crate) same_site_strict: bool,
+    pub(crate) absolute_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) allowed_origins: Vec<String>,
+    pub(crate) max_sessions: usize,
+}
+
+/// Validated `[auth.lockout]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockoutConfig {
+    pub(crate) enabled: bool,
+    pub(crate) max_failures: u32,
+    pub(crate) window: Duration,
+    pub(crate) base_lockout: Duration,
+    pub(crate) max_lockout: Duration,
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        LockoutConfig {
+            enabled: true,
+            max_failures: 10,
+            window: Duration::from_secs(300),
+            base_lockout: Duration::from_secs(30),
+            max_lockout: Duration::from_secs(900),
+        }
+    }
+}
+
+/// `[auth]` as a section of the whole configuration.
+impl crate::config::Section for AuthConfig {
+    type Raw = RawAuthConfig;
+
+    fn from_raw(raw: RawAuthConfig) -> Result<AuthConfig, Error> {
+        raw.validate()
+    }
+}
+
+impl RawAuthConfig {
+    /// Validates every setting into an [`AuthConfig`]. Key files named in
+    /// the settings are read here; the JWKS file is read when the verifier
+    /// is built.
+    pub fn validate(self) -> Result<AuthConfig, Error> {
+        let mut roles = RoleMap::new();
+        for (role, permissions) in &self.roles {
+            let set = permission_set(&format!("auth.roles.{role}"), permissions)?;
+            roles.insert(role.clone(), set);
+        }
+        Ok(AuthConfig {
+            jwt: jwt_config(self.jwt)?,
+            api_keys: api_keys(self.api_keys)?,
+            roles,
+            session: self.session.map(session_config).transpose()?,
+            lockout: lockout_config(&self.lockout)?,
+        })
+    }
+}
+
+fn bad(key: impl Into<String>, why: &'static str) -> Error {
+    Error::configuration(key, why)
+}
+
+fn duration(key: &str, raw: Option<&str>, default: Duration) -> Result<Duration, Error> {
+    match raw {
+        None => Ok(default),
+        Some(text) => humantime::parse_duration(text.trim())
+            .map_err(|_| bad(key, "is not a duration such as \"30s\", \"15m\" or \"24h\"")),
+    }
+}
+
+fn permission_set(key: &str, permissions: &[String]) -> Result<PermissionSet, Error> {
+    let mut set = PermissionSet::new();
+    for (i, text) in permissions.iter().enumerate() {
+        let permission = super::permission::Permission::parse(text).map_err(|err| {
+            bad(format!("{key}[{i}]"), "is not a valid permission").with_source(err)
+        })?;
+        set.insert(permission);
+    }
+    Ok(set)
+}
+
+fn algorithm(key: &str, text: &str) -> Result<Algorithm, Error> {
+    Algorithm::from_str(text).map_err(|_| {
+        bad(key, "is not a supported algorithm (HS256/384/512, RS256/384/512, PS256/384/512, ES256/384, EdDSA)")
+    })
+}
+
+/// The fewest secret bytes for an HS algorithm: the hash's output size
+/// (RFC 7518, section 3.2).
+fn min_hs_secret(algorithm: Algorithm) -> usize {
+    match algorithm {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 32,
+    }
+}
+
+fn jwt_config(raw: RawJwtConfig) -> Result<JwtConfig, Error> {
+    let mut keys = Vec::with_capacity(raw.keys.len());
+    let mut kids = HashSet::new();
+    for (i, key) in raw.keys.into_iter().enumerate() {
+        let path = format!("auth.jwt.keys[{i}]");
+        if key.kid.is_empty() || key.kid.len() > 128 {
+            return Err(bad(format!("{path}.kid"), "must have 1 to 128 characters"));
+        }
+        if !kids.insert(key.kid.clone()) {
+            return Err(bad(format!("{path}.kid"), "is used by another key"));
+        }
+        keys.push(jwt_key(&path, key)?);
+    }
+    let jwks = match raw.jwks {
+        None => None,
+        Some(jwks) => Some(JwksConfig {
+            check_interval: duration(
+                "auth.jwt.jwks.check_interval",
+                jwks.check_interval.as_deref(),
+                Duration::from_secs(30),
+            )?,
+            min_reload_interval: duration(
+                "auth.jwt.jwks.min_reload_interval",
+                jwks.min_reload_interval.as_deref(),
+                Duration::from_secs(30),
+            )?,
+            default_rsa_algorithm: match jwks.default_rsa_algorithm.as_deref() {
+                None => None,
+                Some(text) => {
+                    let key = "auth.jwt.jwks.default_rsa_algorithm";
+                    let alg = algorithm(key, text)?;
+                    if alg.family() != AlgorithmFamily::Rsa {
+                        return Err(bad(key, "must be an RSA algorithm (RS* or PS*)"));
+                    }
+                    Some(alg)
+                }
+            },
+            file: jwks.file,
+        }),
+    };
+    let leeway = duration("auth.jwt.leeway", raw.leeway.as_deref(), Duration::from_secs(30))?;
+    if leeway > Duration::from_secs(300) {
+        return Err(bad("auth.jwt.leeway", "must be at most 5 minutes"));
+    }
+    let max_token_bytes = raw.max_token_bytes.unwrap_or(8192);
+    if !(256..=65_536).contains(&max_token_bytes) {
+        return Err(bad("auth.jwt.max_token_bytes", "must be between 256 and 65536"));
+    }
+    if raw.issuers.iter().any(String::is_empty) {
+        return Err(bad("auth.jwt.issuers", "must not hold an empty issuer"));
+    }
+    if raw.audiences.iter().any(String::is_empty) {
+        return Err(bad("auth.jwt.audiences", "must not hold an empty audience"));
+    }
+    Ok(JwtConfig {
+        keys,
+        jwks,
+        issuers: raw.issuers,
+        audiences: raw.audiences,
+        leeway,
+        max_token_bytes,
+        cache_capacity: raw.cache_capacity.unwrap_or(10_000),
+    })
+}
+
+fn jwt_key(path: &str, key: RawJwtKey) -> Result<JwtKey, Error> {
+    let alg = algorithm(&format!("{path}.algorithm"), &key.algorithm)?;
+    let given = [key.secret.is_some(), key.public_key.is_some(), key.public_key_file.is_some()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(bad(path, "needs exactly one of secret, public_key, public_key_file"));
+    }
+    if alg.family() == AlgorithmFamily::Hmac {
+        let Some(secret) = key.secret else {
+            return Err(bad(format!("{path}.secret"), "is required for an HS algorithm"));
+        };
+        let bytes = secret.expose().as_bytes();
+        if bytes.len() < min_hs_secret(alg) {
+            return Err(bad(
+                format!("{path}.secret"),
+                "is shorter than the algorithm's hash (32 bytes for HS256, 48 for HS384, 64 for HS512)",
+            ));
+        }
+        // A PEM block as an HMAC secret is the algorithm-confusion mistake.
+        if secret.expose().contains("-----BEGIN") {
+            return Err(bad(
+                format!("{path}.secret"),
+                "is a PEM key: an HS key needs a random secret",
+            ));
+        }
+        return Ok(JwtKey {
+            kid: key.kid,
+            algorithm: alg,
+            decoding: DecodingKey::from_secret(bytes),
+            encoding: Some(EncodingKey::from_secret(bytes)),
+        });
+    }
+    if key.secret.is_some() {
+        return Err(bad(format!("{path}.secret"), "is only for HS algorithms: give public_key"));
+    }
+    let (pem, pem_key) = match (key.public_key, key.public_key_file) {
+        (Some(pem), _) => (pem.into_bytes(), format!("{path}.public_key")),
+        (None, Some(file)) => {
+            let pem_key = format!("{path}.public_key_file");
+            let pem = std::fs::read(&file)
+                .map_err(|err| bad(pem_key.clone(), "cannot be read").with_source(err))?;
+            (pem, pem_key)
+        }
+        (None, None) => return Err(bad(path, "needs public_key or public_key_file")),
+    };
+    Ok(JwtKey {
+        kid: key.kid,
+        algorithm: alg,
+        decoding: public_key(&pem_key, alg, &pem)?,
+        encoding: None,
+    })
+}
+
+/// A PEM public key for `alg`'s family; private keys are refused.
+fn public_key(key: &str, alg: Algorithm, pem: &[u8]) -> Result<DecodingKey, Error> {
+    if pem.windows(11).any(|w| w == b"PRIVATE KEY") {
+        return Err(bad(key, "holds a private key: give the public key only"));
+    }
+    let parsed = match alg.family() {
+        AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(pem),
+        AlgorithmFamily::Ec => DecodingKey::from_ec_pem(pem),
+        AlgorithmFamily::Ed => DecodingKey::from_ed_pem(pem),
+        AlgorithmFamily::Hmac => return Err(bad(key, "an HS algorithm takes a secret")),
+    };
+    parsed
+        .map_err(|err| bad(key, "is not a PEM public key of the algorithm's type").with_source(err))
+}
+
+fn api_keys(raw: Vec<RawApiKey>) -> Result<Vec<ApiKeyEntry>, Error> {
+    let mut ids = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, key) in raw.into_iter().enumerate() {
+        let path = format!("auth.api_keys[{i}]");
+        if parse_key_id(&key.id).is_none() {
+            return Err(bad(format!("{path}.id"), "is not an API key id (12 of a-z, 0-9)"));
+        }
+        if !ids.insert(key.id.clone()) {
+            return Err(bad(format!("{path}.id"), "is used by another key"));
+        }
+        if key.name.is_empty() || key.name.len() > 128 {
+            return Err(bad(format!("{path}.name"), "must have 1 to 128 characters"));
+        }
+        let hash = ApiKeyHash::parse(&key.hash)
+            .ok_or_else(|| bad(format!("{path}.hash"), "is not \"sha256:\" and 64 hex digits"))?;
+        out.push(ApiKeyEntry {
+            permissions: permission_set(&format!("{path}.permissions"), &key.permissions)?,
+            id: key.id,
+            name: key.name,
+            hash,
+            roles: key.roles,
+        });
+    }
+    Ok(out)
+}
+
+fn session_config(raw: RawSessionConfig) -> Result<SessionConfig, Error> {
+    if raw.secret.expose().len() < 32 {
+        return Err(bad("auth.session.secret", "is shorter than 32 bytes"));
+    }
+    let name = raw.cookie_name.unwrap_or_else(|| "session".to_owned());
+    if name.is_empty()
+        || name.len() > 64
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+    {
+        return Err(bad("auth.session.cookie_name", "must be 1 to 64 of A-Z, a-z, 0-9, '_', '-'"));
+    }
+    let same_site_strict = match raw.same_site.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("lax") => false,
+        Some("strict") => true,
+        Some(_) => return Err(bad("auth.session.same_site", "must be \"lax\" or \"strict\"")),
+    };
+    let absolute_timeout = duration(
+        "auth.session.absolute_timeout",
+        raw.absolute_timeout.as_deref(),
+        Duration::from_secs(12 * 3600),
+    )?;
+    let idle_timeout = duration(
+        "auth.session.idle_timeout",
+        raw.idle_timeout.as_deref(),
+        Duration::from_secs(1800),
+    )?;
+    if idle_timeout.is_zero() || absolute_timeout < idle_timeout {
+        return Err(bad(
+            "auth.session.idle_timeout",
+            "must be more than zero and at most absolute_timeout",
+        ));
+    }
+    for (i, origin) in raw.allowed_origins.iter().enumerate() {
+        let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
+            && !origin.ends_with('/')
+            && origin
+                .split("://")
+                .nth(1)
+                .is_some_and(|host| !host.is_empty() && !host.contains('/'));
+        if !ok {
+            return Err(bad(
+                format!("auth.session.allowed_origins[{i}]"),
+                "is not an origin such as \"https://app.example.com\"",
+            ));
+        }
+    }
+    let max_sessions = raw.max_sessions.unwrap_or(100_000);
+    if max_sessions == 0 {
+        return Err(bad("auth.session.max_sessions", "must be at least 1"));
+    }
+    Ok(SessionConfig {
+        secret: raw.secret,
+        cookie_name: format!("__Host-{name}"),
+        same_site_strict,
+        absolute_timeout,
+        idle_timeout,
+        allowed_origins: raw.allowed_origins,
+        max_sessions,
+    })
+}
+
+fn lockout_config(raw: &RawLockoutConfig) -> Result<LockoutConfig, Error> {
+    let default = LockoutConfig::default();
+    let config = LockoutConfig {
+        enabled: raw.enabled.unwrap_or(default.enabled),
+        max_failures: raw.max_failures.unwrap_or(default.max_failures),
+        window: duration("auth.lockout.window", raw.window.as_deref(), default.window)?,
+        base_lockout: duration(
+            "auth.lockout.base_lockout",
+            raw.base_lockout.as_deref(),
+            default.base_lockout,
+        )?,
+        max_lockout: duration(
+            "auth.lockout.max_lockout",
+            raw.max_lockout.as_deref(),
+            default.max_lockout,
+        )?,
+    };
+    if config.max_failures == 0 {
+        return Err(bad("auth.lockout.max_failures", "must be at least 1"));
+    }
+    if config.window.is_zero() {
+        return Err(bad("auth.lockout.window", "must be more than zero"));
+    }
+    if config.base_lockout.is_zero() || config.max_lockout < config.base_lockout {
+        return Err(bad(
+            "auth.lockout.max_lockout",
+            "must be at least base_lockout, which must be more than zero",
+        ));
+    }
+    Ok(config)
+}
+
+/// The effective settings as `config show` prints them: every secret as
+/// `******`, keys by id and algorithm, key material never.
+impl serde::Serialize for AuthConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        const MASK: &str = "******";
+        let secs = |d: Duration| humantime::format_duration(d).to_string();
+        let keys: Vec<serde_json::Value> = self
+            .jwt
+            .keys
+            .iter()
+            .map(|k| {
+                let material = if k.encoding.is_some() { "secret" } else { "public_key" };
+                serde_json::json!({"kid": k.kid, "algorithm": format!("{:?}", k.algorithm), material: MASK})
+            })
+            .collect();
+        let roles: BTreeMap<&String, Vec<String>> =
+            self.roles.iter().map(|(role, set)| (role, set.to_strings())).collect();
+        let value = serde_json::json!({
+            "jwt": {
+                "keys": keys,
+                "jwks": self.jwt.jwks.as_ref().map(|j| serde_json::json!({
+                    "file": j.file,
+                    "check_interval": secs(j.check_interval),
+                    "min_reload_interval": secs(j.min_reload_interval),
+                    "default_rsa_algorithm": j.default_rsa_algorithm.map(|a| format!("{a:?}")),
+                })),
+                "issuers": self.jwt.issuers,
+                "audiences": self.jwt.audiences,
+                "leeway": secs(self.jwt.leeway),
+                "max_token_bytes": self.jwt.max_token_bytes,
+                "cache_capacity": self.jwt.cache_capacity,
+            },
+            "api_keys": self.api_keys.iter().map(|k| serde_json::json!({
+                "id": k.id, "name": k.name, "hash": k.hash.to_string(),
+                "permissions": k.permissions.to_strings(), "roles": k.roles,
+            })).collect::<Vec<_>>(),
+            "roles": roles,
+            "session": self.session.as_ref().map(|s| serde_json::json!({
+                "secret": MASK,
+                "cookie_name": s.cookie_name,
+                "same_site": if s.same_site_strict { "strict" } else { "lax" },
+                "absolute_timeout": secs(s.absolute_timeout),
+                "idle_timeout": secs(s.idle_timeout),
+                "allowed_origins": s.allowed_origins,
+                "max_sessions": s.max_sessions,
+            })),
+            "lockout": {
+                "enabled": self.lockout.enabled,
+                "max_failures": self.lockout.max_failures,
+                "window": secs(self.lockout.window),
+                "base_lockout": secs(self.lockout.base_lockout),
+                "max_lockout": secs(self.lockout.max_lockout),
+            },
+        });
+        value.serialize(serializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printing_the_settings_shows_no_secret() {
+        let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+            "jwt": {"keys": [{"kid": "k", "algorithm": "HS256", "secret": "canary-jwt-secret-0123456789-abcdef"}]},
+            "session": {"secret": "canary-session-secret-0123456789-abc"},
+            "roles": {"clerk": ["orders:*"]},
+        }))
+        .expect("raw");
+        let config = raw.validate().expect("valid");
+        let shown = format!("{} {config:?}", serde_json::to_string(&config).expect("serializes"));
+        assert!(!shown.contains("canary"), "{shown}");
+        assert!(shown.contains("******"));
+        let value = serde_json::to_value(&config).expect("serializes");
+        assert_eq!(value["jwt"]["keys"][0]["secret"], "******");
+        assert_eq!(value["jwt"]["leeway"], "30s");
+        assert_eq!(value["roles"]["clerk"][0], "orders:*");
+    }
+}

@@ -1,0 +1,131 @@
+//! Who is calling: the value a successful authentication yields.
+//!
+//! A [`Principal`] has no public constructor: only `rampart::auth` makes one,
+//! after a token, API key or session checked out. A handler that takes a
+//! `Principal` therefore cannot run for an unauthenticated request: skipping
+//! the check does not compile.
+//!
+//! ```compile_fail
+//! // Outside rampart::auth there is no way to make one.
+//! let p = rampart::auth::Principal { subject: "root".into() };
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::permission::{PermissionSet, Requirement};
+use crate::error::Error;
+
+/// How a principal proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// A bearer JWT.
+    Jwt,
+    /// A rampart API key.
+    ApiKey,
+    /// A browser session cookie.
+    Session,
+}
+
+impl AuthMethod {
+    /// A short lower-case name (`jwt`, `api_key`, `session`), as used in
+    /// metrics and logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Jwt => "jwt",
+            AuthMethod::ApiKey => "api_key",
+            AuthMethod::Session => "session",
+        }
+    }
+}
+
+/// An authenticated caller. Cheap to clone (one reference count).
+#[derive(Clone)]
+pub struct Principal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    subject: String,
+    roles: Vec<String>,
+    permissions: PermissionSet,
+    method: AuthMethod,
+    /// The credential's own id: the JWT key id, the API key id, the session id.
+    credential_id: Option<String>,
+    claims: Map<String, Value>,
+}
+
+impl Principal {
+    /// Only `auth` makes principals, after a check succeeded.
+    pub(crate) fn new(
+        subject: String,
+        roles: Vec<String>,
+        permissions: PermissionSet,
+        method: AuthMethod,
+        credential_id: Option<String>,
+        claims: Map<String, Value>,
+    ) -> Principal {
+        Principal {
+            inner: Arc::new(Inner { subject, roles, permissions, method, credential_id, claims }),
+        }
+    }
+
+    /// The subject: the JWT `sub`, the API key's name, the session's user.
+    pub fn subject(&self) -> &str {
+        &self.inner.subject
+    }
+
+    /// The roles the credential carried.
+    pub fn roles(&self) -> &[String] {
+        &self.inner.roles
+    }
+
+    /// Every permission granted, directly or through roles.
+    pub fn permissions(&self) -> &PermissionSet {
+        &self.inner.permissions
+    }
+
+    /// How the principal authenticated.
+    pub fn method(&self) -> AuthMethod {
+        self.inner.method
+    }
+
+    /// The id of the credential used (API key id, session id), if it has one.
+    pub fn credential_id(&self) -> Option<&str> {
+        self.inner.credential_id.as_deref()
+    }
+
+    /// All claims of a JWT (empty for other methods).
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.inner.claims
+    }
+
+    /// Whether `permission` is granted.
+    pub fn has(&self, permission: &str) -> bool {
+        self.inner.permissions.grants(permission)
+    }
+
+    /// Checks a requirement: `Ok` or an Authorization error (403) listing
+    /// what is missing.
+    pub fn authorize(&self, requirement: &Requirement) -> Result<(), Error> {
+        requirement.check(&self.inner.permissions)
+    }
+}
+
+impl fmt::Debug for Principal {
+    /// Claims may hold personal data: only their names are shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("Principal")
+            .field("subject", &inner.subject)
+            .field("method", &inner.method)
+            .field("roles", &inner.roles)
+            .field("permissions", &inner.permissions)
+            .field("credential_id", &inner.credential_id)
+            .field("claims", &inner.claims.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}

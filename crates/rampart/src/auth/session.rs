@@ -1,0 +1,392 @@
+//! Browser sessions: an encrypted, authenticated `__Host-` cookie naming a
+//! session the server keeps, with idle and absolute expiry, rotation on
+//! privilege change, logout, and CSRF defence.
+//!
+//! - The cookie holds only a random 256-bit session id, encrypted and
+//!   authenticated with AES-256-GCM (the `cookie` crate's private jar; the
+//!   cookie's name is bound in, so a value moved to another cookie, edited,
+//!   or made with another server's key fails to open). Its key is derived
+//!   (HKDF) from `auth.session.secret`.
+//! - Attributes: `Secure`, `HttpOnly`, `SameSite=Lax` (or `Strict`), `Path=/`
+//!   and no `Domain`, as the `__Host-` prefix requires.
+//! - The server keeps each live session (subject, permissions, CSRF token,
+//!   sign-in time, last use). A cookie whose session the server no longer
+//!   has is refused: that is how logout, rotation and expiry make an old
+//!   cookie useless even if it was copied. Sessions live in this process's
+//!   memory, bounded by `max_sessions`: replicas behind a load balancer need
+//!   sticky sessions.
+//! - CSRF: a state-changing request (anything but GET, HEAD, OPTIONS,
+//!   TRACE) must carry the session's CSRF token in `X-CSRF-Token` (the
+//!   synchronizer-token pattern; the token is also set in a readable
+//!   `__Host-csrf` cookie for scripts), and, when `allowed_origins` is set,
+//!   an `Origin` that is listed (or none).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use rampart::auth::{PermissionSet, RawAuthConfig, SessionManager};
+//! use rampart::clock::SystemClock;
+//!
+//! let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+//!     "session": { "secret": "a-session-secret-of-at-least-32-bytes" }
+//! })).unwrap();
+//! let sessions = SessionManager::new(&raw.validate().unwrap(), Arc::new(SystemClock)).unwrap();
+//!
+//! let perms = PermissionSet::parse(["orders:read"]).unwrap();
+//! let login = sessions.start("alice", vec![], perms).unwrap();
+//! assert!(login.set_cookie().starts_with("__Host-session="));
+//! assert!(login.set_cookie().contains("HttpOnly"));
+//!
+//! let session = sessions.authenticate(login.cookie_value()).unwrap();
+//! assert_eq!(session.principal().subject(), "alice");
+//!
+//! sessions.end(&session);
+//! assert!(sessions.authenticate(login.cookie_value()).is_err()); // replay after logout
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::UNIX_EPOCH;
+
+use cookie::{Cookie, CookieJar, Key, SameSite};
+use http::Method;
+use serde_json::Map;
+use subtle::ConstantTimeEq;
+
+use super::config::{AuthConfig, SessionConfig};
+use super::permission::{PermissionSet, RoleMap};
+use super::principal::{AuthMethod, Principal};
+use super::{Failure, failure};
+use crate::clock::Clock;
+use crate::error::{Error, ErrorKind, code};
+
+/// The name of the readable cookie that carries the CSRF token for scripts.
+pub const CSRF_COOKIE: &str = "__Host-csrf";
+/// The request header that must echo the CSRF token on unsafe methods.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Issues, checks, rotates and ends sessions; see the [module docs](self).
+pub struct SessionManager {
+    key: Key,
+    config: SessionConfig,
+    roles: RoleMap,
+    store: Mutex<HashMap<String, Record>>,
+    clock: Arc<dyn Clock>,
+}
+
+struct Record {
+    subject: String,
+    roles: Vec<String>,
+    permissions: PermissionSet,
+    csrf: String,
+    created: u64,
+    last_seen: u64,
+}
+
+/// A session that checked out for this request.
+#[derive(Clone)]
+pub struct Session {
+    principal: Principal,
+    id: String,
+    csrf: String,
+}
+
+impl Session {
+    /// Who the session belongs to.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// The CSRF token scripts must echo in `X-CSRF-Token`.
+    pub fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session").field("principal", &self.principal).finish_non_exhaustive()
+    }
+}
+
+/// A session just started (or rotated): the cookies to set and the token to
+/// hand to scripts.
+pub struct NewSession {
+    session: Session,
+    cookie: Cookie<'static>,
+    csrf_cookie: Cookie<'static>,
+}
+
+impl NewSession {
+    /// The session itself.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The `Set-Cookie` value for the session cookie.
+    pub fn set_cookie(&self) -> String {
+        self.cookie.to_string()
+    }
+
+    /// The `Set-Cookie` value for the readable CSRF cookie.
+    pub fn set_csrf_cookie(&self) -> String {
+        self.csrf_cookie.to_string()
+    }
+
+    /// The encrypted cookie value, as the browser will send it back.
+    pub fn cookie_value(&self) -> &str {
+        self.cookie.value()
+    }
+}
+
+impl fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewSession").field("session", &self.session).finish_non_exhaustive()
+    }
+}
+
+impl SessionManager {
+    /// Builds the manager from `[auth.session]`; a configuration error if
+    /// sessions are not configured.
+    pub fn new(config: &AuthConfig, clock: Arc<dyn Clock>) -> Result<SessionManager, Error> {
+        let Some(session) = config.session.clone() else {
+            return Err(Error::configuration("auth.session", "is not configured"));
+        };
+        Ok(SessionManager {
+            key: Key::derive_from(session.secret.expose().as_bytes()),
+            config: session,
+            roles: config.roles.clone(),
+            store: Mutex::new(HashMap::new()),
+            clock,
+        })
+    }
+
+    /// The session cookie's name (`__Host-...`).
+    pub fn cookie_name(&self) -> &str {
+        &self.config.cookie_name
+    }
+
+    /// Signs `subject` in: a new session with `permissions` plus what
+    /// `roles` grant. Fails with `Unavailable` when `max_sessions` live
+    /// sessions already exist.
+    pub fn start(
+        &self,
+        subject: &str,
+        roles: Vec<String>,
+        permissions: PermissionSet,
+    ) -> Result<NewSession, Error> {
+        let permissions = self.roles.resolve(permissions, roles.iter().map(String::as_str));
+        let now = self.now();
+        let id = random_hex()?;
+        let csrf = random_hex()?;
+        let record = Record {
+            subject: subject.to_owned(),
+            roles,
+            permissions,
+            csrf,
+            created: now,
+            last_seen: now,
+        };
+        let session = self.session(&id, &record);
+        {
+            let mut store = self.store();
+            if store.len() >= self.config.max_sessions {
+                store.retain(|_, r| !self.expired(r, now));
+                if store.len() >= self.config.max_sessions {
+                    return Err(Error::unavailable("Too many open sessions; try again later"));
+                }
+            }
+            store.insert(id, record);
+        }
+        metrics::gauge!("rampart_auth_sessions").set(self.live_count());
+        Ok(self.cookies(session))
+    }
+
+    /// Checks a session cookie's value: tampered, foreign, ended, rotated
+    /// away or expired sessions are Authentication errors. A valid one is
+    /// marked as used now (for the idle timeout).
+    pub fn authenticate(&self, cookie_value: &str) -> Result<Session, Error> {
+        let cookie = Cookie::new(self.config.cookie_name.clone(), cookie_value.to_owned());
+        let Some(opened) = CookieJar::new().private(&self.key).decrypt(cookie) else {
+            return Err(invalid(Failure::BadSignature));
+        };
+        let id = opened.value();
+        let now = self.now();
+        let mut store = self.store();
+        let Some(record) = store.get_mut(id) else {
+            return Err(invalid(Failure::Revoked));
+        };
+        if self.expired(record, now) {
+            store.remove(id);
+            return Err(failure(
+                AuthMethod::Session,
+                Failure::Expired,
+                code::SESSION_EXPIRED,
+                "The session has expired",
+            ));
+        }
+        record.last_seen = now;
+        Ok(self.session(id, record))
+    }
+
+    /// Checks the CSRF defence for a request made with `session`: safe
+    /// methods pass; others need `X-CSRF-Token` equal to the session's
+    /// token and, when `allowed_origins` is set, a listed `Origin` (or none).
+    pub fn check_csrf(
+        &self,
+        session: &Session,
+        method: &Method,
+        origin: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<(), Error> {
+        if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE) {
+            return Ok(());
+        }
+        if let Some(origin) = origin
+            && !self.config.allowed_origins.is_empty()
+            && !self.config.allowed_origins.iter().any(|o| o == origin)
+        {
+            return Err(csrf_rejected("The request came from an origin that is not allowed"));
+        }
+        let matches =
+            token.is_some_and(|t| bool::from(t.as_bytes().ct_eq(session.csrf.as_bytes())));
+        if !matches {
+            return Err(csrf_rejected("The CSRF token is missing or wrong"));
+        }
+        Ok(())
+    }
+
+    /// Replaces `session` by a new one (new id, new CSRF token) with new
+    /// privileges; the old cookie stops working at once. Call it on every
+    /// privilege change (sign-in elevation, role change) so a session id
+    /// fixed or seen before the change is worthless after it.
+    pub fn rotate(
+        &self,
+        session: &Session,
+        roles: Vec<String>,
+        permissions: PermissionSet,
+    ) -> Result<NewSession, Error> {
+        let now = self.now();
+        let removed = self.store().remove(&session.id);
+        let Some(created) = removed.filter(|r| !self.expired(r, now)).map(|r| r.created) else {
+            return Err(invalid(Failure::Revoked));
+        };
+        let started = self.start(session.principal.subject(), roles, permissions)?;
+        // The absolute lifetime runs from the first sign-in, not the rotation.
+        if let Some(record) = self.store().get_mut(&started.session.id) {
+            record.created = created;
+        }
+        Ok(started)
+    }
+
+    /// Ends `session` (logout) and returns the `Set-Cookie` value that
+    /// removes the cookie from the browser. The server forgets the session,
+    /// so the old cookie is refused even if replayed.
+    pub fn end(&self, session: &Session) -> String {
+        self.store().remove(&session.id);
+        metrics::gauge!("rampart_auth_sessions").set(self.live_count());
+        let mut removal = self.base_cookie(self.config.cookie_name.clone(), String::new());
+        removal.make_removal();
+        removal.to_string()
+    }
+
+    /// Forgets every expired session; returns how many remain.
+    pub fn purge_expired(&self) -> usize {
+        let now = self.now();
+        let mut store = self.store();
+        store.retain(|_, r| !self.expired(r, now));
+        store.len()
+    }
+
+    fn expired(&self, record: &Record, now: u64) -> bool {
+        now >= record.created.saturating_add(self.config.absolute_timeout.as_secs())
+            || now >= record.last_seen.saturating_add(self.config.idle_timeout.as_secs())
+    }
+
+    fn session(&self, id: &str, record: &Record) -> Session {
+        let principal = Principal::new(
+            record.subject.clone(),
+            record.roles.clone(),
+            record.permissions.clone(),
+            AuthMethod::Session,
+            None,
+            Map::new(),
+        );
+        Session { principal, id: id.to_owned(), csrf: record.csrf.clone() }
+    }
+
+    fn cookies(&self, session: Session) -> NewSession {
+        let mut jar = CookieJar::new();
+        jar.private_mut(&self.key)
+            .add(self.base_cookie(self.config.cookie_name.clone(), session.id.clone()));
+        let cookie = jar
+            .get(&self.config.cookie_name)
+            .cloned()
+            .unwrap_or_else(|| Cookie::new(self.config.cookie_name.clone(), String::new()));
+        let mut csrf_cookie = self.base_cookie(CSRF_COOKIE.to_owned(), session.csrf.clone());
+        // Scripts read it to echo it in X-CSRF-Token; it grants nothing alone.
+        csrf_cookie.set_http_only(false);
+        NewSession { session, cookie, csrf_cookie }
+    }
+
+    fn base_cookie(&self, name: String, value: String) -> Cookie<'static> {
+        let max_age = cookie::time::Duration::seconds(
+            i64::try_from(self.config.absolute_timeout.as_secs()).unwrap_or(i64::MAX),
+        );
+        Cookie::build((name, value))
+            .path("/")
+            .secure(true)
+            .http_only(true)
+            .same_site(if self.config.same_site_strict { SameSite::Strict } else { SameSite::Lax })
+            .max_age(max_age)
+            .build()
+    }
+
+    fn store(&self) -> MutexGuard<'_, HashMap<String, Record>> {
+        match self.store.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn live_count(&self) -> f64 {
+        // Session counts stay far below 2^52, where f64 stops being exact.
+        #[allow(clippy::cast_precision_loss)]
+        let n = self.store().len() as f64;
+        n
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.system_time().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    }
+}
+
+impl fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("cookie_name", &self.config.cookie_name)
+            .field("live", &self.store().len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn random_hex() -> Result<String, Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|err| Error::internal(std::io::Error::other(err.to_string())))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn invalid(reason: Failure) -> Error {
+    failure(
+        AuthMethod::Session,
+        reason,
+        code::SESSION_INVALID,
+        "The session is not valid; sign in again",
+    )
+}
+
+fn csrf_rejected(message: &'static str) -> Error {
+    metrics::counter!("rampart_auth_csrf_rejections_total").increment(1);
+    Error::new(ErrorKind::Authorization, message).with_code(code::CSRF_REJECTED)
+}

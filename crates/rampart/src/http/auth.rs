@@ -1,0 +1,269 @@
+//! Authentication and authorization as tower layers and axum extractors.
+//!
+//! [`AuthLayer`] authenticates every request through an
+//! [`Authenticator`] and puts the [`Principal`] (and the [`Session`], for
+//! cookie requests) in the request's extensions; a failure is answered by
+//! the error handler (401 with `WWW-Authenticate`, 403 for CSRF). Handlers
+//! then take `Principal` as an extractor: since only `rampart::auth` can
+//! make one, a handler that takes it cannot run unauthenticated.
+//! [`RequireLayer`] checks a permission requirement in front of a route
+//! (403 listing what is missing).
+//!
+//! With [`AuthLayer::lockout`], repeated failures lock the client (its
+//! address from axum's `ConnectInfo<SocketAddr>`, forwarding headers believed
+//! only from [`AuthLayer::trusted_proxies`]) and the credential out: 429
+//! `AUTH_LOCKED_OUT` with `Retry-After`. See [`Lockout`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use axum::{Router, routing::{get, post}};
+//! use rampart::auth::{Authenticator, Principal, RawAuthConfig, require};
+//! use rampart::clock::SystemClock;
+//! use rampart::http::auth::{AuthLayer, RequireLayer};
+//!
+//! async fn me(principal: Principal) -> String {
+//!     principal.subject().to_owned()
+//! }
+//!
+//! async fn create_order(_principal: Principal) -> &'static str {
+//!     "created"
+//! }
+//!
+//! let config = RawAuthConfig::default().validate().unwrap();
+//! let auth = Authenticator::new(&config, Arc::new(SystemClock)).unwrap();
+//! let app: Router = Router::new()
+//!     .route("/orders", post(create_order).layer(RequireLayer::new(require("orders:write"))))
+//!     .route("/me", get(me))
+//!     .layer(AuthLayer::new(auth));
+//! # let _ = app;
+//! ```
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
+use axum::response::{IntoResponse, Response};
+use http::Request;
+use http::request::Parts;
+use ipnet::IpNet;
+use tower::{Layer, Service};
+
+use crate::auth::{Authenticator, Lockout, Principal, Requirement, Session, credentials_required};
+use crate::error::Error;
+use crate::ratelimit::key::{ForwardedHeader, client_ip};
+
+/// Authenticates every request; see the [module documentation](self).
+#[derive(Debug, Clone)]
+pub struct AuthLayer {
+    authenticator: Authenticator,
+    optional: bool,
+    lockout: Option<Arc<Lockout>>,
+    trusted_proxies: Arc<[IpNet]>,
+    forwarded_header: ForwardedHeader,
+}
+
+impl AuthLayer {
+    /// Every request must authenticate.
+    pub fn new(authenticator: Authenticator) -> AuthLayer {
+        AuthLayer {
+            authenticator,
+            optional: false,
+            lockout: None,
+            trusted_proxies: Arc::from([]),
+            forwarded_header: ForwardedHeader::default(),
+        }
+    }
+
+    /// Requests without any credential pass through without a principal
+    /// (handlers may take `Option<Principal>`); a credential that is
+    /// present but wrong is still refused.
+    pub fn optional(authenticator: Authenticator) -> AuthLayer {
+        AuthLayer { optional: true, ..AuthLayer::new(authenticator) }
+    }
+
+    /// Counts failures and refuses locked clients and credentials.
+    #[must_use]
+    pub fn lockout(mut self, lockout: Arc<Lockout>) -> AuthLayer {
+        self.lockout = Some(lockout);
+        self
+    }
+
+    /// Proxies whose forwarding header names the client (for lockout).
+    #[must_use]
+    pub fn trusted_proxies(mut self, proxies: Vec<IpNet>, header: ForwardedHeader) -> AuthLayer {
+        self.trusted_proxies = Arc::from(proxies);
+        self.forwarded_header = header;
+        self
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> AuthService<S> {
+        AuthService { inner, layer: self.clone() }
+    }
+}
+
+/// The service [`AuthLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    layer: AuthLayer,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B> Service<Request<B>> for AuthService<S>
+where
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // The clone that was polled ready is the one that serves.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let auth = &layer.authenticator;
+            let presented = auth.presented(request.headers());
+            if layer.optional && presented == crate::auth::Presented::Nothing {
+                return inner.call(request).await;
+            }
+            let checked = match &layer.lockout {
+                None => auth.check(request.method(), request.headers(), &presented),
+                Some(lockout) => {
+                    let peer =
+                        request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+                    let client = peer.map(|peer| {
+                        client_ip(
+                            peer,
+                            request.headers(),
+                            &layer.trusted_proxies,
+                            layer.forwarded_header,
+                        )
+                    });
+                    auth.guarded(request.method(), request.headers(), &presented, client, lockout)
+                        .await
+                }
+            };
+            match checked {
+                Ok(found) => {
+                    let (principal, session) = found.into_parts();
+                    request.extensions_mut().insert(principal);
+                    if let Some(session) = session {
+                        request.extensions_mut().insert(session);
+                    }
+                    inner.call(request).await
+                }
+                Err(err) => Ok(err.into_response()),
+            }
+        })
+    }
+}
+
+/// Checks a [`Requirement`] against the request's principal: 401 when
+/// there is none, 403 listing the missing permissions when it falls short.
+#[derive(Debug, Clone)]
+pub struct RequireLayer {
+    requirement: Arc<Requirement>,
+}
+
+impl RequireLayer {
+    /// Requires `requirement` (from [`require`](crate::auth::require),
+    /// [`all_of`](crate::auth::all_of) or [`any_of`](crate::auth::any_of)).
+    pub fn new(requirement: Requirement) -> RequireLayer {
+        RequireLayer { requirement: Arc::new(requirement) }
+    }
+}
+
+impl<S> Layer<S> for RequireLayer {
+    type Service = RequireService<S>;
+
+    fn layer(&self, inner: S) -> RequireService<S> {
+        RequireService { inner, requirement: Arc::clone(&self.requirement) }
+    }
+}
+
+/// The service [`RequireLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct RequireService<S> {
+    inner: S,
+    requirement: Arc<Requirement>,
+}
+
+impl<S, B> Service<Request<B>> for RequireService<S>
+where
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let verdict = match request.extensions().get::<Principal>() {
+            None => Err(credentials_required()),
+            Some(principal) => principal.authorize(&self.requirement),
+        };
+        match verdict {
+            Ok(()) => {
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                Box::pin(async move { inner.call(request).await })
+            }
+            Err(err) => Box::pin(async move { Ok(err.into_response()) }),
+        }
+    }
+}
+
+/// The authenticated principal; a 401 when [`AuthLayer`] did not put one
+/// in the request.
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Principal, Error> {
+        parts.extensions.get::<Principal>().cloned().ok_or_else(credentials_required)
+    }
+}
+
+/// The principal when there is one (behind [`AuthLayer::optional`]).
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Principal>, Infallible> {
+        Ok(parts.extensions.get::<Principal>().cloned())
+    }
+}
+
+/// The session of a cookie-authenticated request (to rotate or end it); a
+/// 401 for requests that did not use one.
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Session, Error> {
+        parts.extensions.get::<Session>().cloned().ok_or_else(credentials_required)
+    }
+}

@@ -1,0 +1,297 @@
+//! Lockout: repeated failures lock a client or a credential out, for a
+//! growing time, in memory and through Redis shared by replicas.
+
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, Method};
+use rampart::auth::{Authenticator, LockKey, Lockout, NewApiKey, RawAuthConfig};
+use rampart::clock::FakeClock;
+use rampart::error::{Error, ErrorKind};
+use serde_json::json;
+
+const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+const OTHER: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
+
+fn lockout_config(extra: &serde_json::Value) -> rampart::auth::AuthConfig {
+    let mut lockout =
+        json!({"max_failures": 3, "window": "1m", "base_lockout": "30s", "max_lockout": "2m"});
+    for (k, v) in extra.as_object().expect("object") {
+        lockout[k] = v.clone();
+    }
+    serde_json::from_value::<RawAuthConfig>(json!({"lockout": lockout}))
+        .expect("raw")
+        .validate()
+        .expect("valid")
+}
+
+fn clock_arc(clock: &FakeClock) -> Arc<dyn rampart::clock::Clock> {
+    Arc::new(clock.clone())
+}
+
+#[track_caller]
+fn assert_locked(result: Result<(), Error>, wait: Duration) {
+    let err = result.expect_err("locked");
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.status().as_u16(), 429);
+    assert_eq!(err.code().as_str(), "AUTH_LOCKED_OUT");
+    assert_eq!(err.retry_after(), Some(wait));
+}
+
+#[tokio::test]
+async fn lockout_engages_grows_and_releases() {
+    let clock = FakeClock::new();
+    let config = lockout_config(&json!({}));
+    let lockout =
+        Lockout::memory_with_clock(config.lockout(), &clock_arc(&clock)).expect("lockout");
+    let me = [LockKey::Client(CLIENT)];
+    // Three failures are allowed in the window; the fourth crosses the line.
+    for _ in 0..3 {
+        lockout.record_failure(&me).await;
+        assert!(lockout.check(&me).await.is_ok());
+    }
+    lockout.record_failure(&me).await;
+    assert_locked(lockout.check(&me).await, Duration::from_secs(30));
+    // Others are not affected.
+    assert!(lockout.check(&[LockKey::Client(OTHER)]).await.is_ok());
+    assert!(lockout.check(&[LockKey::Credential("someone")]).await.is_ok());
+    // It releases after 30 s...
+    clock.advance(Duration::from_secs(29));
+    assert_locked(lockout.check(&me).await, Duration::from_secs(1));
+    clock.advance(Duration::from_secs(1));
+    assert!(lockout.check(&me).await.is_ok());
+    // After a lockout the failure budget has regained what the wait gave
+    // back (one failure per window / max_failures); once that is spent the
+    // next lockout lasts twice as long, then 4x, capped at max_lockout.
+    for expected in [60, 120, 120] {
+        let locked = fail_until_locked(&lockout, &me).await;
+        assert_eq!(locked, Duration::from_secs(expected));
+        clock.advance(locked);
+        assert!(lockout.check(&me).await.is_ok());
+    }
+    // A quiet client is forgiven: strikes and failures decay.
+    clock.advance(Duration::from_secs(15 * 60));
+    for _ in 0..3 {
+        lockout.record_failure(&me).await;
+    }
+    assert!(lockout.check(&me).await.is_ok());
+    lockout.record_failure(&me).await;
+    assert_locked(lockout.check(&me).await, Duration::from_secs(30));
+}
+
+/// Records failures until `key` is locked (at most 4); returns the wait.
+async fn fail_until_locked(lockout: &Lockout, key: &[LockKey<'_>]) -> Duration {
+    for _ in 0..4 {
+        lockout.record_failure(key).await;
+        if let Err(err) = lockout.check(key).await {
+            return err.retry_after().expect("a lockout says how long");
+        }
+    }
+    panic!("four failures did not lock {key:?}");
+}
+
+#[tokio::test]
+async fn a_disabled_lockout_counts_nothing() {
+    let config = lockout_config(&json!({"enabled": false}));
+    let lockout = Lockout::memory_with_clock(config.lockout(), &clock_arc(&FakeClock::new()))
+        .expect("lockout");
+    let me = [LockKey::Client(CLIENT)];
+    for _ in 0..20 {
+        lockout.record_failure(&me).await;
+    }
+    assert!(lockout.check(&me).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_lockout_is_a_security_event() {
+    let clock = FakeClock::new();
+    let config = lockout_config(&json!({}));
+    let lockout =
+        Lockout::memory_with_clock(config.lockout(), &clock_arc(&clock)).expect("lockout");
+    let runtime = tokio::runtime::Handle::current();
+    let ((), logs) = support::capture_json_logs(|| {
+        tokio::task::block_in_place(|| {
+            runtime.block_on(async {
+                for _ in 0..4 {
+                    lockout.record_failure(&[LockKey::Credential("key123")]).await;
+                }
+            });
+        });
+    });
+    let events: Vec<_> = logs
+        .json_lines()
+        .into_iter()
+        .filter(|line| line["event_type"] == "security.lockout")
+        .collect();
+    assert_eq!(events.len(), 1, "{}", logs.text());
+    assert_eq!(events[0]["target"], "rampart::auth");
+    assert_eq!(events[0]["scope"], "credential");
+    assert_eq!(events[0]["lockout_secs"], 30);
+}
+
+fn key_config(key: &NewApiKey) -> rampart::auth::AuthConfig {
+    serde_json::from_value::<RawAuthConfig>(json!({
+        "api_keys": [{"id": key.id(), "name": "ci", "hash": key.hash().to_string()}],
+        "lockout": {"max_failures": 2, "window": "1m", "base_lockout": "30s", "max_lockout": "2m"},
+    }))
+    .expect("raw")
+    .validate()
+    .expect("valid")
+}
+
+fn api_key_headers(key: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-api-key", HeaderValue::from_str(key).expect("ascii"));
+    headers
+}
+
+/// The key with its secret replaced (checksum recomputed), so it reaches the
+/// hash comparison and fails there: a guess at the secret of a known id.
+fn guess(key: &NewApiKey, n: usize) -> String {
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let body = format!("rk_{}_{:0>43}", key.id(), n);
+    let mut crc = u64::from(crc32fast::hash(body.as_bytes()));
+    let mut sum = [b'0'; 6];
+    for slot in sum.iter_mut().rev() {
+        *slot = BASE62[usize::try_from(crc % 62).expect("small")];
+        crc /= 62;
+    }
+    format!("{body}{}", String::from_utf8_lossy(&sum))
+}
+
+#[tokio::test]
+async fn guessing_a_key_locks_the_client_and_the_key() {
+    let clock = FakeClock::new();
+    let key = NewApiKey::generate().expect("key");
+    let config = key_config(&key);
+    let auth = Authenticator::new(&config, Arc::new(clock.clone())).expect("auth");
+    let lockout =
+        Lockout::memory_with_clock(config.lockout(), &clock_arc(&clock)).expect("lockout");
+    let get = Method::GET;
+    let attempt = |headers: HeaderMap, client: IpAddr| {
+        let (auth, lockout, get) = (&auth, &lockout, &get);
+        async move { auth.authenticate_guarded(get, &headers, Some(client), lockout).await }
+    };
+    for n in 0..3 {
+        let err =
+            attempt(api_key_headers(&guess(&key, n)), CLIENT).await.expect_err("wrong secret");
+        assert_eq!(err.code().as_str(), "API_KEY_INVALID");
+    }
+    // The client is locked out before its credential is even looked at.
+    let err = attempt(api_key_headers(key.expose()), CLIENT).await.expect_err("locked");
+    assert_eq!((err.status().as_u16(), err.code().as_str()), (429, "AUTH_LOCKED_OUT"));
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+    // The key itself is locked too: the right key from elsewhere waits as well.
+    let err = attempt(api_key_headers(key.expose()), OTHER).await.expect_err("key locked");
+    assert_eq!(err.code().as_str(), "AUTH_LOCKED_OUT");
+    // Requests without credentials are not attempts and count nothing.
+    let third = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 200));
+    for _ in 0..5 {
+        let err = attempt(HeaderMap::new(), third).await.expect_err("no credentials");
+        assert_eq!(err.code().as_str(), "AUTHENTICATION_REQUIRED");
+    }
+    clock.advance(Duration::from_secs(30));
+    let found = attempt(api_key_headers(key.expose()), CLIENT).await.expect("released");
+    assert_eq!(found.principal().subject(), "ci");
+}
+
+#[tokio::test]
+async fn failures_count_against_the_jwt_subject_claimed() {
+    let clock = FakeClock::new();
+    let config = serde_json::from_value::<RawAuthConfig>(json!({
+        "jwt": {"keys": [{"kid": "k", "algorithm": "HS256", "secret": "an-hs256-secret-that-is-long-enough-0123"}]},
+        "lockout": {"max_failures": 2, "window": "1m", "base_lockout": "30s", "max_lockout": "2m"},
+    }))
+    .expect("raw")
+    .validate()
+    .expect("valid");
+    let auth = Authenticator::new(&config, Arc::new(clock.clone())).expect("auth");
+    let lockout =
+        Lockout::memory_with_clock(config.lockout(), &clock_arc(&clock)).expect("lockout");
+    let forged = {
+        let header =
+            jsonwebtoken::Header { kid: Some("k".into()), ..jsonwebtoken::Header::default() };
+        let claims = json!({"sub": "alice", "exp": 4_000_000_000_u64});
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(b"wrong-secret"),
+        )
+        .expect("signs")
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {forged}")).expect("ascii"),
+    );
+    for i in 0..3u8 {
+        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, i));
+        assert!(
+            auth.authenticate_guarded(&Method::GET, &headers, Some(client), &lockout)
+                .await
+                .is_err()
+        );
+    }
+    // Three clients, one failure each: no client is locked, the subject is.
+    let client_check =
+        lockout.check(&[LockKey::Client(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)))]).await;
+    assert!(client_check.is_ok());
+    assert_locked(lockout.check(&[LockKey::Credential("alice")]).await, Duration::from_secs(30));
+}
+
+#[tokio::test]
+async fn replicas_share_lockouts_through_redis() {
+    let Some(url) = support::redis_url() else { return };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let prefix = format!("rampart-test:lockout:{}:{nanos}:", std::process::id());
+    let config = lockout_config(&json!({"base_lockout": "1s", "max_lockout": "4s"}));
+    let replica = || {
+        Lockout::with_backend(config.lockout(), |quota, name| {
+            rampart::ratelimit::RedisLimiter::builder(&url, quota)
+                .key_prefix(&format!("{prefix}{name}:"))
+                .build()
+                .map(|l| rampart::ratelimit::Limiter::Redis(Box::new(l)))
+        })
+        .expect("lockout")
+    };
+    let (a, b) = (replica(), replica());
+    let me = [LockKey::Client(CLIENT)];
+    // Failures seen by two replicas add up.
+    a.record_failure(&me).await;
+    b.record_failure(&me).await;
+    a.record_failure(&me).await;
+    assert!(b.check(&me).await.is_ok());
+    b.record_failure(&me).await;
+    for replica in [&a, &b] {
+        let err = replica.check(&me).await.expect_err("locked everywhere");
+        assert_eq!(err.code().as_str(), "AUTH_LOCKED_OUT");
+        assert!(err.retry_after().is_some_and(|w| w <= Duration::from_secs(1)));
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(a.check(&me).await.is_ok());
+    // The next failure doubles the lockout, on both replicas.
+    b.record_failure(&me).await;
+    let err = a.check(&me).await.expect_err("locked again");
+    assert!(
+        err.retry_after()
+            .is_some_and(|w| w > Duration::from_secs(1) && w <= Duration::from_secs(2)),
+        "{err:?}"
+    );
+    cleanup(&url, &prefix);
+}
+
+/// Deletes this test's keys (they would expire on their own within seconds).
+fn cleanup(url: &str, prefix: &str) {
+    let Ok(client) = redis::Client::open(url) else { return };
+    let Ok(mut conn) = client.get_connection() else { return };
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{prefix}*")).query(&mut conn).unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut conn);
+    }
+}
