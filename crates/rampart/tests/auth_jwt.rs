@@ -302,6 +302,14 @@ fn tampered_truncated_and_garbage_tokens_are_refused() {
     {
         assert_refused(v.verify(garbage), "TOKEN_INVALID");
     }
+    // The genuine token with characters outside base64url: padded, or in
+    // standard base64's alphabet, in each part.
+    assert_refused(v.verify(&format!("{token}=")), "TOKEN_INVALID");
+    for part in 0..3 {
+        let mut altered: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
+        altered[part].insert(1, '+');
+        assert_refused(v.verify(&altered.join(".")), "TOKEN_INVALID");
+    }
     // A payload that is JSON but not an object, correctly signed.
     let h = b64(&json!({"alg": "HS256", "kid": "hs"}));
     let p = URL_SAFE_NO_PAD.encode("[1,2]");

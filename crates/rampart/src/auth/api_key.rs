@@ -61,7 +61,6 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::config::Secret;
-use serde_json::Map;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -282,7 +281,7 @@ impl ApiKeyStore {
                     permissions,
                     AuthMethod::ApiKey,
                     Some(entry.id.clone()),
-                    Map::new(),
+                    None,
                 );
                 (entry.id.clone(), StoredKey { hash: entry.hash.clone(), principal })
             })

@@ -31,7 +31,7 @@
 //! assert_eq!(denied.required_permissions(), ["billing:read"]);
 //! ```
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::error::Error;
@@ -83,17 +83,20 @@ fn check_syntax(text: &str, wildcard: bool) -> Result<(), Error> {
             invalid("a required permission cannot be a wildcard")
         };
     }
-    let segments: Vec<&str> = text.split(':').collect();
-    if segments.len() > MAX_SEGMENTS {
-        return invalid("a permission has at most 16 segments");
-    }
-    let last = segments.len() - 1;
-    for (i, segment) in segments.iter().enumerate() {
-        if *segment == "*" {
+    // Checked while splitting, without collecting: this runs for every
+    // permission of every verified token.
+    let mut segments = text.split(':').peekable();
+    let mut count = 0;
+    while let Some(segment) = segments.next() {
+        count += 1;
+        if count > MAX_SEGMENTS {
+            return invalid("a permission has at most 16 segments");
+        }
+        if segment == "*" {
             if !wildcard {
                 return invalid("a required permission cannot contain a wildcard");
             }
-            if i != last {
+            if segments.peek().is_some() {
                 return invalid("a wildcard can only be the last segment of a permission");
             }
             continue;
@@ -109,11 +112,13 @@ fn check_syntax(text: &str, wildcard: bool) -> Result<(), Error> {
 }
 
 /// What a principal is granted: exact permissions and wildcard prefixes,
-/// checked in constant time for exact ones and linearly in the (few)
+/// checked by binary search for exact ones and linearly in the (few)
 /// wildcards.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct PermissionSet {
-    exact: HashSet<Box<str>>,
+    /// Sorted, without duplicates. A principal holds a handful: a sorted
+    /// vector beats a hash set at building and at lookup.
+    exact: Vec<Box<str>>,
     /// Wildcards as prefixes including the final `:` (`orders:*` → `orders:`).
     prefixes: Vec<Box<str>>,
     all: bool,
@@ -148,14 +153,20 @@ impl PermissionSet {
                 self.prefixes.push(prefix.into());
             }
         } else {
-            self.exact.insert(permission.0);
+            if let Err(at) = self.exact.binary_search(&permission.0) {
+                self.exact.insert(at, permission.0);
+            }
         }
     }
 
     /// Grants everything in `other`.
     pub fn extend(&mut self, other: &PermissionSet) {
         self.all |= other.all;
-        self.exact.extend(other.exact.iter().cloned());
+        for permission in &other.exact {
+            if let Err(at) = self.exact.binary_search(permission) {
+                self.exact.insert(at, permission.clone());
+            }
+        }
         for prefix in &other.prefixes {
             if !self.prefixes.contains(prefix) {
                 self.prefixes.push(prefix.clone());
@@ -166,7 +177,7 @@ impl PermissionSet {
     /// Whether `required` (an exact permission) is granted.
     pub fn grants(&self, required: &str) -> bool {
         self.all
-            || self.exact.contains(required)
+            || self.exact.binary_search_by(|p| (**p).cmp(required)).is_ok()
             || self.prefixes.iter().any(|p| required.len() > p.len() && required.starts_with(&**p))
     }
 

@@ -11,7 +11,7 @@
 //! ```
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
@@ -55,7 +55,11 @@ struct Inner {
     method: AuthMethod,
     /// The credential's own id: the JWT key id, the API key id, the session id.
     credential_id: Option<String>,
-    claims: Map<String, Value>,
+    /// The token's claims as sent (JWTs only), parsed into `claims` on first use:
+    /// most requests never look at them, and building the map costs more
+    /// than checking the signature.
+    claims_json: Option<Vec<u8>>,
+    claims: OnceLock<Map<String, Value>>,
 }
 
 impl Principal {
@@ -66,10 +70,18 @@ impl Principal {
         permissions: PermissionSet,
         method: AuthMethod,
         credential_id: Option<String>,
-        claims: Map<String, Value>,
+        claims_json: Option<Vec<u8>>,
     ) -> Principal {
         Principal {
-            inner: Arc::new(Inner { subject, roles, permissions, method, credential_id, claims }),
+            inner: Arc::new(Inner {
+                subject,
+                roles,
+                permissions,
+                method,
+                credential_id,
+                claims_json,
+                claims: OnceLock::new(),
+            }),
         }
     }
 
@@ -100,7 +112,11 @@ impl Principal {
 
     /// All claims of a JWT (empty for other methods).
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.inner.claims
+        self.inner.claims.get_or_init(|| {
+            // The text was verified and parsed once already; it is a JSON object.
+            let json = self.inner.claims_json.as_deref().unwrap_or(b"{}");
+            serde_json::from_slice(json).unwrap_or_default()
+        })
     }
 
     /// Whether `permission` is granted.
@@ -125,7 +141,7 @@ impl fmt::Debug for Principal {
             .field("roles", &inner.roles)
             .field("permissions", &inner.permissions)
             .field("credential_id", &inner.credential_id)
-            .field("claims", &inner.claims.keys().collect::<Vec<_>>())
+            .field("claims", &self.claims().keys().collect::<Vec<_>>())
             .finish()
     }
 }

@@ -50,7 +50,6 @@ use std::time::UNIX_EPOCH;
 
 use cookie::{Cookie, CookieJar, Key, SameSite};
 use http::Method;
-use serde_json::Map;
 use subtle::ConstantTimeEq;
 
 use super::config::{AuthConfig, SessionConfig};
@@ -310,7 +309,7 @@ impl SessionManager {
             record.permissions.clone(),
             AuthMethod::Session,
             None,
-            Map::new(),
+            None,
         );
         Session { principal, id: id.to_owned(), csrf: record.csrf.clone() }
     }

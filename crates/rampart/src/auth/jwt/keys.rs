@@ -279,5 +279,5 @@ fn jwk_key(entry: &Value, default_rsa: Option<Algorithm>) -> Result<JwtKey, &'st
         return Err("alg does not match the key type");
     }
     let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| "key material is invalid")?;
-    Ok(JwtKey { kid, algorithm, decoding, encoding: None })
+    Ok(JwtKey { kid, algorithm, decoding, encoding: None, hmac: None })
 }

@@ -4,15 +4,17 @@
 //! What a token must pass, in order (cheap checks first, so garbage costs
 //! little):
 //!
-//! 1. at most `max_token_bytes` (default 8 KiB), three base64url parts:
-//!    checked before any decoding or cryptography;
+//! 1. at most `max_token_bytes` (default 8 KiB) and three non-empty parts,
+//!    checked before any decoding; each part must decode as base64url
+//!    before any cryptography runs;
 //! 2. a header naming a known `kid` (a token without `kid` is accepted only
 //!    when exactly one key exists) and **exactly the algorithm that key is
 //!    pinned to**: the header never chooses the key type, so `alg: none`,
 //!    or HS256 signed with an RSA public key as the secret, fail here;
 //!    a `crit` header is refused (no extension is understood);
 //! 3. the signature;
-//! 4. the claims: `exp` (required, a number), `nbf` (when present), `iss`
+//! 4. the claims (a JSON object; a claim named twice is refused):
+//!    `exp` (required, a number), `nbf` (when present), `iss`
 //!    and `aud` (when configured; a token with an `aud` is refused if no
 //!    audience is configured, per RFC 7519), `sub` (required), each time
 //!    claim with the configured leeway (default 30 s).
@@ -46,22 +48,25 @@
 //! assert_eq!(err.code().as_str(), "TOKEN_INVALID");
 //! ```
 
+mod claims;
 mod issue;
 mod keys;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
 
+use base64::DecodeSliceError;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use quick_cache::sync::Cache;
-use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 pub use issue::TokenIssuer;
 
+use self::claims::{Audience, Header, Registered, Time};
 use self::keys::KeyRing;
 use super::config::AuthConfig;
 use super::permission::{Permission, PermissionSet, RoleMap};
@@ -140,8 +145,20 @@ impl JwtVerifier {
             return Err(invalid(Failure::Malformed, "The token is malformed"));
         };
 
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| invalid(Failure::Malformed, "The token header is malformed"))?;
+        // Headers are small: decode into the stack, or the heap when one is not.
+        let (header_b64, payload_b64) = message.split_once('.').unwrap_or_default();
+        let mut header_buf = [0u8; 512];
+        let header_heap;
+        let header_json = match URL_SAFE_NO_PAD.decode_slice(header_b64, &mut header_buf) {
+            Ok(len) => &header_buf[..len],
+            Err(DecodeSliceError::OutputSliceTooSmall) => {
+                header_heap = decode_part(header_b64).unwrap_or_default();
+                &header_heap[..]
+            }
+            Err(DecodeSliceError::DecodeError(_)) => &[],
+        };
+        let header: Header<'_> = json_object(header_json)
+            .ok_or_else(|| invalid(Failure::Malformed, "The token header is malformed"))?;
         if header.crit.is_some() {
             return Err(invalid(Failure::Malformed, "The token has critical header extensions"));
         }
@@ -160,18 +177,17 @@ impl JwtVerifier {
             ));
         }
         self.signature_checks.fetch_add(1, Ordering::Relaxed);
-        let good = jsonwebtoken::crypto::verify(
-            signature,
-            message.as_bytes(),
-            &key.decoding,
-            key.algorithm,
-        );
-        if !matches!(good, Ok(true)) {
+        if !key.verify_signature(message, signature) {
             return Err(invalid(Failure::BadSignature, "The token's signature is invalid"));
         }
-        let claims = decode_claims(message)?;
+        let claims_json = decode_part(payload_b64)
+            .ok_or_else(|| invalid(Failure::Malformed, "The token payload is malformed"))?;
+        let claims: Registered<'_> = json_object(&claims_json)
+            .ok_or_else(|| invalid(Failure::Malformed, "The token payload is not a JSON object"))?;
         let times = self.rules.check(&claims, now)?;
-        let principal = self.principal(claims)?;
+        let grants = self.grants(&claims)?;
+        drop(claims);
+        let principal = grants.into_principal(claims_json);
         if let (Some(cache), Some(digest)) = (&self.cache, digest) {
             metrics::counter!("rampart_auth_jwt_cache_total", "result" => "miss").increment(1);
             cache.insert(
@@ -202,31 +218,41 @@ impl JwtVerifier {
         self.clock.system_time().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
     }
 
-    fn principal(&self, claims: Map<String, Value>) -> Result<Principal, Error> {
-        let Some(subject) = claims.get("sub").and_then(Value::as_str).filter(|s| !s.is_empty())
-        else {
+    /// What a verified token grants.
+    fn grants(&self, claims: &Registered<'_>) -> Result<Grants, Error> {
+        let Some(subject) = claims.sub.as_str().filter(|s| !s.is_empty()) else {
             return Err(invalid(Failure::BadClaim, "The token has no subject"));
         };
-        let strings = |name: &str| -> Vec<String> {
-            match claims.get(name) {
-                Some(Value::Array(items)) => {
-                    items.iter().filter_map(Value::as_str).map(str::to_owned).collect()
-                }
-                _ => Vec::new(),
-            }
-        };
-        let roles = strings("roles");
+        let roles: Vec<String> = claims.roles.0.iter().map(|r| r.to_string()).collect();
         let mut granted = PermissionSet::new();
-        let scope = claims.get("scope").and_then(Value::as_str).unwrap_or("");
+        let scope = claims.scope.as_str().unwrap_or("");
+        let listed = claims.permissions.0.iter().map(|p| &**p);
         // Unparsable entries grant nothing rather than failing the token.
-        for text in strings("permissions").iter().map(String::as_str).chain(scope.split(' ')) {
+        for text in listed.chain(scope.split(' ')).filter(|t| !t.is_empty()) {
             if let Ok(permission) = Permission::parse(text) {
                 granted.insert(permission);
             }
         }
         let permissions = self.roles.resolve(granted, roles.iter().map(String::as_str));
-        let jti = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
-        Ok(Principal::new(subject.to_owned(), roles, permissions, AuthMethod::Jwt, jti, claims))
+        let jti = claims.jti.as_str().map(str::to_owned);
+        Ok(Grants { subject: subject.to_owned(), roles, permissions, jti })
+    }
+}
+
+/// A verified token's subject and grants, owned, so the principal can take
+/// the claims text they were read from.
+struct Grants {
+    subject: String,
+    roles: Vec<String>,
+    permissions: PermissionSet,
+    jti: Option<String>,
+}
+
+impl Grants {
+    /// The principal; its claim map is built from `claims_json` when first asked for.
+    fn into_principal(self, claims_json: Vec<u8>) -> Principal {
+        let Grants { subject, roles, permissions, jti } = self;
+        Principal::new(subject, roles, permissions, AuthMethod::Jwt, jti, Some(claims_json))
     }
 }
 
@@ -241,79 +267,65 @@ impl fmt::Debug for JwtVerifier {
 }
 
 /// `header.payload` and `signature`, if the token has exactly three
-/// non-empty base64url parts.
+/// non-empty parts. Their characters are checked by the base64url decoding
+/// of each part, which happens before any cryptography.
 fn split(token: &str) -> Option<(&str, &str)> {
-    let (message, signature) = token.rsplit_once('.')?;
-    let (header, payload) = message.split_once('.')?;
-    let b64url = |s: &str| {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    (b64url(header) && b64url(payload) && b64url(signature)).then_some((message, signature))
+    let mut dots = memchr::memchr_iter(b'.', token.as_bytes());
+    let (first, second) = (dots.next()?, dots.next()?);
+    let parts_nonempty = first > 0 && second > first + 1 && second + 1 < token.len();
+    (dots.next().is_none() && parts_nonempty).then(|| (&token[..second], &token[second + 1..]))
 }
 
-fn decode_claims(message: &str) -> Result<Map<String, Value>, Error> {
-    let payload = message.split_once('.').map_or("", |(_, p)| p);
-    let bytes = URL_SAFE_NO_PAD
-        .decode(payload)
-        .map_err(|_| invalid(Failure::Malformed, "The token payload is malformed"))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|_| invalid(Failure::Malformed, "The token payload is not a JSON object"))
-}
-
-/// A NumericDate: a non-negative JSON number (fractions are cut off).
-/// Anything else, strings included, is not a time.
-fn numeric_date(value: &Value) -> Option<u64> {
-    match value {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64().filter(|f| f.is_finite() && *f >= 0.0 && *f < 1.0e19).map(|f| {
-                // In range and non-negative, checked just above.
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                let secs = f as u64;
-                secs
-            })
-        }),
-        _ => None,
+/// `json` read as `T`, if it is a JSON object. serde's derived structs
+/// would also take an array, field by field: `[1, 2]` must not be a token.
+fn json_object<'a, T: serde::Deserialize<'a>>(json: &'a [u8]) -> Option<T> {
+    let first = json.iter().find(|b| !b.is_ascii_whitespace())?;
+    if *first != b'{' {
+        return None;
     }
+    serde_json::from_slice(json).ok()
+}
+
+/// One base64url part decoded; `None` if it is not base64url.
+fn decode_part(part: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(part).ok()
 }
 
 impl ClaimRules {
     /// Checks every claim; returns `(exp, nbf)` for the cache.
-    fn check(&self, claims: &Map<String, Value>, now: u64) -> Result<(u64, Option<u64>), Error> {
-        let exp = match claims.get("exp") {
-            None => return Err(invalid(Failure::BadClaim, "The token has no expiry")),
-            Some(v) => numeric_date(v)
-                .ok_or_else(|| invalid(Failure::BadClaim, "The token's expiry is not a number"))?,
+    fn check(&self, claims: &Registered<'_>, now: u64) -> Result<(u64, Option<u64>), Error> {
+        let exp = match claims.exp {
+            Time::At(exp) => exp,
+            Time::Absent => return Err(invalid(Failure::BadClaim, "The token has no expiry")),
+            Time::Invalid => {
+                return Err(invalid(Failure::BadClaim, "The token's expiry is not a number"));
+            }
         };
-        let nbf = match claims.get("nbf") {
-            None => None,
-            Some(v) => Some(
-                numeric_date(v)
-                    .ok_or_else(|| invalid(Failure::BadClaim, "The token's nbf is not a number"))?,
-            ),
+        let nbf = match claims.nbf {
+            Time::At(nbf) => Some(nbf),
+            Time::Absent => None,
+            Time::Invalid => {
+                return Err(invalid(Failure::BadClaim, "The token's nbf is not a number"));
+            }
         };
         self.check_times(exp, nbf, now)?;
         if !self.issuers.is_empty() {
-            let iss = claims.get("iss").and_then(Value::as_str);
+            let iss = claims.iss.as_str();
             if !iss.is_some_and(|iss| self.issuers.iter().any(|i| i == iss)) {
                 return Err(invalid(Failure::BadClaim, "The token's issuer is not accepted"));
             }
         }
-        let aud: Vec<&str> = match claims.get("aud") {
-            None => Vec::new(),
-            Some(Value::String(one)) => vec![one.as_str()],
-            Some(Value::Array(many)) => {
-                let names: Vec<&str> = many.iter().filter_map(Value::as_str).collect();
-                if names.len() != many.len() {
-                    return Err(invalid(Failure::BadClaim, "The token's audience is malformed"));
-                }
-                names
+        let aud: &[Cow<'_, str>] = match &claims.aud {
+            Audience::Absent => &[],
+            Audience::Names(names) => names,
+            Audience::Invalid => {
+                return Err(invalid(Failure::BadClaim, "The token's audience is malformed"));
             }
-            Some(_) => return Err(invalid(Failure::BadClaim, "The token's audience is malformed")),
         };
         let aud_ok = if self.audiences.is_empty() {
             aud.is_empty()
         } else {
-            aud.iter().any(|a| self.audiences.iter().any(|c| c == a))
+            aud.iter().any(|a| self.audiences.iter().any(|c| c == a.as_ref()))
         };
         if !aud_ok {
             return Err(invalid(Failure::BadClaim, "The token's audience is not accepted"));
@@ -349,21 +361,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn split_wants_three_nonempty_base64url_parts() {
+    fn split_wants_three_nonempty_parts() {
         assert_eq!(split("a.b.c"), Some(("a.b", "c")));
-        for bad in ["", "a.b", "a..c", ".b.c", "a.b.", "a.b.c.d", "a.b+.c", "a.b.c=", "a b.c.d"] {
+        for bad in ["", "a.b", "a..c", ".b.c", "a.b.", "a.b.c.d", "..", "..."] {
             assert_eq!(split(bad), None, "{bad:?}");
         }
     }
 
     #[test]
-    fn numeric_dates_are_numbers_only() {
-        assert_eq!(numeric_date(&serde_json::json!(10)), Some(10));
-        assert_eq!(numeric_date(&serde_json::json!(10.9)), Some(10));
-        assert_eq!(numeric_date(&serde_json::json!(-1)), None);
-        assert_eq!(numeric_date(&serde_json::json!(-1.5)), None);
-        assert_eq!(numeric_date(&serde_json::json!("10")), None);
-        assert_eq!(numeric_date(&serde_json::json!(null)), None);
-        assert_eq!(numeric_date(&serde_json::json!(1e300)), None);
+    fn parts_that_are_not_base64url_do_not_decode() {
+        for bad in ["ab+c", "ab/c", "abc=", "a b", "é", "\0"] {
+            assert_eq!(decode_part(bad), None, "{bad:?}");
+        }
+        assert_eq!(decode_part("e30").as_deref(), Some(&b"{}"[..]));
+    }
+
+    #[test]
+    fn header_and_claims_must_be_json_objects() {
+        assert!(json_object::<Registered<'_>>(br#" {"exp": 1}"#).is_some());
+        for not_object in [&b"[1, 2]"[..], b"\"x\"", b"1", b"", b"  "] {
+            assert!(json_object::<Registered<'_>>(not_object).is_none());
+        }
+        assert!(json_object::<Header<'_>>(br#"["HS256", "k1"]"#).is_none());
     }
 }
