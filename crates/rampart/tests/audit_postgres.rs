@@ -1,5 +1,6 @@
 //! The PostgreSQL sink against the real server (RAMPART_TEST_DATABASE_URL).
 //! Each test works in its own schema and drops it afterwards.
+#![cfg(feature = "postgres")]
 
 mod support;
 

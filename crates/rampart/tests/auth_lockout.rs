@@ -242,6 +242,7 @@ async fn failures_count_against_the_jwt_subject_claimed() {
     assert_locked(lockout.check(&[LockKey::Credential("alice")]).await, Duration::from_secs(30));
 }
 
+#[cfg(feature = "redis")]
 #[tokio::test]
 async fn replicas_share_lockouts_through_redis() {
     let Some(url) = support::redis_url() else { return };
@@ -286,6 +287,7 @@ async fn replicas_share_lockouts_through_redis() {
 }
 
 /// Deletes this test's keys (they would expire on their own within seconds).
+#[cfg(feature = "redis")]
 fn cleanup(url: &str, prefix: &str) {
     let Ok(client) = redis::Client::open(url) else { return };
     let Ok(mut conn) = client.get_connection() else { return };

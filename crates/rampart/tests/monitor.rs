@@ -3,19 +3,26 @@
 
 mod support;
 
+#[cfg(feature = "http")]
 use std::net::SocketAddr;
 use std::time::Duration;
 
+#[cfg(feature = "http")]
 use axum::Router;
+#[cfg(feature = "http")]
 use axum::extract::ConnectInfo;
+#[cfg(feature = "http")]
 use axum::http::StatusCode;
+#[cfg(feature = "http")]
 use axum::routing::get;
 use rampart::audit::sink::SyncPolicy;
 use rampart::audit::sink::file::FileSink;
 use rampart::audit::{AuditKey, Auditor};
 use rampart::clock::FakeClock;
+#[cfg(feature = "http")]
 use rampart::http::BlockLayer;
 use rampart::monitor::{Monitor, MonitorConfig, RawMonitorConfig, Scope, Signal};
+#[cfg(feature = "http")]
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn config(json: serde_json::Value) -> MonitorConfig {
@@ -160,6 +167,7 @@ fn bad_settings_name_their_key() {
     }
 }
 
+#[cfg(feature = "http")]
 async fn get_raw(addr: SocketAddr, path: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
     let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
@@ -169,6 +177,7 @@ async fn get_raw(addr: SocketAddr, path: &str) -> String {
     response
 }
 
+#[cfg(feature = "http")]
 #[tokio::test]
 async fn the_http_layer_refuses_a_blocked_client_with_429_and_retry_after() {
     let clock = FakeClock::new();

@@ -45,6 +45,7 @@ pub mod principal;
 pub mod session;
 
 pub use api_key::{ApiKeyHash, ApiKeyStore, NewApiKey, looks_like_api_key};
+#[cfg(feature = "http")]
 pub(crate) use authenticator::Presented;
 pub use authenticator::{API_KEY_HEADER, Authenticated, Authenticator};
 pub use config::{
