@@ -1,10 +1,24 @@
 //! # rampart
 //!
 //! Security and error handling for HTTP services: one error model whose
-//! responses never leak internals, and (as the project grows) retries and
-//! circuit breakers, input validation, rate limits, authentication, secure
-//! configuration, redacting logs and a tamper-evident audit trail, usable as
-//! tower layers or as plain calls.
+//! responses never leak internals, retries and circuit breakers driven by
+//! it, input validation that rejects precisely, rate limits that hold across
+//! replicas, authentication and permissions, configuration whose secrets
+//! cannot be printed, logs that redact credentials by construction, and a
+//! tamper-evident audit trail; usable as tower layers or as plain calls.
+//!
+//! | module | for |
+//! |---|---|
+//! | [`error`], [`handler`] | the error model; logging once and rendering RFC 9457 problems |
+//! | [`resilience`] | retry with backoff and jitter, retry budgets, circuit breaker, timeout, fallback |
+//! | [`validate`], [`sanitize`] | rejecting bad input precisely; encoding output |
+//! | [`config`] | layered, typed configuration with masked secrets and a production profile |
+//! | [`telemetry`] | JSON logs with redaction in the formatter; Prometheus metrics |
+//! | [`ratelimit`] | GCRA limits in memory or shared through Redis |
+//! | [`auth`] | JWTs, API keys, sessions, permissions, lockout |
+//! | [`audit`], [`monitor`] | the tamper-evident audit trail; alerts and blocks on suspicious patterns |
+//! | `http` | tower layers and axum extractors (feature `http`) |
+//! | [`clock`] | injectable time |
 //!
 //! ```
 //! use rampart::error::{Error, FieldViolation};
