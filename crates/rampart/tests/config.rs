@@ -414,3 +414,27 @@ fn module_sections_report_their_own_keys_without_values() {
     }
     assert!(!err.to_string().contains(CANARY));
 }
+
+#[test]
+fn keys_in_arrays_of_tables_are_named_with_their_index_and_line() {
+    let toml = format!(
+        "[[auth.jwt.keys]]\nkid = \"a\"\nalgorithm = \"HS256\"\nsecret = \"{CANARY}\"\n\n\
+         [[auth.jwt.keys]]\nkid = \"b\"\nalgorithm = \"HS256\"\nsecret = 12\n"
+    );
+    let err = fail(&toml, &[]);
+    let (key, message) = &problems(&err)[0];
+    assert_eq!(key, "auth.jwt.keys[1].secret");
+    assert!(message.contains("rampart.toml:9"), "{message}");
+
+    // A short secret in the first entry: only that value is masked, so the
+    // message keeps its own words (the algorithm names) intact.
+    let err =
+        fail("[[auth.jwt.keys]]\nkid = \"a\"\nalgorithm = \"HS256\"\nsecret = \"HS2\"\n", &[]);
+    let (key, message) = &problems(&err)[0];
+    assert_eq!(key, "auth.jwt.keys[0].secret");
+    assert!(
+        message.contains("32 bytes for HS256") && message.contains("rampart.toml:4"),
+        "{message}"
+    );
+    assert!(!err.to_string().contains(CANARY));
+}

@@ -235,6 +235,26 @@ fn first_line(message: &str) -> &str {
     message.lines().next().unwrap_or("").trim()
 }
 
+/// Joins figment's path segments the way keys are named everywhere else:
+/// figment gives an array index as a segment (`keys.1.secret`), rampart
+/// writes `keys[1].secret`.
+fn key_path(segments: &[String]) -> String {
+    let mut key = String::new();
+    for segment in segments {
+        if !key.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            key.push('[');
+            key.push_str(segment);
+            key.push(']');
+        } else {
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(segment);
+        }
+    }
+    key
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
@@ -256,7 +276,12 @@ fn record_lines(
             toml::de::DeValue::Table(inner) => record_lines(inner, &path, text, lines),
             toml::de::DeValue::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    lines.insert(format!("{path}[{i}]"), line_of(text, item.span().start));
+                    let item_path = format!("{path}[{i}]");
+                    lines.insert(item_path.clone(), line_of(text, item.span().start));
+                    // Arrays of tables ([[auth.jwt.keys]]): each key of each entry.
+                    if let toml::de::DeValue::Table(inner) = item.get_ref() {
+                        record_lines(inner, &item_path, text, lines);
+                    }
                 }
             }
             _ => {}
@@ -381,7 +406,7 @@ impl Origin {
             // A deserializer's own message may quote the value.
             Kind::Message(_) => "is not a valid value".to_owned(),
         };
-        self.locate(&Error::configuration(path.join("."), why))
+        self.locate(&Error::configuration(key_path(&path), why))
     }
 
     /// Adds the source of the problem's key to its message.
@@ -395,11 +420,30 @@ impl Origin {
     fn masked(&self, problem: &Error) -> Error {
         let key = problem.config_key().unwrap_or("");
         let mut why = problem.message().to_owned();
-        let base = key.split('[').next().unwrap_or(key);
-        if let Ok(value) = self.figment.find_value(base) {
+        if let Some(value) = self.value_at(key) {
             mask_values(&value, &mut why);
         }
         Error::configuration(key, why)
+    }
+
+    /// The value at a key path with array indices (`auth.jwt.keys[0].secret`):
+    /// only that value is masked in a message, not its neighbours.
+    fn value_at(&self, key: &str) -> Option<Value> {
+        let (base, mut rest) = key.split_at(key.find('[').unwrap_or(key.len()));
+        let mut value = self.figment.find_value(base).ok()?;
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix('[') {
+                let (index, tail) = after.split_once(']')?;
+                value = value.into_array()?.into_iter().nth(index.parse().ok()?)?;
+                rest = tail;
+            } else {
+                let after = rest.strip_prefix('.')?;
+                let end = after.find(['.', '[']).unwrap_or(after.len());
+                value = value.into_dict()?.remove(&after[..end])?;
+                rest = &after[end..];
+            }
+        }
+        Some(value)
     }
 
     /// Every effective setting, with its source.
