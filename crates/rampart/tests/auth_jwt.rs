@@ -406,6 +406,8 @@ fn issued_tokens_verify_and_carry_what_was_asked() {
     assert_refused(v.verify(&short), "TOKEN_EXPIRED");
     assert!(v.verify(&token).is_ok());
     assert!(issuer.issue("", &[], &[], None).is_err());
+    assert!(issuer.issue("alice\nadmin", &[], &[], None).is_err());
+    assert!(issuer.issue(&"a".repeat(257), &[], &[], None).is_err());
     assert!(issuer.issue("x", &[], &[], Some(Duration::ZERO)).is_err());
     // Only HS keys sign; naming an RSA key is a configuration error.
     let err = TokenIssuer::new(config.jwt(), Some("rsa"), Duration::from_secs(60), Arc::new(clock))

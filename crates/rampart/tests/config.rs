@@ -118,7 +118,13 @@ fn a_real_file_is_read_and_a_missing_one_is_an_error() {
     let err = Loader::new().file(&path).load().expect_err("missing file");
     let msg = err.to_string();
     assert!(msg.starts_with("cannot read the configuration file"), "{msg}");
-    assert!(msg.contains("not found"), "{msg}");
+    assert!(msg.ends_with(": No such file or directory"), "{msg}");
+
+    // Not text: said so, without quoting a byte of it.
+    std::fs::write(&path, b"secret_key = \"\xff\xfe\"\n").expect("written");
+    let msg = Loader::new().file(&path).load().expect_err("not UTF-8").to_string();
+    assert!(msg.ends_with(": stream did not contain valid UTF-8"), "{msg}");
+    std::fs::remove_file(&path).expect("removed");
 }
 
 #[test]

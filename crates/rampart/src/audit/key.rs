@@ -8,7 +8,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretSlice};
 use sha2::Sha256;
 
-use crate::error::Error;
+use crate::error::{Error, io_reason};
 
 pub(crate) type HmacSha256 = Hmac<Sha256>;
 
@@ -75,7 +75,7 @@ impl AuditKey {
         let mut bytes = std::fs::read(path).map_err(|err| {
             Error::configuration(
                 key_path.to_owned(),
-                format!("cannot read the key file: {}", err.kind()),
+                format!("cannot read the key file: {}", io_reason(&err)),
             )
         })?;
         while bytes.last().is_some_and(u8::is_ascii_whitespace) {

@@ -36,7 +36,7 @@ use serde::Deserialize;
 
 use super::api_key::{ApiKeyHash, parse_key_id};
 use super::permission::{PermissionSet, RoleMap};
-use crate::error::Error;
+use crate::error::{Error, io_reason};
 
 /// `[auth]` as written in the configuration file.
 #[derive(Debug, Default, Deserialize)]
@@ -515,8 +515,10 @@ fn jwt_key(path: &str, key: RawJwtKey) -> Result<JwtKey, Error> {
         (Some(pem), _) => (pem.into_bytes(), format!("{path}.public_key")),
         (None, Some(file)) => {
             let pem_key = format!("{path}.public_key_file");
-            let pem = std::fs::read(&file)
-                .map_err(|err| bad(pem_key.clone(), "cannot be read").with_source(err))?;
+            let pem = std::fs::read(&file).map_err(|err| {
+                let why = format!("cannot be read: {}", io_reason(&err));
+                Error::configuration(pem_key.clone(), why)
+            })?;
             (pem, pem_key)
         }
         (None, None) => return Err(bad(path, "needs public_key or public_key_file")),

@@ -11,7 +11,7 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Provider};
 
 use super::{Config, MASK, Profile, RawConfig, TOP_LEVEL_KEYS, checks, section_errors};
-use crate::error::Error;
+use crate::error::{Error, io_reason};
 
 /// The default prefix of configuration variables: `RAMPART_RATE_LIMIT__REQUESTS`
 /// sets `rate_limit.requests`.
@@ -112,7 +112,7 @@ impl Loader {
                     let text = std::fs::read_to_string(path).map_err(|e| {
                         ConfigError::from(Error::configuration(
                             "",
-                            format!("cannot read the configuration file {name}: {}", e.kind()),
+                            format!("cannot read the configuration file {name}: {}", io_reason(&e)),
                         ))
                     })?;
                     (name, text)

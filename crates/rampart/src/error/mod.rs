@@ -55,6 +55,17 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// The message every internal or configuration error shows to clients.
 pub const GENERIC_MESSAGE: &str = "An unexpected error occurred";
 
+/// Why a file could not be read, in words an operator reads ("No such file
+/// or directory", "stream did not contain valid UTF-8"), without the OS
+/// error number.
+pub(crate) fn io_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
 /// rampart's error: see the [module documentation](self).
 pub struct Error {
     inner: Box<Inner>,

@@ -83,8 +83,12 @@ impl TokenIssuer {
         roles: &[String],
         ttl: Option<Duration>,
     ) -> Result<String, Error> {
-        if subject.is_empty() {
-            return Err(Error::validation("The subject must not be empty"));
+        // A subject ends up in logs and audit records: keep it one plain line.
+        if subject.is_empty() || subject.len() > MAX_SUBJECT_BYTES {
+            return Err(Error::validation("The subject must have 1 to 256 bytes"));
+        }
+        if subject.chars().any(char::is_control) {
+            return Err(Error::validation("The subject must not contain control characters"));
         }
         let ttl = ttl.unwrap_or(self.lifetime);
         check_lifetime(ttl)?;
@@ -118,6 +122,9 @@ impl TokenIssuer {
         jsonwebtoken::encode(&header, &Value::Object(claims), &self.key).map_err(Error::internal)
     }
 }
+
+/// The longest subject issued.
+const MAX_SUBJECT_BYTES: usize = 256;
 
 fn check_lifetime(ttl: Duration) -> Result<(), Error> {
     if ttl < Duration::from_secs(1) || ttl > MAX_LIFETIME {
