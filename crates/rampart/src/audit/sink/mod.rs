@@ -4,6 +4,22 @@
 //! every event once per sink, from the head the sink reports when opened,
 //! so each sink's records verify on their own and a sink that was down for
 //! a while does not leave a hole in another's chain.
+//!
+//! Several sinks at once: every event goes to every sink, and counts as
+//! written once one of them has it.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use rampart::audit::{AuditKey, Auditor};
+//! use rampart::audit::sink::{file::FileSink, SyncPolicy};
+//!
+//! let key = AuditKey::new("k1", b"a key of at least thirty-two bytes!!".to_vec())?;
+//! let auditor = Auditor::builder(key)
+//!     .sink(FileSink::new("/var/log/myapp/audit").fsync(SyncPolicy::Always))
+//!     .sink(FileSink::new("/mnt/replica/audit").fsync(SyncPolicy::Every(Duration::from_millis(10))))
+//!     .start()?;
+//! # Ok::<(), rampart::Error>(())
+//! ```
 
 use std::time::Duration;
 
