@@ -5,11 +5,11 @@ mod support;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderValue, Method};
 use rampart::auth::{Authenticator, LockKey, Lockout, NewApiKey, RawAuthConfig};
-use rampart::clock::FakeClock;
+use rampart::clock::{Clock, FakeClock};
 use rampart::error::{Error, ErrorKind};
 use serde_json::json;
 
@@ -184,25 +184,48 @@ async fn guessing_a_key_locks_the_client_and_the_key() {
     let err = attempt(api_key_headers(key.expose()), CLIENT).await.expect_err("locked");
     assert_eq!((err.status().as_u16(), err.code().as_str()), (429, "AUTH_LOCKED_OUT"));
     assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
-    // The key itself is locked too: the right key from elsewhere waits as well.
-    let err = attempt(api_key_headers(key.expose()), OTHER).await.expect_err("key locked");
+    // The key is locked too: a further guess from elsewhere is refused as
+    // locked (and counted against that client)...
+    let err = attempt(api_key_headers(&guess(&key, 9)), OTHER).await.expect_err("key locked");
     assert_eq!(err.code().as_str(), "AUTH_LOCKED_OUT");
+    // ...and so is the right key from a client that has been failing.
+    let err = attempt(api_key_headers(key.expose()), OTHER).await.expect_err("failing client");
+    assert_eq!(err.code().as_str(), "AUTH_LOCKED_OUT");
+    // But the owner, from a client that never failed, is not locked out by
+    // someone else's guesses at its key.
+    let owner = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 77));
+    let found = attempt(api_key_headers(key.expose()), owner).await.expect("owner passes");
+    assert_eq!(found.principal().subject(), "ci");
+    // Guesses at ids nobody holds count against the client only.
+    let stranger = NewApiKey::generate().expect("key");
+    let prowler = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 88));
+    for n in 0..2 {
+        let err =
+            attempt(api_key_headers(&guess(&stranger, n)), prowler).await.expect_err("unknown");
+        assert_eq!(err.code().as_str(), "API_KEY_INVALID");
+    }
+    assert!(lockout.check(&[LockKey::Credential(stranger.id())]).await.is_ok());
+    assert!(!lockout.has_failures(&LockKey::Credential(stranger.id())).await.expect("peek"));
     // Requests without credentials are not attempts and count nothing.
     let third = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 200));
     for _ in 0..5 {
         let err = attempt(HeaderMap::new(), third).await.expect_err("no credentials");
         assert_eq!(err.code().as_str(), "AUTHENTICATION_REQUIRED");
     }
-    clock.advance(Duration::from_secs(30));
+    // The guess made while the key was locked was its second strike: 60 s.
+    let err = lockout.check(&[LockKey::Credential(key.id())]).await.expect_err("still locked");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(60)));
+    clock.advance(Duration::from_secs(60));
     let found = attempt(api_key_headers(key.expose()), CLIENT).await.expect("released");
     assert_eq!(found.principal().subject(), "ci");
 }
 
 #[tokio::test]
-async fn failures_count_against_the_jwt_subject_claimed() {
+async fn a_forged_token_cannot_lock_out_the_subject_it_names() {
     let clock = FakeClock::new();
+    let secret = "an-hs256-secret-that-is-long-enough-0123";
     let config = serde_json::from_value::<RawAuthConfig>(json!({
-        "jwt": {"keys": [{"kid": "k", "algorithm": "HS256", "secret": "an-hs256-secret-that-is-long-enough-0123"}]},
+        "jwt": {"keys": [{"kid": "k", "algorithm": "HS256", "secret": secret}]},
         "lockout": {"max_failures": 2, "window": "1m", "base_lockout": "30s", "max_lockout": "2m"},
     }))
     .expect("raw")
@@ -211,35 +234,52 @@ async fn failures_count_against_the_jwt_subject_claimed() {
     let auth = Authenticator::new(&config, Arc::new(clock.clone())).expect("auth");
     let lockout =
         Lockout::memory_with_clock(config.lockout(), &clock_arc(&clock)).expect("lockout");
-    let forged = {
+    let now = clock.system_time().duration_since(UNIX_EPOCH).expect("after epoch").as_secs();
+    let token = |key: &[u8], exp: u64| {
         let header =
             jsonwebtoken::Header { kid: Some("k".into()), ..jsonwebtoken::Header::default() };
-        let claims = json!({"sub": "alice", "exp": 4_000_000_000_u64});
-        jsonwebtoken::encode(
-            &header,
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(b"wrong-secret"),
-        )
-        .expect("signs")
+        let claims = json!({"sub": "alice", "exp": exp});
+        jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(key))
+            .expect("signs")
     };
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "authorization",
-        HeaderValue::from_str(&format!("Bearer {forged}")).expect("ascii"),
-    );
-    for i in 0..3u8 {
-        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, i));
-        assert!(
-            auth.authenticate_guarded(&Method::GET, &headers, Some(client), &lockout)
-                .await
-                .is_err()
-        );
+    let bearer = |token: &str| {
+        let mut headers = HeaderMap::new();
+        let value = HeaderValue::from_str(&format!("Bearer {token}")).expect("ascii");
+        headers.insert("authorization", value);
+        headers
+    };
+    let attempt = |headers: HeaderMap, client: u8| {
+        let (auth, lockout) = (&auth, &lockout);
+        let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, client));
+        async move { auth.authenticate_guarded(&Method::GET, &headers, Some(client), lockout).await }
+    };
+
+    // The attack: tokens signed with a made-up key, naming alice, from many
+    // clients. Each client fails once; alice is not locked.
+    let forged = bearer(&token(b"not-the-servers-secret", now + 3600));
+    for client in 0..5 {
+        let err = attempt(forged.clone(), client).await.expect_err("forged");
+        assert_eq!(err.code().as_str(), "TOKEN_INVALID");
     }
-    // Three clients, one failure each: no client is locked, the subject is.
-    let client_check =
-        lockout.check(&[LockKey::Client(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)))]).await;
-    assert!(client_check.is_ok());
+    assert!(lockout.check(&[LockKey::Credential("alice")]).await.is_ok());
+    assert!(!lockout.has_failures(&LockKey::Credential("alice")).await.expect("peek"));
+    let good = bearer(&token(secret.as_bytes(), now + 3600));
+    assert!(attempt(good.clone(), 100).await.is_ok());
+
+    // Authentic but refused tokens (expired) do count against alice: past
+    // the threshold her subject is locked, and further attempts say so.
+    let expired = bearer(&token(secret.as_bytes(), now - 3600));
+    for client in 20..23 {
+        let err = attempt(expired.clone(), client).await.expect_err("expired");
+        assert_eq!(err.code().as_str(), "TOKEN_EXPIRED");
+    }
     assert_locked(lockout.check(&[LockKey::Credential("alice")]).await, Duration::from_secs(30));
+    let err = attempt(expired.clone(), 23).await.expect_err("locked");
+    assert_eq!(err.code().as_str(), "AUTH_LOCKED_OUT");
+    // Her good token passes from a client that is not failing, and not from one that is.
+    assert!(attempt(good.clone(), 101).await.is_ok());
+    let err = attempt(good, 23).await.expect_err("failing client");
+    assert_eq!(err.code().as_str(), "AUTH_LOCKED_OUT");
 }
 
 #[cfg(feature = "redis")]

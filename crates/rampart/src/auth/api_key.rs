@@ -299,6 +299,12 @@ impl ApiKeyStore {
         self.keys.is_empty()
     }
 
+    /// The id of a presented key when it is well formed and configured:
+    /// what lockout counts a failure against (never an id nobody holds).
+    pub(crate) fn known_id<'k>(&self, presented: &'k str) -> Option<&'k str> {
+        well_formed_id(presented).filter(|id| self.keys.contains_key(*id))
+    }
+
     /// Checks a presented key. Every failure is the same `API_KEY_INVALID`
     /// error, whatever went wrong, so the answer reveals nothing.
     pub fn verify(&self, presented: &str) -> Result<Principal, Error> {

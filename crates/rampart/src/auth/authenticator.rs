@@ -34,22 +34,19 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use http::header::{AUTHORIZATION, COOKIE, ORIGIN};
 use http::{HeaderMap, Method};
 
-use super::api_key::{ApiKeyStore, well_formed_id};
+use super::api_key::ApiKeyStore;
 use super::config::AuthConfig;
 use super::credentials_required;
-use super::jwt::JwtVerifier;
+use super::jwt::{JwtVerifier, Refusal};
 use super::lockout::{LockKey, Lockout};
 use super::principal::AuthMethod;
 use super::principal::Principal;
 use super::session::{CSRF_HEADER, Session, SessionManager};
 use crate::clock::Clock;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, code};
 use crate::ratelimit::RateLimiter;
 
 /// The header an API key may come in instead of `Authorization`.
@@ -137,14 +134,21 @@ impl Authenticator {
         method: &Method,
         headers: &HeaderMap,
     ) -> Result<Authenticated, Error> {
-        self.check(method, headers, &self.presented(headers))
+        self.check(method, headers, &self.presented(headers)).map_err(|refusal| refusal.error)
     }
 
-    /// Authenticates like [`Authenticator::authenticate`], under `lockout`:
-    /// a locked client is refused before its credential is looked at; a
-    /// failure counts against the client and the credential it claimed (an
-    /// API key's id, a token's unverified `sub`); a success for a locked
-    /// credential is refused too. Refusals are `AUTH_LOCKED_OUT` (429).
+    /// Authenticates like [`Authenticator::authenticate`], under `lockout`.
+    ///
+    /// A locked client is refused before its credential is looked at. A
+    /// failure counts against the client and against the credential, when
+    /// the credential is known to be the one meant: a configured API key's
+    /// id, or the subject of a token whose signature was good (a forged
+    /// token names whomever its maker likes, so its subject counts nothing).
+    /// A failed attempt on a locked credential is refused as locked. The
+    /// right credential passes a credential lock unless its client has been
+    /// failing too: the lock holds back whoever is guessing, not the owner,
+    /// whom anyone knowing a key id could otherwise lock out. Refusals are
+    /// `AUTH_LOCKED_OUT` (429) with `Retry-After`.
     pub async fn authenticate_guarded<L: RateLimiter>(
         &self,
         method: &Method,
@@ -172,22 +176,40 @@ impl Authenticator {
                 let principal = found.principal();
                 let id =
                     principal.credential_id().filter(|_| principal.method() == AuthMethod::ApiKey);
-                let credential = id.unwrap_or_else(|| principal.subject());
-                lockout.check(&[LockKey::Credential(credential)]).await?;
+                let credential = LockKey::Credential(id.unwrap_or_else(|| principal.subject()));
+                if let Err(locked) = lockout.check(&[credential]).await {
+                    let failing = match client {
+                        Some(ip) => lockout.has_failures(&LockKey::Client(ip)).await?,
+                        None => true,
+                    };
+                    if failing || locked.code() != code::AUTH_LOCKED_OUT {
+                        return Err(locked);
+                    }
+                }
                 Ok(found)
             }
-            Err(err) => {
-                // Only a presented credential that failed counts; a request
-                // with none is not an attempt.
-                if err.kind() == ErrorKind::Authentication && *presented != Presented::Nothing {
-                    let claimed = presented.claimed_id();
-                    let mut keys = Vec::with_capacity(2);
-                    keys.extend(client.map(LockKey::Client));
-                    keys.extend(claimed.as_deref().map(LockKey::Credential));
-                    lockout.record_failure(&keys).await;
-                }
-                Err(err)
+            // Only a presented credential that failed counts; a request
+            // with none is not an attempt.
+            Err(refusal) if refusal.error.kind() == ErrorKind::Authentication => {
+                let credential = match *presented {
+                    Presented::Nothing => return Err(refusal.error),
+                    Presented::ApiKey(key) => self.inner.api_keys.known_id(key).map(str::to_owned),
+                    Presented::Bearer(_) => refusal.signed_subject,
+                    Presented::Session(_) => None,
+                };
+                let credential = credential.as_deref().map(LockKey::Credential);
+                let locked = match credential {
+                    Some(key) => lockout.check(&[key]).await,
+                    None => Ok(()),
+                };
+                let mut keys = Vec::with_capacity(2);
+                keys.extend(client.map(LockKey::Client));
+                keys.extend(credential);
+                lockout.record_failure(&keys).await;
+                locked?;
+                Err(refusal.error)
             }
+            Err(refusal) => Err(refusal.error),
         }
     }
 
@@ -222,17 +244,17 @@ impl Authenticator {
         method: &Method,
         headers: &HeaderMap,
         presented: &Presented<'_>,
-    ) -> Result<Authenticated, Error> {
+    ) -> Result<Authenticated, Refusal> {
         let principal = match *presented {
-            Presented::Nothing => return Err(credentials_required()),
+            Presented::Nothing => return Err(credentials_required().into()),
             Presented::ApiKey(key) => self.inner.api_keys.verify(key)?,
             Presented::Bearer(token) => match &self.inner.jwt {
-                Some(jwt) => jwt.verify(token)?,
-                None => return Err(credentials_required()),
+                Some(jwt) => jwt.verify_or_refuse(token)?,
+                None => return Err(credentials_required().into()),
             },
             Presented::Session(value) => {
                 let Some(sessions) = &self.inner.sessions else {
-                    return Err(credentials_required());
+                    return Err(credentials_required().into());
                 };
                 let session = sessions.authenticate(value)?;
                 let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
@@ -249,25 +271,6 @@ impl Authenticator {
             }
         };
         Ok(Authenticated { principal, session: None })
-    }
-}
-
-impl Presented<'_> {
-    /// The credential id the request claims, before any check: an API
-    /// key's id (when well-formed), a JWT's `sub` (read without verifying;
-    /// at most 128 bytes). Used only to count failures.
-    pub(crate) fn claimed_id(&self) -> Option<String> {
-        match *self {
-            Presented::ApiKey(key) => well_formed_id(key).map(str::to_owned),
-            Presented::Bearer(token) => {
-                let payload = token.split('.').nth(1).filter(|p| p.len() <= 8192)?;
-                let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-                let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-                let sub = claims.get("sub")?.as_str()?;
-                (!sub.is_empty() && sub.len() <= 128).then(|| sub.to_owned())
-            }
-            Presented::Session(_) | Presented::Nothing => None,
-        }
     }
 }
 

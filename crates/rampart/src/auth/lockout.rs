@@ -152,6 +152,16 @@ impl<L: RateLimiter> Lockout<L> {
         }
     }
 
+    /// Whether failures of `key` are still being counted (not yet forgiven
+    /// by the passing of time). A backend error is passed on.
+    pub async fn has_failures(&self, key: &LockKey<'_>) -> Result<bool, Error> {
+        if !self.enabled {
+            return Ok(false);
+        }
+        let peek = self.failures.check(&key.key(), 0).await?;
+        Ok(peek.remaining < self.failures.quota().burst())
+    }
+
     /// Counts one failed authentication against each of `keys`, engaging a
     /// lockout for those past the threshold. Backend errors are logged and
     /// otherwise ignored: the failure itself has been answered already.

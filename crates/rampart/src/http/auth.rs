@@ -145,7 +145,9 @@ where
                 return inner.call(request).await;
             }
             let checked = match &layer.lockout {
-                None => auth.check(request.method(), request.headers(), &presented),
+                None => auth
+                    .check(request.method(), request.headers(), &presented)
+                    .map_err(|refusal| refusal.error),
                 Some(lockout) => {
                     let peer =
                         request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());

@@ -122,8 +122,14 @@ impl JwtVerifier {
 
     /// Verifies `token` (without the `Bearer ` prefix).
     pub fn verify(&self, token: &str) -> Result<Principal, Error> {
+        self.verify_or_refuse(token).map_err(|refusal| refusal.error)
+    }
+
+    /// [`JwtVerifier::verify`], telling lockout whose token a refused one
+    /// was when that is known: only when its signature was good.
+    pub(crate) fn verify_or_refuse(&self, token: &str) -> Result<Principal, Refusal> {
         if token.len() > self.max_token_bytes {
-            return Err(invalid(Failure::TooLarge, "The token is too large"));
+            return Err(invalid(Failure::TooLarge, "The token is too large").into());
         }
         let now = self.unix_now();
         let keys = self.ring.current();
@@ -133,16 +139,17 @@ impl JwtVerifier {
             && let Some(hit) = cache.get(digest)
             && hit.generation == keys.generation
         {
-            if let Err(err) = self.rules.check_times(hit.exp, hit.nbf, now) {
+            if let Err(error) = self.rules.check_times(hit.exp, hit.nbf, now) {
                 cache.remove(digest);
-                return Err(err);
+                let subject = Some(hit.principal.subject().to_owned());
+                return Err(Refusal { error, signed_subject: subject });
             }
             metrics::counter!("rampart_auth_jwt_cache_total", "result" => "hit").increment(1);
             metrics::counter!("rampart_auth_success_total", "method" => "jwt").increment(1);
             return Ok(hit.principal.clone());
         }
         let Some((message, signature)) = split(token) else {
-            return Err(invalid(Failure::Malformed, "The token is malformed"));
+            return Err(invalid(Failure::Malformed, "The token is malformed").into());
         };
 
         // Headers are small: decode into the stack, or the heap when one is not.
@@ -160,7 +167,9 @@ impl JwtVerifier {
         let header: Header<'_> = json_object(header_json)
             .ok_or_else(|| invalid(Failure::Malformed, "The token header is malformed"))?;
         if header.crit.is_some() {
-            return Err(invalid(Failure::Malformed, "The token has critical header extensions"));
+            return Err(
+                invalid(Failure::Malformed, "The token has critical header extensions").into()
+            );
         }
         let kid = header.kid.as_deref();
         let mut keys = keys;
@@ -168,23 +177,27 @@ impl JwtVerifier {
             keys = self.ring.refresh_for_unknown_kid();
         }
         let Some(key) = keys.find(kid) else {
-            return Err(invalid(Failure::UnknownKey, "The token's signing key is unknown"));
+            return Err(invalid(Failure::UnknownKey, "The token's signing key is unknown").into());
         };
         if header.alg != key.algorithm {
             return Err(invalid(
                 Failure::WrongAlgorithm,
                 "The token's algorithm is not allowed for its key",
-            ));
+            )
+            .into());
         }
         self.signature_checks.fetch_add(1, Ordering::Relaxed);
         if !key.verify_signature(message, signature) {
-            return Err(invalid(Failure::BadSignature, "The token's signature is invalid"));
+            return Err(invalid(Failure::BadSignature, "The token's signature is invalid").into());
         }
         let claims_json = decode_part(payload_b64)
             .ok_or_else(|| invalid(Failure::Malformed, "The token payload is malformed"))?;
         let claims: Registered<'_> = json_object(&claims_json)
             .ok_or_else(|| invalid(Failure::Malformed, "The token payload is not a JSON object"))?;
-        let times = self.rules.check(&claims, now)?;
+        let times = self.rules.check(&claims, now).map_err(|error| Refusal {
+            error,
+            signed_subject: claims.sub.as_str().filter(|s| !s.is_empty()).map(str::to_owned),
+        })?;
         let grants = self.grants(&claims)?;
         drop(claims);
         let principal = grants.into_principal(claims_json);
@@ -236,6 +249,22 @@ impl JwtVerifier {
         let permissions = self.roles.resolve(granted, roles.iter().map(String::as_str));
         let jti = claims.jti.as_str().map(str::to_owned);
         Ok(Grants { subject: subject.to_owned(), roles, permissions, jti })
+    }
+}
+
+/// Why a token was refused, and its subject when its signature was good but
+/// a claim was not (expired, wrong audience, ...): the only case in which
+/// the subject is known to be the token's own, so the only one lockout may
+/// count against it. A forged token names whomever its maker likes.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub(crate) error: Error,
+    pub(crate) signed_subject: Option<String>,
+}
+
+impl From<Error> for Refusal {
+    fn from(error: Error) -> Refusal {
+        Refusal { error, signed_subject: None }
     }
 }
 
