@@ -32,7 +32,7 @@ use http::header::{HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::error::{Error, ErrorKind, GENERIC_MESSAGE, Severity};
+use crate::error::{Code, Error, ErrorKind, GENERIC_MESSAGE, Severity};
 
 /// Which body shape errors are rendered in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,7 +159,14 @@ impl ErrorHandler {
                 .unwrap_or(HeaderValue::from_static("Bearer"));
             headers.push((WWW_AUTHENTICATE, challenge));
         }
-        Problem { status: kind.status(), format: self.format, body: Value::Object(body), headers }
+        Problem {
+            status: kind.status(),
+            kind,
+            code: error.code(),
+            format: self.format,
+            body: Value::Object(body),
+            headers,
+        }
     }
 }
 
@@ -238,6 +245,8 @@ fn log(error: &Error, ctx: &RequestContext) {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
     status: StatusCode,
+    kind: ErrorKind,
+    code: Code,
     format: ErrorFormat,
     body: Value,
     headers: Vec<(HeaderName, HeaderValue)>,
@@ -247,6 +256,16 @@ impl Problem {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+
+    /// The kind of the error rendered.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The code of the error rendered.
+    pub fn code(&self) -> Code {
+        self.code
     }
 
     /// The media type of the body.

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderValue, Method};
+use rampart::audit::sink::{SyncPolicy, file::FileSink};
+use rampart::audit::{AuditKey, Auditor};
 use rampart::auth::{Authenticator, LockKey, Lockout, NewApiKey, RawAuthConfig};
 use rampart::clock::{Clock, FakeClock};
 use rampart::error::{Error, ErrorKind};
@@ -130,6 +132,46 @@ async fn a_lockout_is_a_security_event() {
     assert_eq!(events[0]["target"], "rampart::auth");
     assert_eq!(events[0]["scope"], "credential");
     assert_eq!(events[0]["lockout_secs"], 30);
+}
+
+#[tokio::test]
+async fn each_lockout_is_recorded_in_the_audit_trail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = AuditKey::new("k1", vec![7; 32]).expect("key");
+    let auditor = Auditor::builder(key.clone())
+        .sink(FileSink::new(dir.path()).fsync(SyncPolicy::Always))
+        .start()
+        .expect("starts");
+    let clock = FakeClock::new();
+    let config = lockout_config(&json!({}));
+    let lockout = Lockout::memory_with_clock(config.lockout(), &clock_arc(&clock))
+        .expect("lockout")
+        .with_auditor(auditor.clone());
+    let keys = [LockKey::Client(CLIENT), LockKey::Credential("key123")];
+    for _ in 0..4 {
+        lockout.record_failure(&keys).await;
+    }
+    auditor.shutdown(Duration::from_secs(5)).expect("stops");
+
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("audit.jsonl"))
+        .expect("read")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON"))
+        .filter(|record: &serde_json::Value| record["event_type"] == "security.lockout")
+        .collect();
+    assert_eq!(records.len(), 2, "one for the client, one for the key: {records:?}");
+    assert_eq!(records[0]["resource"], "ip:203.0.113.7");
+    assert_eq!(records[0]["details"]["client"], "203.0.113.7");
+    assert_eq!(records[0]["details"]["lockout_seconds"], 30);
+    assert_eq!(records[1]["actor"], "key123");
+    assert_eq!(records[1]["details"]["scope"], "credential");
+    assert_eq!(
+        (records[1]["severity"].as_str(), records[1]["outcome"].as_str()),
+        (Some("high"), Some("denied"))
+    );
+    let verdict = rampart::audit::verify::verify_paths(&key, &[dir.path().to_path_buf()], None)
+        .expect("verifies");
+    assert!(verdict.is_intact());
 }
 
 fn key_config(key: &NewApiKey) -> rampart::auth::AuthConfig {

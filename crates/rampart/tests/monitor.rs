@@ -219,3 +219,62 @@ async fn the_http_layer_refuses_a_blocked_client_with_429_and_retry_after() {
     assert!(get_raw(addr, "/login").await.starts_with("HTTP/1.1 401"), "the block expired");
     server.abort();
 }
+
+#[cfg(feature = "http")]
+async fn get_with(addr: SocketAddr, path: &str, header: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\n{header}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("reads");
+    response
+}
+
+/// The attack: one client trying API keys. Nobody calls `observe` by hand:
+/// the refusals rendered inside the block layer feed the monitor.
+#[cfg(feature = "http")]
+#[tokio::test]
+async fn refusals_inside_the_block_layer_feed_the_monitor() {
+    use rampart::auth::{Authenticator, NewApiKey, RawAuthConfig};
+    use rampart::http::auth::AuthLayer;
+
+    let key = NewApiKey::generate().expect("key");
+    let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+        "api_keys": [{"id": key.id(), "name": "ci", "hash": key.hash().to_string()}],
+    }))
+    .expect("raw");
+    let auth =
+        Authenticator::new(&raw.validate().expect("valid"), std::sync::Arc::new(FakeClock::new()))
+            .expect("auth");
+    let monitor = Monitor::new(config(
+        serde_json::json!({"block_duration": "60s", "thresholds": {"auth_failure": 3}}),
+    ))
+    .with_clock(FakeClock::new());
+    let app = Router::new()
+        .route("/me", get(|| async { "hello" }))
+        .layer(AuthLayer::new(auth))
+        .layer(BlockLayer::new(monitor.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let addr = listener.local_addr().expect("address");
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+    });
+
+    // Asking without credentials is not an attempt: never blocked for it.
+    for _ in 0..5 {
+        assert!(get_with(addr, "/me", "").await.starts_with("HTTP/1.1 401"));
+    }
+    assert_eq!(monitor.blocked("127.0.0.1"), None);
+    let good = format!("X-API-Key: {}\r\n", key.expose());
+    assert!(get_with(addr, "/me", &good).await.starts_with("HTTP/1.1 200"));
+
+    for n in 0..3 {
+        let wrong = format!("X-API-Key: rk_{}_wrong{n}\r\n", key.id());
+        assert!(get_with(addr, "/me", &wrong).await.starts_with("HTTP/1.1 401"));
+    }
+    assert_eq!(monitor.blocked("127.0.0.1"), Some(Duration::from_secs(60)));
+    let refused = get_with(addr, "/me", &good).await;
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    assert!(refused.contains("\"code\":\"CLIENT_BLOCKED\""), "{refused}");
+    server.abort();
+}

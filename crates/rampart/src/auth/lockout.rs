@@ -21,7 +21,9 @@
 //! Checking whether a key is locked costs one backend call for a key that
 //! never failed (a peek at its strikes) and two otherwise. Each lockout is
 //! a security event: a `warn` log with target `rampart::auth` and
-//! `event_type = "security.lockout"`, and `rampart_auth_lockouts_total`.
+//! `event_type = "security.lockout"`, `rampart_auth_lockouts_total`, and,
+//! with [`Lockout::with_auditor`], a `security.lockout` record in the audit
+//! trail.
 //!
 //! ```
 //! use std::net::{IpAddr, Ipv4Addr};
@@ -49,8 +51,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::LockoutConfig;
+use crate::audit::{AuditEvent, Auditor, Outcome};
 use crate::clock::{Clock, SystemClock};
-use crate::error::{Error, code};
+use crate::error::{Error, Severity, code};
 use crate::ratelimit::{Limiter, MemoryLimiter, Quota, RateLimiter};
 
 /// What a failure is counted against.
@@ -87,6 +90,8 @@ pub struct Lockout<L = Limiter> {
     strikes: L,
     /// `locks[i]` locks for `base_lockout * 2^i` (the last: `max_lockout`).
     locks: Vec<L>,
+    /// Where each lockout is recorded as a `security.lockout` event.
+    auditor: Option<Auditor>,
 }
 
 impl Lockout<Limiter> {
@@ -128,7 +133,15 @@ impl<L: RateLimiter> Lockout<L> {
             failures: make(failures, "failures")?,
             strikes: make(strikes, "strikes")?,
             locks,
+            auditor: None,
         })
+    }
+
+    /// Records every lockout as a `security.lockout` event in the audit trail.
+    #[must_use]
+    pub fn with_auditor(mut self, auditor: Auditor) -> Lockout<L> {
+        self.auditor = Some(auditor);
+        self
     }
 
     /// `Ok` when none of `keys` is locked; otherwise `AUTH_LOCKED_OUT` (429)
@@ -209,8 +222,30 @@ impl<L: RateLimiter> Lockout<L> {
                 lockout_secs = length.as_secs(),
                 "authentication locked out after repeated failures"
             );
+            self.audit(key, level, length).await;
         }
         Ok(())
+    }
+
+    /// The lockout as an audit event. The lock holds whatever the trail
+    /// answers: a trail that cannot write is logged, and the failure policy
+    /// of the auditor has counted it.
+    async fn audit(&self, key: &LockKey<'_>, strike: u32, length: Duration) {
+        let Some(auditor) = &self.auditor else { return };
+        let mut event = AuditEvent::new("security.lockout", "lockout")
+            .severity(Severity::High)
+            .outcome(Outcome::Denied)
+            .resource(key.key())
+            .detail("scope", key.scope())
+            .detail("strike", strike)
+            .detail("lockout_seconds", length.as_secs());
+        event = match key {
+            LockKey::Client(ip) => event.detail("client", ip.to_string()),
+            LockKey::Credential(id) => event.actor(*id),
+        };
+        if let Err(err) = auditor.record(event).await {
+            tracing::error!(target: "rampart::auth", error = %err, "a lockout could not be audited");
+        }
     }
 
     fn lock_index(&self, level: u32) -> usize {

@@ -1,5 +1,6 @@
-//! Refusing requests from clients on the monitor's block list: [`BlockLayer`]
-//! (why 429 and not 403 is said there).
+//! Refusing requests from clients on the monitor's block list, and feeding
+//! the monitor with the refusals rendered below: [`BlockLayer`] (why 429
+//! and not 403 is said there).
 //!
 //! ```
 //! use rampart::http::BlockLayer;
@@ -23,14 +24,23 @@ use axum::response::{IntoResponse, Response};
 use http::{Extensions, HeaderMap, Request};
 use tower::{Layer, Service};
 
-use crate::error::{Error, code};
+use super::RenderedError;
+use crate::error::{Error, ErrorKind, code};
 use crate::handler::{ErrorHandler, RequestContext};
-use crate::monitor::Monitor;
+use crate::monitor::{Monitor, Signal};
 
 type ClientKey = Arc<dyn Fn(&HeaderMap, &Extensions) -> Option<String> + Send + Sync>;
 
 /// Refuses requests from clients on the [`Monitor`]'s block list with 429
 /// and `Retry-After` (code `CLIENT_BLOCKED`), rendered by the error handler.
+///
+/// It also feeds the monitor: every rampart error rendered by the layers
+/// and handlers inside it ([`RenderedError`] in the response) is observed
+/// for the client: a failed authentication (not a request with no
+/// credential at all), a permission denial, a validation rejection, a rate
+/// limit hit, a session cookie that does not open. Put it outermost, so a
+/// client that keeps failing is blocked without further calls by hand.
+/// Subjects are not known here; observe them with [`Monitor::observe`].
 ///
 /// 429 rather than 403: the block is temporary and earned by request
 /// behaviour, like a rate limit, and `Retry-After` tells a well-behaved
@@ -146,6 +156,32 @@ where
         // The clone that was polled ready serves this call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(inner.call(request))
+        let monitor = self.layer.monitor.clone();
+        Box::pin(async move {
+            let response = inner.call(request).await?;
+            let rendered = response.extensions().get::<RenderedError>();
+            if let (Some(key), Some(signal)) = (key, rendered.and_then(signal_of)) {
+                monitor.observe(signal, Some(&key), None);
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// The signal a refusal rendered below this layer is to the monitor. A
+/// request that carried no credential at all is not a failed attempt.
+fn signal_of(rendered: &RenderedError) -> Option<Signal> {
+    if rendered.code == code::SESSION_INVALID {
+        return Some(Signal::TamperedCookie);
+    }
+    if rendered.code == code::AUTHENTICATION_REQUIRED {
+        return None;
+    }
+    match rendered.kind {
+        ErrorKind::Authentication => Some(Signal::AuthFailure),
+        ErrorKind::Authorization => Some(Signal::PermissionDenied),
+        ErrorKind::Validation => Some(Signal::ValidationRejected),
+        ErrorKind::RateLimited => Some(Signal::RateLimited),
+        _ => None,
     }
 }

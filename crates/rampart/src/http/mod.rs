@@ -25,4 +25,5 @@ mod valid;
 
 pub use block::{BlockLayer, BlockService};
 pub use ratelimit::{RATELIMIT, RATELIMIT_POLICY, RateLimit, RateLimitLayer};
+pub use response::RenderedError;
 pub use valid::JsonBodyConfig;
