@@ -5,7 +5,8 @@
 //! - schema: a typical 1 KB order body against its JSON Schema, with
 //!   rampart's `Schema::validate` and jsonschema's own `validate` (same
 //!   compiled options) side by side;
-//! - limits: the JSON limits scan in MB/s, beside
+//! - limits: the JSON limits scan in MB/s (with and without the duplicate
+//!   key check), beside
 //!   `serde_json::from_slice::<IgnoredAny>` of the same bytes (the cheapest
 //!   full parse) and the checked parse into a `Value` beside serde_json's.
 
@@ -137,6 +138,10 @@ fn limits(c: &mut Criterion) {
     let mut group = c.benchmark_group("json limits (1 MiB document)");
     group.throughput(Throughput::Bytes(doc.len() as u64));
     group.bench_function("rampart JsonLimits::check", |b| b.iter(|| limits.check(black_box(&doc))));
+    let lenient = limits.allow_duplicate_keys();
+    group.bench_function("rampart JsonLimits::check, duplicate keys allowed", |b| {
+        b.iter(|| lenient.check(black_box(&doc)));
+    });
     group.bench_function("serde_json IgnoredAny (anchor)", |b| {
         b.iter(|| serde_json::from_slice::<IgnoredAny>(black_box(&doc)));
     });

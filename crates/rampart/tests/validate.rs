@@ -260,3 +260,39 @@ fn limits_and_uploads_are_built_from_the_configuration() {
     let big = vec![b' '; 2049];
     assert_eq!(policy.check("a.json", &big).unwrap_err().kind(), ErrorKind::PayloadTooLarge);
 }
+
+/// The attack: a body whose first `role` passes the schema, for a service
+/// whose parser keeps the first value, while the last one (`admin`) is what
+/// serde_json would keep. The scan refuses the body before any parser
+/// chooses.
+#[test]
+fn a_duplicate_key_cannot_smuggle_a_second_value_past_the_schema() {
+    let schema = Schema::compile(&json!({
+        "type": "object",
+        "properties": {"role": {"enum": ["user"]}},
+    }))
+    .expect("compiles");
+    let body = br#"{"name": "mallory", "role": "user", "role": "admin"}"#;
+    let limits = JsonLimits::default();
+    let err = limits.parse(body).expect_err("refused");
+    assert_eq!(pointers(&err), [("/role".to_owned(), "json_duplicate_key".to_owned())]);
+    // Allowed on purpose, the last value wins and the schema sees it.
+    let value = limits.allow_duplicate_keys().parse(body).expect("parses");
+    assert!(schema.check(&value).is_err());
+    // Typed bodies are covered by the same scan.
+    #[derive(Debug, Deserialize, Validate)]
+    struct Member {
+        #[garde(skip)]
+        #[allow(dead_code)]
+        role: BTreeMap<String, String>,
+    }
+    let nested = json!({"role": {"a": "1"}});
+    assert!(validate::<Member>(&nested).is_ok());
+    let err = Valid::<Member>::from_json(
+        br#"{"role": {"a": "1", "a": "2"}}"#,
+        &limits,
+        &SensitiveFields::default(),
+    )
+    .expect_err("refused");
+    assert_eq!(pointers(&err), [("/role/a".to_owned(), "json_duplicate_key".to_owned())]);
+}

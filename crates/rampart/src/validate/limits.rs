@@ -1,4 +1,7 @@
-//! JSON limits against resource exhaustion, checked before parsing.
+//! JSON limits against resource exhaustion, and duplicate keys, checked
+//! before parsing.
+
+use std::borrow::Cow;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -48,6 +51,7 @@ pub const MAX_DEPTH_CEILING: usize = 100;
 /// | keys per object | 1,000 |
 /// | items per array | 10,000 |
 /// | characters per string (and per key) | 10,000 |
+/// | a key named twice in one object | refused ([`allow_duplicate_keys`](JsonLimits::allow_duplicate_keys)) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JsonLimits {
     max_size: usize,
@@ -55,6 +59,7 @@ pub struct JsonLimits {
     max_object_keys: usize,
     max_array_len: usize,
     max_string_chars: usize,
+    allow_duplicate_keys: bool,
 }
 
 impl Default for JsonLimits {
@@ -65,6 +70,7 @@ impl Default for JsonLimits {
             max_object_keys: 1_000,
             max_array_len: 10_000,
             max_string_chars: DEFAULT_MAX_STRING_CHARS,
+            allow_duplicate_keys: false,
         }
     }
 }
@@ -85,7 +91,12 @@ struct Frame {
     object: bool,
     /// Keys seen (objects) or items started (arrays).
     count: usize,
+    /// Where this object's keys start in the scan's key list.
+    keys_from: usize,
 }
+
+/// A key of an open object: its decoded bytes and the offset of its quote.
+type Key<'a> = (Cow<'a, [u8]>, usize);
 
 impl JsonLimits {
     /// The default limits with the configuration's `max_input_size` (bytes).
@@ -129,6 +140,16 @@ impl JsonLimits {
         self
     }
 
+    /// Accepts objects that name one key twice. By default they are
+    /// refused: parsers disagree on which value counts (serde_json keeps the
+    /// last, many keep the first), so a duplicate lets a body pass a
+    /// validator with one value and reach the service with another.
+    #[must_use]
+    pub const fn allow_duplicate_keys(mut self) -> JsonLimits {
+        self.allow_duplicate_keys = true;
+        self
+    }
+
     /// The maximum document size in bytes.
     pub const fn size_limit(&self) -> usize {
         self.max_size
@@ -145,11 +166,15 @@ impl JsonLimits {
     /// [`PayloadTooLarge`](crate::ErrorKind::PayloadTooLarge) over the size
     /// limit; otherwise a validation error whose violation (pointer `""`)
     /// has the code `json_depth`, `json_object_keys`, `json_array_length`,
-    /// `json_string_length` or `json_syntax` (unbalanced brackets) and names
-    /// the byte offset.
+    /// `json_string_length`, `json_duplicate_key` or `json_syntax`
+    /// (unbalanced brackets) and names the byte offset.
     pub fn check(&self, input: &[u8]) -> Result<(), Error> {
         MaxInputSize::new(self.max_size).check(input)?;
         let mut stack: Vec<Frame> = Vec::with_capacity(self.max_depth.min(16));
+        // The keys of every open object, innermost last; and the last string
+        // read, which is a key when a colon follows it.
+        let mut keys: Vec<Key<'_>> = Vec::new();
+        let mut last_string = None;
         let mut i = 0;
         while i < input.len() {
             let byte = input[i];
@@ -159,7 +184,9 @@ impl JsonLimits {
             }
             match byte {
                 b'"' => {
+                    let start = i;
                     i = self.skip_string(input, i + 1)?;
+                    last_string = Some((start, i));
                     continue;
                 }
                 b'{' | b'[' => {
@@ -176,12 +203,27 @@ impl JsonLimits {
                             .iter()
                             .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
                             .is_some_and(|&b| b != b']');
-                    let frame = Frame { object: byte == b'{', count: usize::from(first_item) };
+                    let frame = Frame {
+                        object: byte == b'{',
+                        count: usize::from(first_item),
+                        keys_from: keys.len(),
+                    };
                     self.check_array_len(&frame, i)?;
                     stack.push(frame);
                 }
                 b'}' | b']' => match stack.pop() {
-                    Some(frame) if frame.object == (byte == b'}') => {}
+                    Some(frame) if frame.object == (byte == b'}') => {
+                        if frame.object && !self.allow_duplicate_keys {
+                            if let Some(at) = find_duplicate(&mut keys[frame.keys_from..]) {
+                                let (name, offset) = &keys[frame.keys_from + at];
+                                let mut pointer = pointer_to(&stack, &keys, frame.keys_from);
+                                push_token(&mut pointer, &String::from_utf8_lossy(name));
+                                let why = format!("names this key twice (at byte {offset})");
+                                return Err(violation_error(pointer, "json_duplicate_key", why));
+                            }
+                            keys.truncate(frame.keys_from);
+                        }
+                    }
                     _ => return Err(limit("json_syntax", "has an unbalanced bracket", i)),
                 },
                 b',' => {
@@ -203,6 +245,13 @@ impl JsonLimits {
                                 ),
                                 i,
                             ));
+                        }
+                        // Without a string before it the colon is malformed:
+                        // the parser says so.
+                        if let Some(span) =
+                            last_string.take().filter(|_| !self.allow_duplicate_keys)
+                        {
+                            keys.push(key(input, span));
                         }
                     }
                 }
@@ -275,6 +324,49 @@ impl JsonLimits {
         de.end().map_err(syntax_error)?;
         Ok(value)
     }
+}
+
+/// The key spanning `quoted` (its quotes included), decoded when it has
+/// escapes, so `"a"` and `"\u0061"` are the same key. A key that does not
+/// decode is left to the parser to refuse.
+fn key(input: &[u8], (start, end): (usize, usize)) -> Key<'_> {
+    let raw = &input[start + 1..end - 1];
+    if !raw.contains(&b'\\') {
+        return (Cow::Borrowed(raw), start);
+    }
+    match serde_json::from_slice::<String>(&input[start..end]) {
+        Ok(decoded) => (Cow::Owned(decoded.into_bytes()), start),
+        Err(_) => (Cow::Borrowed(raw), start),
+    }
+}
+
+/// The index of a key that appears earlier in `keys` too (sorting them
+/// when there are many).
+fn find_duplicate(keys: &mut [Key<'_>]) -> Option<usize> {
+    // Most objects are small: comparing pairs beats sorting them.
+    if keys.len() <= 16 {
+        return (1..keys.len()).find(|&j| keys[..j].iter().any(|k| k.0 == keys[j].0));
+    }
+    keys.sort_unstable();
+    keys.windows(2).position(|pair| pair[0].0 == pair[1].0).map(|i| i + 1)
+}
+
+/// The JSON Pointer of the object being closed, from its open ancestors:
+/// an array's current item is its last counted one, an object's current
+/// member its last key (the keys of `stack[i]` end where the next open
+/// object's begin; the innermost's at `end`).
+fn pointer_to(stack: &[Frame], keys: &[Key<'_>], end: usize) -> String {
+    let mut pointer = String::new();
+    for (i, frame) in stack.iter().enumerate() {
+        if frame.object {
+            let keys_end = stack[i + 1..].iter().find(|f| f.object).map_or(end, |f| f.keys_from);
+            let name = keys_end.checked_sub(1).and_then(|last| keys.get(last));
+            push_token(&mut pointer, &String::from_utf8_lossy(name.map_or(&[][..], |k| &k.0)));
+        } else {
+            push_token(&mut pointer, &frame.count.saturating_sub(1).to_string());
+        }
+    }
+    pointer
 }
 
 /// The index of the next `"` or `\\` at or after `from`. Most strings in a
@@ -454,6 +546,46 @@ mod tests {
     }
 
     #[test]
+    fn a_key_named_twice_in_one_object_is_refused() {
+        let limits = JsonLimits::default();
+        let err = limits.check(br#"{"role": "user", "role": "admin"}"#).unwrap_err();
+        let violation = &err.violations()[0];
+        assert_eq!((violation.pointer.as_str(), &*violation.code), ("/role", "json_duplicate_key"));
+        assert!(violation.message.ends_with("(at byte 17)"), "{violation:?}");
+        assert!(!violation.message.contains("admin"));
+        // The same key spelled with escapes is the same key.
+        assert_eq!(code(limits.check(br#"{"role": 1, "r\u006fle": 2}"#)), "json_duplicate_key");
+        // Deep inside, and in a large object (sorted, not compared in pairs).
+        assert_eq!(
+            code(limits.check(br#"[{"a": {"b": 1, "c": {}, "b": 2}}]"#)),
+            "json_duplicate_key"
+        );
+        let mut big: Vec<String> = (0..100).map(|i| format!("\"k{i}\": {i}")).collect();
+        assert!(limits.check(format!("{{{}}}", big.join(",")).as_bytes()).is_ok());
+        big.push("\"k42\": 0".to_owned());
+        assert_eq!(
+            code(limits.check(format!("{{{}}}", big.join(",")).as_bytes())),
+            "json_duplicate_key"
+        );
+        // The same key in sibling or nested objects, and strings that only
+        // look like keys, are fine.
+        for fine in [
+            &br#"[{"a": 1}, {"a": 2}]"#[..],
+            br#"{"a": {"a": {"a": 1}}, "b": "a"}"#,
+            br#"{"a": "b:c", "b": ["a", "a"]}"#,
+            br#"{"A": 1, "a": 2}"#,
+        ] {
+            assert!(limits.check(fine).is_ok(), "{}", String::from_utf8_lossy(fine));
+        }
+        assert!(limits.allow_duplicate_keys().check(br#"{"a": 1, "a": 2}"#).is_ok());
+        // Malformed colons are left to the parser, never a panic.
+        for bad in [&b"{:1}"[..], b"{\"a\":1, :2}", b":", b"{\"\\u12\": 1, \"\\u12\": 2}"] {
+            let _ = limits.check(bad);
+            assert!(limits.parse(bad).is_err());
+        }
+    }
+
+    #[test]
     fn unbalanced_brackets_are_syntax_errors() {
         let limits = JsonLimits::default();
         assert_eq!(code(limits.check(b"]")), "json_syntax");
@@ -513,7 +645,8 @@ mod tests {
         assert_eq!((pointer.as_str(), code.as_str()), ("/a~1b", "unknown_field"));
         let (pointer, code, _) = violation(r#"{"items": [{"unitPrice": -1, "sku": "x"}]}"#);
         assert_eq!((pointer.as_str(), code.as_str()), ("/items/0/unitPrice", "invalid"));
-        let (_, code, _) = violation(r#"{"items": [], "items": []}"#);
-        assert_eq!(code, "duplicate_field");
+        // A duplicate is refused by the scan, before serde sees it.
+        let (pointer, code, _) = violation(r#"{"items": [], "items": []}"#);
+        assert_eq!((pointer.as_str(), code.as_str()), ("/items", "json_duplicate_key"));
     }
 }
