@@ -147,7 +147,7 @@ fn a_mistyped_secret_is_never_echoed() {
             &format!("[rate_limit]\nrequests = \"{CANARY}\"\n"),
             &[],
             "rate_limit.requests",
-            "expected u32, found a string (rampart.toml:2)",
+            "expected a whole number, 0 or more, found a string (rampart.toml:2)",
         ),
         (
             "",
@@ -443,4 +443,32 @@ fn keys_in_arrays_of_tables_are_named_with_their_index_and_line() {
         "{message}"
     );
     assert!(!err.to_string().contains(CANARY));
+}
+
+#[test]
+fn every_problem_in_one_table_is_reported_not_only_the_first() {
+    let toml = format!(
+        "[rate_limit]\nrequests = \"{CANARY}\"\nwindow = 5\nbogus = 1\nburst = 0\n\
+         [[auth.jwt.keys]]\nkid = \"a\"\nalgorithm = \"HS256\"\nsecret = 12\nextra = true\n"
+    );
+    let err = fail(&toml, &[]);
+    let mut keys: Vec<String> = problems(&err).into_iter().map(|(key, _)| key).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "auth.jwt.keys[0].extra",
+            "auth.jwt.keys[0].secret",
+            "rate_limit.bogus",
+            "rate_limit.requests",
+            "rate_limit.window",
+        ]
+    );
+    let text = err.to_string();
+    assert!(text.contains("rate_limit.requests: expected a whole number, 0 or more, found a string (rampart.toml:2)"), "{text}");
+    assert!(!text.contains(CANARY));
+    // A required key that is missing is reported once, as missing.
+    let err = fail("[[auth.jwt.keys]]\nkid = \"a\"\nsecret = 12\n", &[]);
+    let keys: Vec<String> = problems(&err).into_iter().map(|(key, _)| key).collect();
+    assert!(keys.contains(&"auth.jwt.keys[0].secret".to_owned()), "{err}");
 }

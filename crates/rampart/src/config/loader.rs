@@ -130,8 +130,8 @@ impl Loader {
         let mut raw: RawConfig = match origin.figment.extract_lossy() {
             Ok(raw) => raw,
             Err(first) => {
-                // Extraction stops at the first error: look at each table
-                // and at every top-level key too, to report all at once.
+                // Extraction stops at the first error: read each table for all
+                // of its problems, and look at every top-level key too.
                 let unknown = origin.figment.extract::<Dict>().unwrap_or_default().into_keys();
                 let unknown = unknown
                     .filter(|key| !TOP_LEVEL_KEYS.contains(&key.as_str()))
@@ -320,6 +320,76 @@ struct Layer {
     name: &'static str,
 }
 
+/// The most problems reported for one table.
+const MAX_PROBLEMS_PER_TABLE: usize = 32;
+
+/// Every problem in one table, not only the first one serde stops at: each
+/// problem's key is taken out and the table read again, until it reads or
+/// a problem has no key to take out (a missing one).
+pub(super) fn every_error<T: serde::de::DeserializeOwned>(table: &Figment) -> Vec<figment::Error> {
+    let mut dict = match table.extract::<Dict>() {
+        Ok(dict) => dict,
+        Err(err) => return err.into_iter().collect(),
+    };
+    let mut errors: Vec<figment::Error> = Vec::new();
+    let mut removed: Vec<Vec<String>> = Vec::new();
+    while errors.len() < MAX_PROBLEMS_PER_TABLE {
+        let attempt = Figment::from(Layer { dict: dict.clone(), name: FILE_PROVIDER });
+        let Err(found) = attempt.extract_lossy::<T>() else { break };
+        let mut progress = false;
+        for err in found {
+            let mut path = err.path.clone();
+            match &err.kind {
+                Kind::UnknownField(name, _) if path.last() != Some(name) => path.push(name.clone()),
+                // Taken out by an earlier round: not the user's doing.
+                Kind::MissingField(name)
+                    if removed
+                        .iter()
+                        .any(|r| r.split_last() == Some((&name.to_string(), &path))) =>
+                {
+                    continue;
+                }
+                _ => {}
+            }
+            // An array item's problem takes out the whole array, so the
+            // indices of later problems stay those of the file.
+            while path.last().is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit())) {
+                path.pop();
+            }
+            if !matches!(err.kind, Kind::MissingField(_)) && remove_at(&mut dict, &path) {
+                removed.push(path);
+                progress = true;
+            }
+            errors.push(err);
+        }
+        if !progress {
+            break;
+        }
+    }
+    errors
+}
+
+/// Takes the value at `path` out of `dict`; false if there is none.
+fn remove_at(dict: &mut Dict, path: &[String]) -> bool {
+    match path {
+        [] => false,
+        [last] => dict.remove(last).is_some(),
+        [first, rest @ ..] => dict.get_mut(first).is_some_and(|value| remove_in(value, rest)),
+    }
+}
+
+/// [`remove_at`] below a table or an array item.
+fn remove_in(value: &mut Value, path: &[String]) -> bool {
+    match value {
+        Value::Dict(_, dict) => remove_at(dict, path),
+        Value::Array(_, items) => path.split_first().is_some_and(|(index, rest)| {
+            let item = index.parse::<usize>().ok().and_then(|i| items.get_mut(i));
+            item.is_some_and(|item| remove_in(item, rest))
+        }),
+        _ => false,
+    }
+}
+
 impl Provider for Layer {
     fn metadata(&self) -> Metadata {
         Metadata::named(self.name)
@@ -503,6 +573,9 @@ fn in_toml_terms(expected: &str) -> &str {
         "a sequence" => "an array",
         "a map" => "a table",
         "path string" => "a path",
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
         other => other,
     }
 }

@@ -28,7 +28,7 @@
 //! let err = Loader::new().env_vars([("RAMPART_RATE_LIMIT__REQUESTS", "hunter2")]).load().unwrap_err();
 //! assert_eq!(
 //!     err.to_string(),
-//!     "rate_limit.requests: expected u32, found a string (env RAMPART_RATE_LIMIT__REQUESTS)"
+//!     "rate_limit.requests: expected a whole number, 0 or more, found a string (env RAMPART_RATE_LIMIT__REQUESTS)"
 //! );
 //! ```
 //!
@@ -234,12 +234,11 @@ macro_rules! config {
             $(
                 if figment.contains(stringify!($name)) {
                     let section = figment.focus(stringify!($name));
-                    if let Err(e) = section.extract_lossy::<<$ty as Section>::Raw>() {
-                        errors.extend(e.into_iter().map(|mut e| {
-                            e.path.insert(0, stringify!($name).to_owned());
-                            e
-                        }));
-                    }
+                    let found = loader::every_error::<<$ty as Section>::Raw>(&section);
+                    errors.extend(found.into_iter().map(|mut e| {
+                        e.path.insert(0, stringify!($name).to_owned());
+                        e
+                    }));
                 }
             )*
             errors
