@@ -307,6 +307,14 @@ fn session_settings_are_validated() {
             json!({"secret": SECRET, "allowed_origins": ["https://x.example/"]}),
             "auth.session.allowed_origins[0]",
         ),
+        (
+            json!({"secret": SECRET, "max_sessions": 4, "max_sessions_per_subject": 5}),
+            "auth.session.max_sessions_per_subject",
+        ),
+        (
+            json!({"secret": SECRET, "max_sessions_per_subject": 0}),
+            "auth.session.max_sessions_per_subject",
+        ),
     ] {
         let raw: RawAuthConfig = serde_json::from_value(json!({"session": session})).expect("raw");
         let err = raw.validate().expect_err(path);
@@ -329,4 +337,26 @@ fn the_session_store_is_bounded() {
     // Once they expire, room is made again.
     clock.advance(Duration::from_secs(11 * 60));
     assert!(m.start("u3", vec![], PermissionSet::new()).is_ok());
+}
+
+/// The attack: one account signing in over and over to fill the store, so
+/// nobody else can sign in. Each subject keeps its newest sessions only.
+#[test]
+fn one_subject_cannot_fill_the_session_store() {
+    let clock = FakeClock::new();
+    let m = sessions(&clock, &json!({"max_sessions": 5, "max_sessions_per_subject": 2}));
+    let logins: Vec<_> =
+        (0..50).map(|_| m.start("mallory", vec![], PermissionSet::new()).expect("login")).collect();
+    assert_eq!(m.purge_expired(), 2, "only mallory's two newest sessions are kept");
+    for old in &logins[..48] {
+        assert_session_refused(&m, old.cookie_value(), "SESSION_INVALID");
+    }
+    for newest in &logins[48..] {
+        assert!(m.authenticate(newest.cookie_value()).is_ok());
+    }
+    // Everyone else still signs in, and ending sessions keeps the count right.
+    let alice = m.start("alice", vec![], PermissionSet::new()).expect("alice signs in");
+    let session = m.authenticate(alice.cookie_value()).expect("alice");
+    m.end(&session);
+    assert_eq!(m.purge_expired(), 2);
 }

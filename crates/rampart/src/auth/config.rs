@@ -168,6 +168,10 @@ pub struct RawSessionConfig {
     /// Live sessions kept at most (default 100000); past it sign-ins fail.
     #[serde(default)]
     pub max_sessions: Option<usize>,
+    /// Live sessions one subject keeps at most (default 16); a new sign-in
+    /// past it ends that subject's oldest session.
+    #[serde(default)]
+    pub max_sessions_per_subject: Option<usize>,
 }
 
 /// `[auth.lockout]`.
@@ -319,6 +323,7 @@ pub struct SessionConfig {
     pub(crate) idle_timeout: Duration,
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) max_sessions: usize,
+    pub(crate) max_sessions_per_subject: usize,
 }
 
 /// Validated `[auth.lockout]`.
@@ -633,6 +638,13 @@ fn session_config(raw: RawSessionConfig) -> Result<SessionConfig, Error> {
     if max_sessions == 0 {
         return Err(bad("auth.session.max_sessions", "must be at least 1"));
     }
+    let max_sessions_per_subject = raw.max_sessions_per_subject.unwrap_or(max_sessions.min(16));
+    if max_sessions_per_subject == 0 || max_sessions_per_subject > max_sessions {
+        return Err(bad(
+            "auth.session.max_sessions_per_subject",
+            "must be at least 1 and at most max_sessions",
+        ));
+    }
     Ok(SessionConfig {
         secret: raw.secret,
         cookie_name: format!("__Host-{name}"),
@@ -641,6 +653,7 @@ fn session_config(raw: RawSessionConfig) -> Result<SessionConfig, Error> {
         idle_timeout,
         allowed_origins: raw.allowed_origins,
         max_sessions,
+        max_sessions_per_subject,
     })
 }
 
@@ -721,6 +734,7 @@ impl serde::Serialize for AuthConfig {
                 "idle_timeout": secs(s.idle_timeout),
                 "allowed_origins": s.allowed_origins,
                 "max_sessions": s.max_sessions,
+                "max_sessions_per_subject": s.max_sessions_per_subject,
             })),
             "lockout": {
                 "enabled": self.lockout.enabled,

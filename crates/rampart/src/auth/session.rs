@@ -13,8 +13,9 @@
 //!   sign-in time, last use). A cookie whose session the server no longer
 //!   has is refused: that is how logout, rotation and expiry make an old
 //!   cookie useless even if it was copied. Sessions live in this process's
-//!   memory, bounded by `max_sessions`: replicas behind a load balancer need
-//!   sticky sessions.
+//!   memory, bounded by `max_sessions` in all and `max_sessions_per_subject`
+//!   for each subject (its oldest ends first, so one account cannot fill the
+//!   store): replicas behind a load balancer need sticky sessions.
 //! - CSRF: a state-changing request (anything but GET, HEAD, OPTIONS,
 //!   TRACE) must carry the session's CSRF token in `X-CSRF-Token` (the
 //!   synchronizer-token pattern; the token is also set in a readable
@@ -69,8 +70,53 @@ pub struct SessionManager {
     key: Key,
     config: SessionConfig,
     roles: RoleMap,
-    store: Mutex<HashMap<String, Record>>,
+    store: Mutex<Store>,
     clock: Arc<dyn Clock>,
+}
+
+/// The live sessions, by id and by subject.
+#[derive(Default)]
+struct Store {
+    records: HashMap<String, Record>,
+    /// Each subject's session ids, oldest first.
+    by_subject: HashMap<String, Vec<String>>,
+}
+
+impl Store {
+    fn insert(&mut self, id: String, record: Record) {
+        self.by_subject.entry(record.subject.clone()).or_default().push(id.clone());
+        self.records.insert(id, record);
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Record> {
+        let record = self.records.remove(id)?;
+        if let Some(ids) = self.by_subject.get_mut(&record.subject) {
+            ids.retain(|other| other != id);
+            if ids.is_empty() {
+                self.by_subject.remove(&record.subject);
+            }
+        }
+        Some(record)
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Record) -> bool) {
+        self.records.retain(|_, record| keep(record));
+        let records = &self.records;
+        self.by_subject.retain(|_, ids| {
+            ids.retain(|id| records.contains_key(id));
+            !ids.is_empty()
+        });
+    }
+
+    /// `subject`'s oldest session, when it has `limit` or more.
+    fn oldest_past(&self, subject: &str, limit: usize) -> Option<&str> {
+        let ids = self.by_subject.get(subject)?;
+        (ids.len() >= limit).then(|| ids[0].as_str())
+    }
+
+    fn len(&self) -> usize {
+        self.records.len()
+    }
 }
 
 struct Record {
@@ -155,7 +201,7 @@ impl SessionManager {
             key: Key::derive_from(session.secret.expose().as_bytes()),
             config: session,
             roles: config.roles.clone(),
-            store: Mutex::new(HashMap::new()),
+            store: Mutex::new(Store::default()),
             clock,
         })
     }
@@ -166,8 +212,9 @@ impl SessionManager {
     }
 
     /// Signs `subject` in: a new session with `permissions` plus what
-    /// `roles` grant. Fails with `Unavailable` when `max_sessions` live
-    /// sessions already exist.
+    /// `roles` grant. A subject with `max_sessions_per_subject` live
+    /// sessions loses its oldest, so no one account can fill the store;
+    /// past `max_sessions` live sessions in all it fails with `Unavailable`.
     pub fn start(
         &self,
         subject: &str,
@@ -189,8 +236,12 @@ impl SessionManager {
         let session = self.session(&id, &record);
         {
             let mut store = self.store();
+            if let Some(oldest) = store.oldest_past(subject, self.config.max_sessions_per_subject) {
+                let oldest = oldest.to_owned();
+                store.remove(&oldest);
+            }
             if store.len() >= self.config.max_sessions {
-                store.retain(|_, r| !self.expired(r, now));
+                store.retain(|r| !self.expired(r, now));
                 if store.len() >= self.config.max_sessions {
                     return Err(Error::unavailable("Too many open sessions; try again later"));
                 }
@@ -212,7 +263,7 @@ impl SessionManager {
         let id = opened.value();
         let now = self.now();
         let mut store = self.store();
-        let Some(record) = store.get_mut(id) else {
+        let Some(record) = store.records.get_mut(id) else {
             return Err(invalid(Failure::Revoked));
         };
         if self.expired(record, now) {
@@ -272,7 +323,7 @@ impl SessionManager {
         };
         let started = self.start(session.principal.subject(), roles, permissions)?;
         // The absolute lifetime runs from the first sign-in, not the rotation.
-        if let Some(record) = self.store().get_mut(&started.session.id) {
+        if let Some(record) = self.store().records.get_mut(&started.session.id) {
             record.created = created;
         }
         Ok(started)
@@ -293,7 +344,7 @@ impl SessionManager {
     pub fn purge_expired(&self) -> usize {
         let now = self.now();
         let mut store = self.store();
-        store.retain(|_, r| !self.expired(r, now));
+        store.retain(|r| !self.expired(r, now));
         store.len()
     }
 
@@ -341,7 +392,7 @@ impl SessionManager {
             .build()
     }
 
-    fn store(&self) -> MutexGuard<'_, HashMap<String, Record>> {
+    fn store(&self) -> MutexGuard<'_, Store> {
         match self.store.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
