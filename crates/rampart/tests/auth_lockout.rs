@@ -379,3 +379,22 @@ fn cleanup(url: &str, prefix: &str) {
         let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut conn);
     }
 }
+
+/// The attack: a client with an IPv6 /64 (what one host usually holds)
+/// changing the low bits of its address for every guess.
+#[tokio::test]
+async fn rotating_ipv6_addresses_within_a_64_does_not_escape_the_lockout() {
+    let clock = FakeClock::new();
+    let config = lockout_config(&json!({}));
+    let lockout =
+        Lockout::memory_with_clock(config.lockout(), &clock_arc(&clock)).expect("lockout");
+    let max_failures = 3; // lockout_config's
+    for n in 0..=max_failures {
+        let ip: IpAddr = format!("2001:db8:1:2::{:x}", n + 1).parse().expect("ipv6");
+        lockout.record_failure(&[LockKey::Client(ip)]).await;
+    }
+    let fresh: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ipv6");
+    assert_locked(lockout.check(&[LockKey::Client(fresh)]).await, Duration::from_secs(30));
+    let other_network: IpAddr = "2001:db8:1:3::1".parse().expect("ipv6");
+    assert!(lockout.check(&[LockKey::Client(other_network)]).await.is_ok());
+}

@@ -54,12 +54,13 @@ use super::config::LockoutConfig;
 use crate::audit::{AuditEvent, Auditor, Outcome};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Severity, code};
+use crate::ratelimit::key::ip_key;
 use crate::ratelimit::{Limiter, MemoryLimiter, Quota, RateLimiter};
 
 /// What a failure is counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockKey<'a> {
-    /// The client's address.
+    /// The client's address (IPv6 counted by its /64, as [`ip_key`] does).
     Client(IpAddr),
     /// The credential: an API key id or a token's subject.
     Credential(&'a str),
@@ -68,7 +69,7 @@ pub enum LockKey<'a> {
 impl LockKey<'_> {
     fn key(&self) -> String {
         match self {
-            LockKey::Client(ip) => format!("ip:{ip}"),
+            LockKey::Client(ip) => format!("ip:{}", ip_key(*ip)),
             LockKey::Credential(id) => format!("cred:{id}"),
         }
     }

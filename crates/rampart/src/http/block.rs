@@ -28,6 +28,7 @@ use super::RenderedError;
 use crate::error::{Error, ErrorKind, code};
 use crate::handler::{ErrorHandler, RequestContext};
 use crate::monitor::{Monitor, Signal};
+use crate::ratelimit::key::ip_key;
 
 type ClientKey = Arc<dyn Fn(&HeaderMap, &Extensions) -> Option<String> + Send + Sync>;
 
@@ -72,7 +73,8 @@ impl fmt::Debug for BlockLayer {
 }
 
 impl BlockLayer {
-    /// Blocks by peer IP address (axum's `ConnectInfo<SocketAddr>`: serve
+    /// Blocks by peer IP address, keyed by [`ip_key`] (IPv6 by its /64;
+    /// axum's `ConnectInfo<SocketAddr>`: serve
     /// with `into_make_service_with_connect_info::<SocketAddr>()`; without
     /// it no client is recognised and none is refused).
     pub fn new(monitor: Monitor) -> BlockLayer {
@@ -81,7 +83,7 @@ impl BlockLayer {
             client_key: Arc::new(|_, extensions| {
                 extensions
                     .get::<ConnectInfo<SocketAddr>>()
-                    .map(|ConnectInfo(addr)| addr.ip().to_string())
+                    .map(|ConnectInfo(addr)| ip_key(addr.ip()))
             }),
             handler: ErrorHandler::default(),
         }

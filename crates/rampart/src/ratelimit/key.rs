@@ -122,8 +122,18 @@ pub fn build_key(parts: &[KeyPart], inputs: &KeyInputs<'_>) -> String {
 }
 
 /// The client address as a key: IPv4 as it is, IPv4-mapped IPv6 as IPv4,
-/// other IPv6 as its /64.
-fn ip_key(ip: IpAddr) -> String {
+/// other IPv6 as its /64. Lockout and the block list key clients this way
+/// too; key [`Monitor::observe`](crate::monitor::Monitor::observe) calls
+/// with it, so a client cannot step around a limit by changing the low
+/// bits of its IPv6 address.
+///
+/// ```
+/// use rampart::ratelimit::key::ip_key;
+///
+/// assert_eq!(ip_key("2001:db8::1".parse().unwrap()), "2001:db8::/64");
+/// assert_eq!(ip_key("::ffff:203.0.113.9".parse().unwrap()), "203.0.113.9");
+/// ```
+pub fn ip_key(ip: IpAddr) -> String {
     match canonical(ip) {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {
