@@ -215,3 +215,34 @@ fn configuring_a_clone_leaves_the_original_as_it_was() {
     assert!(format!("{original:?}").contains("shadow: false"));
     assert!(format!("{shadowed:?}").contains("shadow: true"));
 }
+
+/// Keyed by subject inside the auth layer: each verified caller has its own
+/// bucket, and a claimed but unverified key id buys no fresh one.
+#[tokio::test]
+async fn inside_the_auth_layer_a_subject_key_counts_each_verified_caller() {
+    use rampart::auth::{Authenticator, NewApiKey, RawAuthConfig};
+    use rampart::http::auth::AuthLayer;
+
+    let (a, b) = (NewApiKey::generate().unwrap(), NewApiKey::generate().unwrap());
+    let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({"api_keys": [
+        {"id": a.id(), "name": "alice", "hash": a.hash().to_string()},
+        {"id": b.id(), "name": "bob", "hash": b.hash().to_string()},
+    ]}))
+    .unwrap();
+    let auth = Authenticator::new(
+        &raw.validate().unwrap(),
+        std::sync::Arc::new(rampart::clock::SystemClock),
+    )
+    .unwrap();
+    let limited = RateLimitLayer::new(three_per_minute()).key(vec![KeyPart::Subject]);
+    let addr = serve(app(limited).layer(AuthLayer::new(auth))).await;
+
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(get_with(addr, "/orders", &[("x-api-key", a.expose())]).await.status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429], "alice's own bucket");
+    let bob = get_with(addr, "/orders", &[("x-api-key", b.expose())]).await;
+    assert_eq!(bob.status, 200, "bob, from the same address, has his");
+    assert_eq!(bob.headers["ratelimit"], "\"default\";r=2;t=20");
+}

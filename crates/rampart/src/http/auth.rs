@@ -7,7 +7,10 @@
 //! then take `Principal` as an extractor: since only `rampart::auth` can
 //! make one, a handler that takes it cannot run unauthenticated.
 //! [`RequireLayer`] checks a permission requirement in front of a route
-//! (403 listing what is missing).
+//! (403 listing what is missing). `AuthLayer` also puts the verified
+//! [`Identity`] in the extensions, so a [`RateLimitLayer`](super::RateLimitLayer)
+//! inside it can count per subject or API key; outside it, those key parts
+//! fall back to the client address.
 //!
 //! With [`AuthLayer::lockout`], repeated failures lock the client (its
 //! address from axum's `ConnectInfo<SocketAddr>`, forwarding headers believed
@@ -53,9 +56,11 @@ use http::request::Parts;
 use ipnet::IpNet;
 use tower::{Layer, Service};
 
-use crate::auth::{Authenticator, Lockout, Principal, Requirement, Session, credentials_required};
+use crate::auth::{
+    AuthMethod, Authenticator, Lockout, Principal, Requirement, Session, credentials_required,
+};
 use crate::error::Error;
-use crate::ratelimit::key::{ForwardedHeader, client_ip};
+use crate::ratelimit::key::{ForwardedHeader, Identity, client_ip};
 
 /// Authenticates every request; see the [module documentation](self).
 #[derive(Debug, Clone)]
@@ -166,6 +171,14 @@ where
             match checked {
                 Ok(found) => {
                     let (principal, session) = found.into_parts();
+                    // What a rate limit inside this layer keys on (verified, not claimed).
+                    let api_key_id = principal
+                        .credential_id()
+                        .filter(|_| principal.method() == AuthMethod::ApiKey);
+                    request.extensions_mut().insert(Identity {
+                        subject: Some(principal.subject().to_owned()),
+                        api_key_id: api_key_id.map(str::to_owned),
+                    });
                     request.extensions_mut().insert(principal);
                     if let Some(session) = session {
                         request.extensions_mut().insert(session);
