@@ -312,7 +312,8 @@ fn json_object<'a, T: serde::Deserialize<'a>>(json: &'a [u8]) -> Option<T> {
     if *first != b'{' {
         return None;
     }
-    serde_json::from_slice(json).ok()
+    // UTF-8 checked once for the whole text, not again for every string.
+    serde_json::from_str(std::str::from_utf8(json).ok()?).ok()
 }
 
 /// One base64url part decoded; `None` if it is not base64url.
