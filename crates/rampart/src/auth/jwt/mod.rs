@@ -252,10 +252,11 @@ impl JwtVerifier {
     }
 }
 
-/// Why a token was refused, and its subject when its signature was good but
-/// a claim was not (expired, wrong audience, ...): the only case in which
-/// the subject is known to be the token's own, so the only one lockout may
-/// count against it. A forged token names whomever its maker likes.
+/// Why a credential was refused, and, for a token whose signature was good
+/// but a claim was not (expired, wrong audience, ...), its subject: the only
+/// case in which the subject is known to be the token's own, so the only one
+/// lockout may count against it. A forged token names whomever its maker
+/// likes.
 #[derive(Debug)]
 pub(crate) struct Refusal {
     pub(crate) error: Error,
