@@ -107,8 +107,15 @@ fn api_key_settings_are_validated() {
             json!({"id": key.id(), "name": "x", "hash": hash, "permissions": ["a:*:b"]}),
             "auth.api_keys[0].permissions[0]",
         ),
+        // A misspelt role would silently grant nothing.
+        (
+            json!({"id": key.id(), "name": "x", "hash": hash, "roles": ["clerk", "clrek"]}),
+            "auth.api_keys[0].roles[1]",
+        ),
     ] {
-        let raw: RawAuthConfig = serde_json::from_value(json!({"api_keys": [entry]})).expect("raw");
+        let raw: RawAuthConfig =
+            serde_json::from_value(json!({"api_keys": [entry], "roles": {"clerk": ["orders:*"]}}))
+                .expect("raw");
         let err = raw.validate().expect_err(path);
         assert_eq!(err.config_key(), Some(path));
         assert!(!format!("{err:?}").contains("plain-text-key"));

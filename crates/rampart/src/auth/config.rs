@@ -369,7 +369,7 @@ impl RawAuthConfig {
         }
         Ok(AuthConfig {
             jwt: jwt_config(self.jwt)?,
-            api_keys: api_keys(self.api_keys)?,
+            api_keys: api_keys(self.api_keys, &roles)?,
             roles,
             session: self.session.map(session_config).transpose()?,
             lockout: lockout_config(&self.lockout)?,
@@ -561,7 +561,7 @@ fn public_key(key: &str, alg: Algorithm, pem: &[u8]) -> Result<DecodingKey, Erro
         .map_err(|err| bad(key, "is not a PEM public key of the algorithm's type").with_source(err))
 }
 
-fn api_keys(raw: Vec<RawApiKey>) -> Result<Vec<ApiKeyEntry>, Error> {
+fn api_keys(raw: Vec<RawApiKey>, roles: &RoleMap) -> Result<Vec<ApiKeyEntry>, Error> {
     let mut ids = HashSet::new();
     let mut out = Vec::with_capacity(raw.len());
     for (i, key) in raw.into_iter().enumerate() {
@@ -577,6 +577,10 @@ fn api_keys(raw: Vec<RawApiKey>) -> Result<Vec<ApiKeyEntry>, Error> {
         }
         let hash = ApiKeyHash::parse(&key.hash)
             .ok_or_else(|| bad(format!("{path}.hash"), "is not \"sha256:\" and 64 hex digits"))?;
+        // A misspelt role would grant nothing, silently.
+        if let Some(j) = key.roles.iter().position(|role| roles.get(role).is_none()) {
+            return Err(bad(format!("{path}.roles[{j}]"), "names no role defined in auth.roles"));
+        }
         out.push(ApiKeyEntry {
             permissions: permission_set(&format!("{path}.permissions"), &key.permissions)?,
             id: key.id,
