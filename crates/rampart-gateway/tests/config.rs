@@ -104,6 +104,23 @@ fn check_never_echoes_a_mistyped_secret() {
 }
 
 #[test]
+fn check_reads_the_files_the_configuration_names() {
+    let missing = TempFile::new("[auth.jwt.jwks]\nfile = \"no/such/jwks.json\"\n");
+    let (code, _, err) = rampart(&["config", "check", missing.path()], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.trim(), "auth.jwt.jwks.file: cannot be read: No such file or directory");
+    let not_json = TempFile::new("{\"keys\": [");
+    let broken = TempFile::new(&format!("[auth.jwt.jwks]\nfile = \"{}\"\n", not_json.path()));
+    let (code, _, err) = rampart(&["config", "check", broken.path()], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.trim(), "auth.jwt.jwks.file: is not JSON");
+    let empty = TempFile::new("{\"keys\": []}");
+    let fine = TempFile::new(&format!("[auth.jwt.jwks]\nfile = \"{}\"\n", empty.path()));
+    let (code, out, err) = rampart(&["config", "check", fine.path()], &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+}
+
+#[test]
 fn check_reports_a_missing_file() {
     let (code, _, err) = rampart(&["config", "check", "no/such/rampart.toml"], &[]);
     assert_eq!(code, Some(1));

@@ -11,15 +11,19 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Subcommand, ValueEnum};
+use rampart::auth::Authenticator;
+use rampart::clock::SystemClock;
 use rampart::config::{ConfigError, DEFAULT_ENV_PREFIX, Loaded, Loader, Profile};
 
 /// `rampart config ...`
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Validates a configuration: exit 0 with a summary when it loads, exit 1
-    /// with one line per problem when it does not.
+    /// Validates a configuration, reading the files it names (key files, the
+    /// JWKS file): exit 0 with a summary when it loads, exit 1 with one line
+    /// per problem when it does not.
     Check(LoadArgs),
     /// Prints the effective configuration and where each value came from
     /// (default, file and line, or variable). Secrets print as ******.
@@ -71,6 +75,13 @@ pub fn run(command: &ConfigCommand) -> ExitCode {
     };
     let mut out = io::stdout().lock();
     let mut err = io::stderr().lock();
+    // Files read only when the service builds its parts (the JWKS file):
+    // `check` reads them now, so a missing one is found before a deploy.
+    if let Err(problem) = Authenticator::new(&loaded.config().auth, Arc::new(SystemClock)) {
+        let key = problem.config_key().unwrap_or("");
+        let _ = writeln!(err, "{key}: {}", problem.message());
+        return ExitCode::FAILURE;
+    }
     for warning in loaded.warnings() {
         let key = warning.config_key().unwrap_or("");
         let _ = writeln!(err, "warning: {key}: {}", warning.message());

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::auth::config::{JwksConfig, JwtConfig, JwtKey};
 use crate::clock::Clock;
-use crate::error::Error;
+use crate::error::{Error, io_reason};
 
 /// JWKS files larger than this are refused (a real one is a few KiB).
 const MAX_JWKS_BYTES: u64 = 1024 * 1024;
@@ -78,7 +78,11 @@ impl KeyRing {
         };
         if let Some(jwks) = &ring.jwks {
             let (stamp, keys) = read_jwks(jwks).map_err(|why| {
-                Error::configuration("auth.jwt.jwks.file", why.message).with_source(why.source)
+                let message = match why.source.downcast_ref::<std::io::Error>() {
+                    Some(io) => format!("{}: {}", why.message, io_reason(io)),
+                    None => why.message.to_owned(),
+                };
+                Error::configuration("auth.jwt.jwks.file", message).with_source(why.source)
             })?;
             ring.install(keys, &mut lock(&ring.reload), stamp);
             ring.schedule_check(ring.clock.now(), jwks.check_interval);
