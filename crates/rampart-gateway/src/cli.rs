@@ -17,7 +17,12 @@ use crate::commands;
 
 /// rampart: security and error-handling policies in front of any HTTP API.
 #[derive(Debug, Parser)]
-#[command(name = "rampart", version, about, long_about = None)]
+#[command(
+    name = "rampart",
+    version,
+    about,
+    long_about = "rampart's gateway: the same policies in front of any HTTP API, from one TOML file.\n\nThis release carries the operator tools below; `rampart serve`, the gateway itself, is not built yet."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
