@@ -278,3 +278,55 @@ async fn refusals_inside_the_block_layer_feed_the_monitor() {
     assert!(refused.contains("\"code\":\"CLIENT_BLOCKED\""), "{refused}");
     server.abort();
 }
+
+/// A verified caller probing routes it may not use: its denials count for
+/// its subject as well as its address, with no `observe` call by hand.
+#[cfg(feature = "http")]
+#[tokio::test]
+async fn denials_after_authentication_count_for_the_subject() {
+    use rampart::auth::{Authenticator, NewApiKey, RawAuthConfig, require};
+    use rampart::http::auth::{AuthLayer, RequireLayer};
+
+    let key = NewApiKey::generate().expect("key");
+    let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+        "api_keys": [{"id": key.id(), "name": "svc-reports", "hash": key.hash().to_string()}],
+    }))
+    .expect("raw");
+    let auth =
+        Authenticator::new(&raw.validate().expect("valid"), std::sync::Arc::new(FakeClock::new()))
+            .expect("auth");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit_key = AuditKey::new("k1", vec![5; 32]).expect("key");
+    let auditor = Auditor::builder(audit_key)
+        .sink(FileSink::new(dir.path()).fsync(SyncPolicy::Always))
+        .start()
+        .expect("starts");
+    let monitor = Monitor::new(config(serde_json::json!({"thresholds": {"permission_denied": 2}})))
+        .with_clock(FakeClock::new())
+        .with_auditor(auditor.clone());
+    let app = Router::new()
+        .route("/admin", get(|| async { "secret" }).layer(RequireLayer::new(require("admin:write"))))
+        .layer(AuthLayer::new(auth))
+        .layer(BlockLayer::new(monitor.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let addr = listener.local_addr().expect("address");
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+    });
+    let header = format!("X-API-Key: {}\r\n", key.expose());
+    for _ in 0..2 {
+        assert!(get_with(addr, "/admin", &header).await.starts_with("HTTP/1.1 403"));
+    }
+    server.abort();
+    auditor.shutdown(Duration::from_secs(5)).expect("stops");
+    let alerts: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("audit.jsonl"))
+        .expect("read")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+        .filter(|v| v["event_type"] == "security.alert")
+        .collect();
+    let scopes: Vec<&str> = alerts.iter().filter_map(|a| a["details"]["scope"].as_str()).collect();
+    assert_eq!(scopes, ["client", "subject"], "{alerts:?}");
+    assert_eq!(alerts[1]["actor"], "svc-reports");
+    assert_eq!(alerts[1]["details"]["signal"], "permission_denied");
+}

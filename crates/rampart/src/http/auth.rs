@@ -56,6 +56,7 @@ use http::request::Parts;
 use ipnet::IpNet;
 use tower::{Layer, Service};
 
+use super::RenderedError;
 use crate::auth::{
     AuthMethod, Authenticator, Lockout, Principal, Requirement, Session, credentials_required,
 };
@@ -175,15 +176,21 @@ where
                     let api_key_id = principal
                         .credential_id()
                         .filter(|_| principal.method() == AuthMethod::ApiKey);
-                    request.extensions_mut().insert(Identity {
+                    let identity = Identity {
                         subject: Some(principal.subject().to_owned()),
                         api_key_id: api_key_id.map(str::to_owned),
-                    });
+                    };
+                    request.extensions_mut().insert(identity.clone());
                     request.extensions_mut().insert(principal);
                     if let Some(session) = session {
                         request.extensions_mut().insert(session);
                     }
-                    inner.call(request).await
+                    let mut response = inner.call(request).await?;
+                    // A refusal further in is this subject's: the monitor counts it so.
+                    if response.extensions().get::<RenderedError>().is_some() {
+                        response.extensions_mut().insert(identity);
+                    }
+                    Ok(response)
                 }
                 Err(err) => Ok(err.into_response()),
             }

@@ -28,7 +28,7 @@ use super::RenderedError;
 use crate::error::{Error, ErrorKind, code};
 use crate::handler::{ErrorHandler, RequestContext};
 use crate::monitor::{Monitor, Signal};
-use crate::ratelimit::key::ip_key;
+use crate::ratelimit::key::{Identity, ip_key};
 
 type ClientKey = Arc<dyn Fn(&HeaderMap, &Extensions) -> Option<String> + Send + Sync>;
 
@@ -41,7 +41,8 @@ type ClientKey = Arc<dyn Fn(&HeaderMap, &Extensions) -> Option<String> + Send + 
 /// credential at all), a permission denial, a validation rejection, a rate
 /// limit hit, a session cookie that does not open. Put it outermost, so a
 /// client that keeps failing is blocked without further calls by hand.
-/// Subjects are not known here; observe them with [`Monitor::observe`].
+/// A refusal made after an [`AuthLayer`](super::auth::AuthLayer) inside it
+/// verified the caller also counts for that subject.
 ///
 /// 429 rather than 403: the block is temporary and earned by request
 /// behaviour, like a rate limit, and `Retry-After` tells a well-behaved
@@ -163,7 +164,9 @@ where
             let response = inner.call(request).await?;
             let rendered = response.extensions().get::<RenderedError>();
             if let (Some(key), Some(signal)) = (key, rendered.and_then(signal_of)) {
-                monitor.observe(signal, Some(&key), None);
+                let identity = response.extensions().get::<Identity>();
+                let subject = identity.and_then(|identity| identity.subject.as_deref());
+                monitor.observe(signal, Some(&key), subject);
             }
             Ok(response)
         })
