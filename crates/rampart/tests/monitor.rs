@@ -305,7 +305,10 @@ async fn denials_after_authentication_count_for_the_subject() {
         .with_clock(FakeClock::new())
         .with_auditor(auditor.clone());
     let app = Router::new()
-        .route("/admin", get(|| async { "secret" }).layer(RequireLayer::new(require("admin:write"))))
+        .route(
+            "/admin",
+            get(|| async { "secret" }).layer(RequireLayer::new(require("admin:write"))),
+        )
         .layer(AuthLayer::new(auth))
         .layer(BlockLayer::new(monitor.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
