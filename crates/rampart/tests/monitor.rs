@@ -131,12 +131,7 @@ fn an_alert_is_an_audit_event_and_an_error_log() {
     assert_eq!(alerts[0]["signal"], "auth_failure");
     assert!(alerts[0]["message"].as_str().is_some_and(|m| m.contains("security alert")));
     auditor.shutdown(Duration::from_secs(5)).expect("stops");
-    let alerts: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("audit.jsonl"))
-        .expect("read")
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
-        .filter(|v| v["event_type"] == "security.alert")
-        .collect();
+    let alerts = audit_records(dir.path(), "security.alert");
     assert_eq!(alerts.len(), 2, "one for the client, one for the subject");
     assert_eq!(alerts[0]["severity"], "high");
     assert_eq!(alerts[0]["details"]["signal"], "auth_failure");
@@ -168,16 +163,6 @@ fn bad_settings_name_their_key() {
 }
 
 #[cfg(feature = "http")]
-async fn get_raw(addr: SocketAddr, path: &str) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("writes");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("reads");
-    response
-}
-
-#[cfg(feature = "http")]
 #[tokio::test]
 async fn the_http_layer_refuses_a_blocked_client_with_429_and_retry_after() {
     let clock = FakeClock::new();
@@ -198,16 +183,12 @@ async fn the_http_layer_refuses_a_blocked_client_with_429_and_retry_after() {
             }),
         )
         .layer(BlockLayer::new(monitor.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let addr = listener.local_addr().expect("address");
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
-    });
+    let (addr, server) = serve(app).await;
 
     for _ in 0..3 {
-        assert!(get_raw(addr, "/login").await.starts_with("HTTP/1.1 401"));
+        assert!(get_with(addr, "/login", "").await.starts_with("HTTP/1.1 401"));
     }
-    let refused = get_raw(addr, "/login").await;
+    let refused = get_with(addr, "/login", "").await;
     assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
     let lower = refused.to_ascii_lowercase();
     assert!(lower.contains("retry-after: 120"), "{refused}");
@@ -216,8 +197,45 @@ async fn the_http_layer_refuses_a_blocked_client_with_429_and_retry_after() {
     assert!(refused.contains("\"instance\":\"/login\""), "{refused}");
 
     clock.advance(Duration::from_secs(120));
-    assert!(get_raw(addr, "/login").await.starts_with("HTTP/1.1 401"), "the block expired");
+    assert!(get_with(addr, "/login", "").await.starts_with("HTTP/1.1 401"), "the block expired");
     server.abort();
+}
+
+#[cfg(feature = "http")]
+async fn serve(app: Router) -> (SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let addr = listener.local_addr().expect("address");
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+    });
+    (addr, server)
+}
+
+/// An authenticator that knows one API key, named `name`.
+#[cfg(feature = "http")]
+fn one_key_authenticator(
+    key: &rampart::auth::NewApiKey,
+    name: &str,
+) -> rampart::auth::Authenticator {
+    let raw: rampart::auth::RawAuthConfig = serde_json::from_value(serde_json::json!({
+        "api_keys": [{"id": key.id(), "name": name, "hash": key.hash().to_string()}],
+    }))
+    .expect("raw");
+    rampart::auth::Authenticator::new(
+        &raw.validate().expect("valid"),
+        std::sync::Arc::new(FakeClock::new()),
+    )
+    .expect("auth")
+}
+
+/// The audit records of `event_type` in a file sink's directory.
+fn audit_records(dir: &std::path::Path, event_type: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("audit.jsonl"))
+        .expect("read")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+        .filter(|v| v["event_type"] == event_type)
+        .collect()
 }
 
 #[cfg(feature = "http")]
@@ -235,17 +253,11 @@ async fn get_with(addr: SocketAddr, path: &str, header: &str) -> String {
 #[cfg(feature = "http")]
 #[tokio::test]
 async fn refusals_inside_the_block_layer_feed_the_monitor() {
-    use rampart::auth::{Authenticator, NewApiKey, RawAuthConfig};
+    use rampart::auth::NewApiKey;
     use rampart::http::auth::AuthLayer;
 
     let key = NewApiKey::generate().expect("key");
-    let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
-        "api_keys": [{"id": key.id(), "name": "ci", "hash": key.hash().to_string()}],
-    }))
-    .expect("raw");
-    let auth =
-        Authenticator::new(&raw.validate().expect("valid"), std::sync::Arc::new(FakeClock::new()))
-            .expect("auth");
+    let auth = one_key_authenticator(&key, "ci");
     let monitor = Monitor::new(config(
         serde_json::json!({"block_duration": "60s", "thresholds": {"auth_failure": 3}}),
     ))
@@ -254,11 +266,7 @@ async fn refusals_inside_the_block_layer_feed_the_monitor() {
         .route("/me", get(|| async { "hello" }))
         .layer(AuthLayer::new(auth))
         .layer(BlockLayer::new(monitor.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let addr = listener.local_addr().expect("address");
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
-    });
+    let (addr, server) = serve(app).await;
 
     // Asking without credentials is not an attempt: never blocked for it.
     for _ in 0..5 {
@@ -284,17 +292,11 @@ async fn refusals_inside_the_block_layer_feed_the_monitor() {
 #[cfg(feature = "http")]
 #[tokio::test]
 async fn denials_after_authentication_count_for_the_subject() {
-    use rampart::auth::{Authenticator, NewApiKey, RawAuthConfig, require};
+    use rampart::auth::{NewApiKey, require};
     use rampart::http::auth::{AuthLayer, RequireLayer};
 
     let key = NewApiKey::generate().expect("key");
-    let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
-        "api_keys": [{"id": key.id(), "name": "svc-reports", "hash": key.hash().to_string()}],
-    }))
-    .expect("raw");
-    let auth =
-        Authenticator::new(&raw.validate().expect("valid"), std::sync::Arc::new(FakeClock::new()))
-            .expect("auth");
+    let auth = one_key_authenticator(&key, "svc-reports");
     let dir = tempfile::tempdir().expect("tempdir");
     let audit_key = AuditKey::new("k1", vec![5; 32]).expect("key");
     let auditor = Auditor::builder(audit_key)
@@ -311,23 +313,14 @@ async fn denials_after_authentication_count_for_the_subject() {
         )
         .layer(AuthLayer::new(auth))
         .layer(BlockLayer::new(monitor.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let addr = listener.local_addr().expect("address");
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
-    });
+    let (addr, server) = serve(app).await;
     let header = format!("X-API-Key: {}\r\n", key.expose());
     for _ in 0..2 {
         assert!(get_with(addr, "/admin", &header).await.starts_with("HTTP/1.1 403"));
     }
     server.abort();
     auditor.shutdown(Duration::from_secs(5)).expect("stops");
-    let alerts: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("audit.jsonl"))
-        .expect("read")
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
-        .filter(|v| v["event_type"] == "security.alert")
-        .collect();
+    let alerts = audit_records(dir.path(), "security.alert");
     let scopes: Vec<&str> = alerts.iter().filter_map(|a| a["details"]["scope"].as_str()).collect();
     assert_eq!(scopes, ["client", "subject"], "{alerts:?}");
     assert_eq!(alerts[1]["actor"], "svc-reports");
