@@ -160,7 +160,6 @@ impl ErrorHandler {
             headers.push((WWW_AUTHENTICATE, challenge));
         }
         Problem {
-            status: kind.status(),
             kind,
             code: error.code(),
             format: self.format,
@@ -244,7 +243,6 @@ fn log(error: &Error, ctx: &RequestContext) {
 /// What the client gets for an error: a status, headers, and a JSON body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
-    status: StatusCode,
     kind: ErrorKind,
     code: Code,
     format: ErrorFormat,
@@ -255,7 +253,7 @@ pub struct Problem {
 impl Problem {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.kind.status()
     }
 
     /// The kind of the error rendered.
