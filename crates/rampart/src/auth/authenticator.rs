@@ -42,7 +42,6 @@ use super::config::AuthConfig;
 use super::credentials_required;
 use super::jwt::{JwtVerifier, Refusal};
 use super::lockout::{LockKey, Lockout};
-use super::principal::AuthMethod;
 use super::principal::Principal;
 use super::session::{CSRF_HEADER, Session, SessionManager};
 use crate::clock::Clock;
@@ -174,9 +173,8 @@ impl Authenticator {
         match self.check(method, headers, presented) {
             Ok(found) => {
                 let principal = found.principal();
-                let id =
-                    principal.credential_id().filter(|_| principal.method() == AuthMethod::ApiKey);
-                let credential = LockKey::Credential(id.unwrap_or_else(|| principal.subject()));
+                let id = principal.api_key_id().unwrap_or_else(|| principal.subject());
+                let credential = LockKey::Credential(id);
                 if let Err(locked) = lockout.check(&[credential]).await {
                     let failing = match client {
                         Some(ip) => lockout.has_failures(&LockKey::Client(ip)).await?,

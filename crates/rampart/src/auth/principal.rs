@@ -110,6 +110,11 @@ impl Principal {
         self.inner.credential_id.as_deref()
     }
 
+    /// The id of the API key used, for a principal an API key made.
+    pub(crate) fn api_key_id(&self) -> Option<&str> {
+        self.credential_id().filter(|_| self.method() == AuthMethod::ApiKey)
+    }
+
     /// All claims of a JWT (empty for other methods).
     pub fn claims(&self) -> &Map<String, Value> {
         self.inner.claims.get_or_init(|| {

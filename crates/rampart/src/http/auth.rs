@@ -57,9 +57,7 @@ use ipnet::IpNet;
 use tower::{Layer, Service};
 
 use super::RenderedError;
-use crate::auth::{
-    AuthMethod, Authenticator, Lockout, Principal, Requirement, Session, credentials_required,
-};
+use crate::auth::{Authenticator, Lockout, Principal, Requirement, Session, credentials_required};
 use crate::error::Error;
 use crate::ratelimit::key::{ForwardedHeader, Identity, client_ip};
 
@@ -173,12 +171,9 @@ where
                 Ok(found) => {
                     let (principal, session) = found.into_parts();
                     // What a rate limit inside this layer keys on (verified, not claimed).
-                    let api_key_id = principal
-                        .credential_id()
-                        .filter(|_| principal.method() == AuthMethod::ApiKey);
                     let identity = Identity {
                         subject: Some(principal.subject().to_owned()),
-                        api_key_id: api_key_id.map(str::to_owned),
+                        api_key_id: principal.api_key_id().map(str::to_owned),
                     };
                     request.extensions_mut().insert(identity.clone());
                     request.extensions_mut().insert(principal);
