@@ -45,7 +45,7 @@ use super::lockout::{LockKey, Lockout};
 use super::principal::Principal;
 use super::session::{CSRF_HEADER, Session, SessionManager};
 use crate::clock::Clock;
-use crate::error::{Error, ErrorKind, code};
+use crate::error::{Error, ErrorKind};
 use crate::ratelimit::RateLimiter;
 
 /// The header an API key may come in instead of `Authorization`.
@@ -143,10 +143,9 @@ impl Authenticator {
     /// the credential is known to be the one meant: a configured API key's
     /// id, or the subject of a token whose signature was good (a forged
     /// token names whomever its maker likes, so its subject counts nothing).
-    /// A failed attempt on a locked credential is refused as locked. The
+    /// A failed attempt on a locked credential is refused as locked; the
     /// right credential passes a credential lock unless its client has been
-    /// failing too: the lock holds back whoever is guessing, not the owner,
-    /// whom anyone knowing a key id could otherwise lock out. Refusals are
+    /// failing too ([`Lockout::check_holder`]). Refusals are
     /// `AUTH_LOCKED_OUT` (429) with `Retry-After`.
     pub async fn authenticate_guarded<L: RateLimiter>(
         &self,
@@ -174,16 +173,7 @@ impl Authenticator {
             Ok(found) => {
                 let principal = found.principal();
                 let id = principal.api_key_id().unwrap_or_else(|| principal.subject());
-                let credential = LockKey::Credential(id);
-                if let Err(locked) = lockout.check(&[credential]).await {
-                    let failing = match client {
-                        Some(ip) => lockout.has_failures(&LockKey::Client(ip)).await?,
-                        None => true,
-                    };
-                    if failing || locked.code() != code::AUTH_LOCKED_OUT {
-                        return Err(locked);
-                    }
-                }
+                lockout.check_holder(&LockKey::Credential(id), client).await?;
                 Ok(found)
             }
             // Only a presented credential that failed counts; a request

@@ -158,12 +158,29 @@ impl<L: RateLimiter> Lockout<L> {
                 wait = Some(wait.map_or(left, |w| w.max(left)));
             }
         }
-        match wait {
-            None => Ok(()),
-            Some(left) => Err(Error::rate_limited(left)
-                .with_code(code::AUTH_LOCKED_OUT)
-                .with_detail("reason", "too many failed authentications")),
+        wait.map_or(Ok(()), |left| Err(locked_out(left)))
+    }
+
+    /// For a credential that checked out: `Ok` unless it is locked *and*
+    /// `client` has failures of its own still counted (or is unknown). The
+    /// lock holds back whoever is guessing, not the holder, whom anyone
+    /// knowing a key id could otherwise keep locked out.
+    pub async fn check_holder(
+        &self,
+        credential: &LockKey<'_>,
+        client: Option<IpAddr>,
+    ) -> Result<(), Error> {
+        if !self.enabled {
+            return Ok(());
         }
+        let Some(left) = self.locked_for(&credential.key()).await? else {
+            return Ok(());
+        };
+        let failing = match client {
+            Some(ip) => self.has_failures(&LockKey::Client(ip)).await?,
+            None => true,
+        };
+        if failing { Err(locked_out(left)) } else { Ok(()) }
     }
 
     /// Whether failures of `key` are still being counted (not yet forgiven
@@ -253,6 +270,13 @@ impl<L: RateLimiter> Lockout<L> {
         let index = usize::try_from(level.max(1) - 1).unwrap_or(usize::MAX);
         index.min(self.locks.len() - 1)
     }
+}
+
+/// The refusal of a locked client or credential, for `left` more.
+fn locked_out(left: Duration) -> Error {
+    Error::rate_limited(left)
+        .with_code(code::AUTH_LOCKED_OUT)
+        .with_detail("reason", "too many failed authentications")
 }
 
 /// `base, 2·base, 4·base, ...` up to and ending with `max`.
