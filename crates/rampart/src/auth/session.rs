@@ -108,10 +108,12 @@ impl Store {
         });
     }
 
-    /// `subject`'s oldest session, when it has `limit` or more.
-    fn oldest_past(&self, subject: &str, limit: usize) -> Option<&str> {
-        let ids = self.by_subject.get(subject)?;
-        (ids.len() >= limit).then(|| ids[0].as_str())
+    /// Ends `subject`'s oldest session when it has `limit` or more.
+    fn make_room_for(&mut self, subject: &str, limit: usize) {
+        let ids = self.by_subject.get(subject);
+        if let Some(oldest) = ids.filter(|ids| ids.len() >= limit).map(|ids| ids[0].clone()) {
+            self.remove(&oldest);
+        }
     }
 
     fn len(&self) -> usize {
@@ -236,10 +238,7 @@ impl SessionManager {
         let session = self.session(&id, &record);
         {
             let mut store = self.store();
-            if let Some(oldest) = store.oldest_past(subject, self.config.max_sessions_per_subject) {
-                let oldest = oldest.to_owned();
-                store.remove(&oldest);
-            }
+            store.make_room_for(subject, self.config.max_sessions_per_subject);
             if store.len() >= self.config.max_sessions {
                 store.retain(|r| !self.expired(r, now));
                 if store.len() >= self.config.max_sessions {
