@@ -241,7 +241,7 @@ fn first_line(message: &str) -> &str {
 fn key_path(segments: &[String]) -> String {
     let mut key = String::new();
     for segment in segments {
-        if !key.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+        if !key.is_empty() && is_index(segment) {
             key.push('[');
             key.push_str(segment);
             key.push(']');
@@ -253,6 +253,11 @@ fn key_path(segments: &[String]) -> String {
         }
     }
     key
+}
+
+/// Whether a figment path segment is an array index.
+fn is_index(segment: &str) -> bool {
+    !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -353,7 +358,7 @@ pub(super) fn every_error<T: serde::de::DeserializeOwned>(table: &Figment) -> Ve
             }
             // An array item's problem takes out the whole array, so the
             // indices of later problems stay those of the file.
-            while path.last().is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit())) {
+            while path.last().is_some_and(|segment| is_index(segment)) {
                 path.pop();
             }
             if !matches!(err.kind, Kind::MissingField(_)) && remove_at(&mut dict, &path) {
@@ -499,19 +504,14 @@ impl Origin {
     /// The value at a key path with array indices (`auth.jwt.keys[0].secret`):
     /// only that value is masked in a message, not its neighbours.
     fn value_at(&self, key: &str) -> Option<Value> {
-        let (base, mut rest) = key.split_at(key.find('[').unwrap_or(key.len()));
-        let mut value = self.figment.find_value(base).ok()?;
-        while !rest.is_empty() {
-            if let Some(after) = rest.strip_prefix('[') {
-                let (index, tail) = after.split_once(']')?;
-                value = value.into_array()?.into_iter().nth(index.parse().ok()?)?;
-                rest = tail;
-            } else {
-                let after = rest.strip_prefix('.')?;
-                let end = after.find(['.', '[']).unwrap_or(after.len());
-                value = value.into_dict()?.remove(&after[..end])?;
-                rest = &after[end..];
-            }
+        let mut segments = key.split(['.', '[', ']']).filter(|s| !s.is_empty());
+        let mut value = self.figment.find_value(segments.next()?).ok()?;
+        for segment in segments {
+            value = match value {
+                Value::Dict(_, mut dict) => dict.remove(segment)?,
+                Value::Array(_, items) => items.into_iter().nth(segment.parse().ok()?)?,
+                _ => return None,
+            };
         }
         Some(value)
     }
