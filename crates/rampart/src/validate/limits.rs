@@ -164,10 +164,11 @@ impl JsonLimits {
     ///
     /// # Errors
     /// [`PayloadTooLarge`](crate::ErrorKind::PayloadTooLarge) over the size
-    /// limit; otherwise a validation error whose violation (pointer `""`)
-    /// has the code `json_depth`, `json_object_keys`, `json_array_length`,
+    /// limit; otherwise a validation error whose violation has the code
+    /// `json_depth`, `json_object_keys`, `json_array_length`,
     /// `json_string_length`, `json_duplicate_key` or `json_syntax`
-    /// (unbalanced brackets) and names the byte offset.
+    /// (unbalanced brackets) and names the byte offset. Its pointer is `""`,
+    /// except for a duplicate key, which it names.
     pub fn check(&self, input: &[u8]) -> Result<(), Error> {
         MaxInputSize::new(self.max_size).check(input)?;
         let mut stack: Vec<Frame> = Vec::with_capacity(self.max_depth.min(16));
