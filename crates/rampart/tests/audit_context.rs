@@ -1,11 +1,11 @@
 //! Audit context: what reaches an event, across `.await`, nested scopes,
 //! threads and spawned tasks.
 
+mod support;
+
 use std::time::Duration;
 
-use rampart::audit::sink::SyncPolicy;
-use rampart::audit::sink::file::FileSink;
-use rampart::audit::{self, AuditContext, AuditEvent, AuditKey, Auditor};
+use rampart::audit::{self, AuditContext, AuditEvent, AuditKey};
 
 fn ctx(pairs: &[(&str, &str)]) -> AuditContext {
     pairs.iter().fold(AuditContext::new(), |c, (k, v)| c.with(*k, *v))
@@ -15,10 +15,7 @@ fn ctx(pairs: &[(&str, &str)]) -> AuditContext {
 async fn context_reaches_events_across_awaits_and_only_chosen_spawns() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = AuditKey::new("k1", vec![5; 32]).expect("key");
-    let auditor = Auditor::builder(key)
-        .sink(FileSink::new(dir.path()).fsync(SyncPolicy::Always))
-        .start()
-        .expect("starts");
+    let auditor = support::synced_file_auditor(dir.path(), key);
 
     let a = auditor.clone();
     audit::scope(ctx(&[("request_id", "r-1"), ("tenant", "outer")]), async move {

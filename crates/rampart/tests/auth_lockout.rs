@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderValue, Method};
-use rampart::audit::sink::{SyncPolicy, file::FileSink};
-use rampart::audit::{AuditKey, Auditor};
+use rampart::audit::AuditKey;
 use rampart::auth::{Authenticator, LockKey, Lockout, NewApiKey, RawAuthConfig};
 use rampart::clock::{Clock, FakeClock};
 use rampart::error::{Error, ErrorKind};
@@ -138,10 +137,7 @@ async fn a_lockout_is_a_security_event() {
 async fn each_lockout_is_recorded_in_the_audit_trail() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = AuditKey::new("k1", vec![7; 32]).expect("key");
-    let auditor = Auditor::builder(key.clone())
-        .sink(FileSink::new(dir.path()).fsync(SyncPolicy::Always))
-        .start()
-        .expect("starts");
+    let auditor = support::synced_file_auditor(dir.path(), key.clone());
     let clock = FakeClock::new();
     let config = lockout_config(&json!({}));
     let lockout = Lockout::memory_with_clock(config.lockout(), &clock_arc(&clock))
@@ -153,12 +149,7 @@ async fn each_lockout_is_recorded_in_the_audit_trail() {
     }
     auditor.shutdown(Duration::from_secs(5)).expect("stops");
 
-    let records: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("audit.jsonl"))
-        .expect("read")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("JSON"))
-        .filter(|record: &serde_json::Value| record["event_type"] == "security.lockout")
-        .collect();
+    let records = support::audit_records(dir.path(), "security.lockout");
     assert_eq!(records.len(), 2, "one for the client, one for the key: {records:?}");
     assert_eq!(records[0]["resource"], "ip:203.0.113.7");
     assert_eq!(records[0]["details"]["client"], "203.0.113.7");

@@ -15,9 +15,7 @@ use axum::extract::ConnectInfo;
 use axum::http::StatusCode;
 #[cfg(feature = "http")]
 use axum::routing::get;
-use rampart::audit::sink::SyncPolicy;
-use rampart::audit::sink::file::FileSink;
-use rampart::audit::{AuditKey, Auditor};
+use rampart::audit::AuditKey;
 use rampart::clock::FakeClock;
 #[cfg(feature = "http")]
 use rampart::http::BlockLayer;
@@ -114,10 +112,7 @@ fn memory_stays_bounded_under_a_flood_of_addresses() {
 fn an_alert_is_an_audit_event_and_an_error_log() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = AuditKey::new("k1", vec![4; 32]).expect("key");
-    let auditor = Auditor::builder(key.clone())
-        .sink(FileSink::new(dir.path()).fsync(SyncPolicy::Always))
-        .start()
-        .expect("starts");
+    let auditor = support::synced_file_auditor(dir.path(), key.clone());
     let monitor = Monitor::new(config(serde_json::json!({"thresholds": {"auth_failure": 2}})))
         .with_auditor(auditor.clone());
     let ((), logs) = support::capture_json_logs(|| {
@@ -131,7 +126,7 @@ fn an_alert_is_an_audit_event_and_an_error_log() {
     assert_eq!(alerts[0]["signal"], "auth_failure");
     assert!(alerts[0]["message"].as_str().is_some_and(|m| m.contains("security alert")));
     auditor.shutdown(Duration::from_secs(5)).expect("stops");
-    let alerts = audit_records(dir.path(), "security.alert");
+    let alerts = support::audit_records(dir.path(), "security.alert");
     assert_eq!(alerts.len(), 2, "one for the client, one for the subject");
     assert_eq!(alerts[0]["severity"], "high");
     assert_eq!(alerts[0]["details"]["signal"], "auth_failure");
@@ -228,16 +223,6 @@ fn one_key_authenticator(
     .expect("auth")
 }
 
-/// The audit records of `event_type` in a file sink's directory.
-fn audit_records(dir: &std::path::Path, event_type: &str) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("audit.jsonl"))
-        .expect("read")
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
-        .filter(|v| v["event_type"] == event_type)
-        .collect()
-}
-
 #[cfg(feature = "http")]
 async fn get_with(addr: SocketAddr, path: &str, header: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
@@ -299,10 +284,7 @@ async fn denials_after_authentication_count_for_the_subject() {
     let auth = one_key_authenticator(&key, "svc-reports");
     let dir = tempfile::tempdir().expect("tempdir");
     let audit_key = AuditKey::new("k1", vec![5; 32]).expect("key");
-    let auditor = Auditor::builder(audit_key)
-        .sink(FileSink::new(dir.path()).fsync(SyncPolicy::Always))
-        .start()
-        .expect("starts");
+    let auditor = support::synced_file_auditor(dir.path(), audit_key);
     let monitor = Monitor::new(config(serde_json::json!({"thresholds": {"permission_denied": 2}})))
         .with_clock(FakeClock::new())
         .with_auditor(auditor.clone());
@@ -320,7 +302,7 @@ async fn denials_after_authentication_count_for_the_subject() {
     }
     server.abort();
     auditor.shutdown(Duration::from_secs(5)).expect("stops");
-    let alerts = audit_records(dir.path(), "security.alert");
+    let alerts = support::audit_records(dir.path(), "security.alert");
     let scopes: Vec<&str> = alerts.iter().filter_map(|a| a["details"]["scope"].as_str()).collect();
     assert_eq!(scopes, ["client", "subject"], "{alerts:?}");
     assert_eq!(alerts[1]["actor"], "svc-reports");

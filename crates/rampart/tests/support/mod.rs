@@ -8,7 +8,11 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{self, Write};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
+
+use rampart::audit::sink::{SyncPolicy, file::FileSink};
+use rampart::audit::{AuditKey, Auditor};
 
 /// The Redis URL to test against, or `None` (after printing why) when the
 /// test should be skipped.
@@ -139,4 +143,22 @@ fn tcp_address_understands_the_url_forms_we_use() {
     );
     assert_eq!(tcp_address("postgres://u:p@db/test?x=1").as_deref(), Some("db:5432"));
     assert_eq!(tcp_address("not a url"), None);
+}
+
+/// An auditor writing to a file sink in `dir`, every record synced.
+pub fn synced_file_auditor(dir: &Path, key: AuditKey) -> Auditor {
+    Auditor::builder(key)
+        .sink(FileSink::new(dir).fsync(SyncPolicy::Always))
+        .start()
+        .expect("the auditor starts")
+}
+
+/// The records of `event_type` a file sink wrote in `dir`.
+pub fn audit_records(dir: &Path, event_type: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("audit.jsonl"))
+        .expect("read")
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("JSON"))
+        .filter(|record| record["event_type"] == event_type)
+        .collect()
 }
