@@ -29,8 +29,10 @@ fn lockout_config(extra: &serde_json::Value) -> rampart::auth::AuthConfig {
         .expect("valid")
 }
 
-fn clock_arc(clock: &FakeClock) -> Arc<dyn rampart::clock::Clock> {
-    Arc::new(clock.clone())
+/// A lockout with its state in memory, on `clock`.
+fn memory_lockout(config: &rampart::auth::AuthConfig, clock: &FakeClock) -> Lockout {
+    let clock: Arc<dyn Clock> = Arc::new(clock.clone());
+    Lockout::memory_with_clock(config.lockout(), &clock).expect("lockout")
 }
 
 #[track_caller]
@@ -46,8 +48,7 @@ fn assert_locked(result: Result<(), Error>, wait: Duration) {
 async fn lockout_engages_grows_and_releases() {
     let clock = FakeClock::new();
     let config = lockout_config(&json!({}));
-    let lockout =
-        Lockout::memory_with_clock(config.lockout(), &clock_arc(&clock)).expect("lockout");
+    let lockout = memory_lockout(&config, &clock);
     let me = [LockKey::Client(CLIENT)];
     // Three failures are allowed in the window; the fourth crosses the line.
     for _ in 0..3 {
@@ -97,8 +98,7 @@ async fn fail_until_locked(lockout: &Lockout, key: &[LockKey<'_>]) -> Duration {
 #[tokio::test]
 async fn a_disabled_lockout_counts_nothing() {
     let config = lockout_config(&json!({"enabled": false}));
-    let lockout = Lockout::memory_with_clock(config.lockout(), &clock_arc(&FakeClock::new()))
-        .expect("lockout");
+    let lockout = memory_lockout(&config, &FakeClock::new());
     let me = [LockKey::Client(CLIENT)];
     for _ in 0..20 {
         lockout.record_failure(&me).await;
@@ -110,8 +110,7 @@ async fn a_disabled_lockout_counts_nothing() {
 async fn a_lockout_is_a_security_event() {
     let clock = FakeClock::new();
     let config = lockout_config(&json!({}));
-    let lockout =
-        Lockout::memory_with_clock(config.lockout(), &clock_arc(&clock)).expect("lockout");
+    let lockout = memory_lockout(&config, &clock);
     let runtime = tokio::runtime::Handle::current();
     let ((), logs) = support::capture_json_logs(|| {
         tokio::task::block_in_place(|| {
@@ -140,9 +139,7 @@ async fn each_lockout_is_recorded_in_the_audit_trail() {
     let auditor = support::synced_file_auditor(dir.path(), key.clone());
     let clock = FakeClock::new();
     let config = lockout_config(&json!({}));
-    let lockout = Lockout::memory_with_clock(config.lockout(), &clock_arc(&clock))
-        .expect("lockout")
-        .with_auditor(auditor.clone());
+    let lockout = memory_lockout(&config, &clock).with_auditor(auditor.clone());
     let keys = [LockKey::Client(CLIENT), LockKey::Credential("key123")];
     for _ in 0..4 {
         lockout.record_failure(&keys).await;
@@ -201,8 +198,7 @@ async fn guessing_a_key_locks_the_client_and_the_key() {
     let key = NewApiKey::generate().expect("key");
     let config = key_config(&key);
     let auth = Authenticator::new(&config, Arc::new(clock.clone())).expect("auth");
-    let lockout =
-        Lockout::memory_with_clock(config.lockout(), &clock_arc(&clock)).expect("lockout");
+    let lockout = memory_lockout(&config, &clock);
     let get = Method::GET;
     let attempt = |headers: HeaderMap, client: IpAddr| {
         let (auth, lockout, get) = (&auth, &lockout, &get);
@@ -265,8 +261,7 @@ async fn a_forged_token_cannot_lock_out_the_subject_it_names() {
     .validate()
     .expect("valid");
     let auth = Authenticator::new(&config, Arc::new(clock.clone())).expect("auth");
-    let lockout =
-        Lockout::memory_with_clock(config.lockout(), &clock_arc(&clock)).expect("lockout");
+    let lockout = memory_lockout(&config, &clock);
     let now = clock.system_time().duration_since(UNIX_EPOCH).expect("after epoch").as_secs();
     let token = |key: &[u8], exp: u64| {
         let header =
@@ -377,8 +372,7 @@ fn cleanup(url: &str, prefix: &str) {
 async fn rotating_ipv6_addresses_within_a_64_does_not_escape_the_lockout() {
     let clock = FakeClock::new();
     let config = lockout_config(&json!({}));
-    let lockout =
-        Lockout::memory_with_clock(config.lockout(), &clock_arc(&clock)).expect("lockout");
+    let lockout = memory_lockout(&config, &clock);
     let max_failures = 3; // lockout_config's
     for n in 0..=max_failures {
         let ip: IpAddr = format!("2001:db8:1:2::{:x}", n + 1).parse().expect("ipv6");
