@@ -217,7 +217,7 @@ fn configuring_a_clone_leaves_the_original_as_it_was() {
 }
 
 /// Keyed by subject inside the auth layer: each verified caller has its own
-/// bucket, and a claimed but unverified key id buys no fresh one.
+/// bucket, even from one address.
 #[tokio::test]
 async fn inside_the_auth_layer_a_subject_key_counts_each_verified_caller() {
     use rampart::auth::{Authenticator, NewApiKey, RawAuthConfig};
