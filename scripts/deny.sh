@@ -2,12 +2,14 @@
 # Checks dependencies against deny.toml: licenses, bans, sources, and RustSec
 # advisories from an offline copy of the advisory database.
 #
-# The advisory database is looked for where cargo-deny keeps it
-# ($CARGO_HOME/advisory-dbs). Without network access it has to be put there
-# from a snapshot; without it the advisories check is skipped with a notice,
-# except under CI=true, where it fails.
+# cargo-deny is installed (cargo install --locked) when missing. The advisory
+# database is read from the `db-path` that deny.toml names. When it is not
+# there, the offline snapshot beside the clone (../shared/advisory-db) is
+# installed into it by ../shared/tools/install-advisory-db. With neither, the advisories check is skipped with a notice,
+# except under CI=true, where it fails and says what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 
 if ! command -v cargo-deny >/dev/null; then
   echo "deny: installing cargo-deny"
@@ -18,12 +20,30 @@ fi
 cargo fetch --locked --quiet
 cargo deny --offline check bans licenses sources
 
-db_dir="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
-if compgen -G "$db_dir/advisory-db-*/crates" >/dev/null; then
+# deny.toml's db-path, expanded the way cargo-deny expands it.
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+db_path=$(sed -n 's/^db-path *= *"\(.*\)"/\1/p' deny.toml)
+db_path=${db_path:-\$CARGO_HOME/advisory-dbs}
+db_path=${db_path//\$CARGO_HOME/$cargo_home}
+db_path=${db_path/#\~/$HOME}
+
+snapshot=$root/../shared/advisory-db
+installer=$root/../shared/tools/install-advisory-db
+
+if ! compgen -G "$db_path/advisory-db-*/crates" >/dev/null && [ -d "$snapshot/crates" ]; then
+  if [ -x "$installer" ]; then
+    echo "deny: installing the advisory snapshot into $db_path"
+    "$installer" "$db_path"
+  else
+    echo "deny: a snapshot is at $snapshot but its installer $installer is missing" >&2
+  fi
+fi
+
+if compgen -G "$db_path/advisory-db-*/crates" >/dev/null; then
   cargo deny --offline check advisories
 elif [ "${CI:-}" = "true" ]; then
-  echo "deny: no advisory database under $db_dir (CI=true: failing)" >&2
+  echo "deny: no advisory database under $db_path (deny.toml's db-path) and no snapshot at $snapshot to install from (CI=true: failing)" >&2
   exit 1
 else
-  echo "skipped: advisories (no advisory database under $db_dir)"
+  echo "skipped: advisories (no advisory database under $db_path, no snapshot at $snapshot)"
 fi
