@@ -2,6 +2,8 @@
 
 #![cfg(feature = "http")]
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -286,4 +288,56 @@ async fn repeated_failures_from_one_client_get_429_with_retry_after() {
         send(addr, "GET", "/me", &[("authorization", &good), ("x-forwarded-for", "198.51.100.7")])
             .await;
     assert_eq!(r.status, 429);
+}
+
+/// Finding: served with plain `axum::serve(listener, app)` there is no
+/// `ConnectInfo`, so no failure can be charged to a client. Guessing the
+/// secret of a real key id must not lock the key's holder out, and the
+/// misconfiguration must be loud: 500 for every request, and an error log
+/// naming the fix.
+#[test]
+fn lockout_without_a_client_address_refuses_loudly_and_locks_no_holder() {
+    let key = NewApiKey::generate().expect("key");
+    let raw: RawAuthConfig = serde_json::from_value(json!({
+        "api_keys": [{"id": key.id(), "name": "ci", "hash": key.hash().to_string()}],
+        "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"},
+    }))
+    .expect("raw");
+    let config = raw.validate().expect("valid");
+    let auth = Authenticator::new(&config, Arc::new(SystemClock)).expect("auth");
+    let lockout = Arc::new(rampart::auth::Lockout::memory(config.lockout()).expect("lockout"));
+    let app = Router::new()
+        .route("/me", get(me))
+        .layer(AuthLayer::new(auth).lockout(Arc::clone(&lockout)));
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let ((), logs) = support::capture_json_logs(|| {
+        runtime.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+            // The attack: five wrong secrets for the real key id.
+            for n in 0..5 {
+                let guess = support::guessed_api_key(&key, n);
+                let r = send(addr, "GET", "/me", &[("x-api-key", &guess)]).await;
+                assert_eq!(r.status, 500, "guess {n}: {}", r.body);
+                assert_eq!(r.json()["code"], "CONFIGURATION_ERROR");
+            }
+            // The holder is refused the same way, not as locked out...
+            let r = send(addr, "GET", "/me", &[("x-api-key", key.expose())]).await;
+            assert_eq!(r.status, 500, "{}", r.body);
+            // ...and the guesses were charged to nobody: the key is not locked.
+            let credential = rampart::auth::LockKey::Credential(key.id());
+            assert!(lockout.check(&[credential]).await.is_ok());
+            assert!(!lockout.has_failures(&credential).await.expect("peek"));
+        });
+    });
+    let fix = logs.json_lines().into_iter().find(|line| {
+        line["level"] == "ERROR"
+            && line["fields"]["message"]
+                .as_str()
+                .or(line["message"].as_str())
+                .is_some_and(|m| m.contains("into_make_service_with_connect_info"))
+    });
+    assert!(fix.is_some_and(|line| line["config_key"] == "auth.lockout"), "{}", logs.text());
 }

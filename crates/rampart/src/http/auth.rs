@@ -15,7 +15,12 @@
 //! With [`AuthLayer::lockout`], repeated failures lock the client (its
 //! address from axum's `ConnectInfo<SocketAddr>`, forwarding headers believed
 //! only from [`AuthLayer::trusted_proxies`]) and the credential out: 429
-//! `AUTH_LOCKED_OUT` with `Retry-After`. See [`Lockout`].
+//! `AUTH_LOCKED_OUT` with `Retry-After`. See [`Lockout`]. A lockout needs the
+//! client address: an app served without `ConnectInfo` (plain
+//! `axum::serve(listener, app)`) gets a 500 for every request and an error
+//! log naming `into_make_service_with_connect_info::<SocketAddr>()`, rather
+//! than failures no client is charged with, which would lock a credential's
+//! holder out along with its guesser.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -46,10 +51,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::Request;
 use http::request::Parts;
@@ -57,9 +61,10 @@ use ipnet::IpNet;
 use tower::{Layer, Service};
 
 use super::RenderedError;
+use super::client::client_address;
 use crate::auth::{Authenticator, Lockout, Principal, Requirement, Session, credentials_required};
 use crate::error::Error;
-use crate::ratelimit::key::{ForwardedHeader, Identity, client_ip};
+use crate::ratelimit::key::{ForwardedHeader, Identity};
 
 /// Authenticates every request; see the [module documentation](self).
 #[derive(Debug, Clone)]
@@ -90,7 +95,9 @@ impl AuthLayer {
         AuthLayer { optional: true, ..AuthLayer::new(authenticator) }
     }
 
-    /// Counts failures and refuses locked clients and credentials.
+    /// Counts failures and refuses locked clients and credentials. The app
+    /// must be served with `into_make_service_with_connect_info::<SocketAddr>()`
+    /// (see the [module documentation](self)).
     #[must_use]
     pub fn lockout(mut self, lockout: Arc<Lockout>) -> AuthLayer {
         self.lockout = Some(lockout);
@@ -148,23 +155,24 @@ where
             if layer.optional && presented == crate::auth::Presented::Nothing {
                 return inner.call(request).await;
             }
-            let checked = match &layer.lockout {
+            let checked = match layer.lockout.as_deref().filter(|lockout| lockout.is_enabled()) {
                 None => auth
                     .check(request.method(), request.headers(), &presented)
                     .map_err(|refusal| refusal.error),
                 Some(lockout) => {
-                    let peer =
-                        request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-                    let client = peer.map(|peer| {
-                        client_ip(
-                            peer,
-                            request.headers(),
-                            &layer.trusted_proxies,
-                            layer.forwarded_header,
-                        )
-                    });
-                    auth.guarded(request.method(), request.headers(), &presented, client, lockout)
-                        .await
+                    let client = client_address(
+                        &request,
+                        &layer.trusted_proxies,
+                        layer.forwarded_header,
+                        "auth.lockout",
+                    );
+                    match client {
+                        Ok(client) => {
+                            let (method, headers) = (request.method(), request.headers());
+                            auth.guarded(method, headers, &presented, client, lockout).await
+                        }
+                        Err(err) => Err(err),
+                    }
                 }
             };
             match checked {
