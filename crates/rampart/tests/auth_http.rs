@@ -341,3 +341,60 @@ fn lockout_without_a_client_address_refuses_loudly_and_locks_no_holder() {
     });
     assert!(fix.is_some_and(|line| line["config_key"] == "auth.lockout"), "{}", logs.text());
 }
+
+/// Finding: after a restart (or logout race, eviction, purge) a browser's
+/// old but genuine cookie was answered as tampering, and after three
+/// requests its whole address was blocked. Now it is an ordinary "sign in
+/// again" that clears the cookie, however often it comes back; only a
+/// cookie that does not open is tampering.
+#[tokio::test]
+async fn an_old_genuine_cookie_never_gets_its_client_blocked() {
+    let config = || {
+        let raw: RawAuthConfig = serde_json::from_value(json!({
+            "session": {"secret": "a-session-secret-of-at-least-32-bytes!!"},
+            "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"},
+        }))
+        .expect("raw");
+        raw.validate().expect("valid")
+    };
+    // One process signs carol in...
+    let before = Authenticator::new(&config(), Arc::new(SystemClock)).expect("auth");
+    let login = before
+        .sessions()
+        .expect("configured")
+        .start("carol", vec![], PermissionSet::new())
+        .expect("login");
+    let cookie = format!("__Host-session={}", login.cookie_value());
+    // ...and its restart, with the same secret, has forgotten her session.
+    let config = config();
+    let auth = Authenticator::new(&config, Arc::new(SystemClock)).expect("auth");
+    let lockout = Arc::new(rampart::auth::Lockout::memory(config.lockout()).expect("lockout"));
+    let monitor = rampart::monitor::Monitor::new(rampart::monitor::MonitorConfig::default());
+    let app = Router::new()
+        .route("/me", get(me))
+        .layer(AuthLayer::new(auth).lockout(lockout))
+        .layer(rampart::http::BlockLayer::new(monitor));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .expect("serve");
+    });
+    for attempt in 0..30 {
+        let r = send(addr, "GET", "/me", &[("cookie", &cookie)]).await;
+        assert_eq!(r.status, 401, "attempt {attempt}: {}", r.body);
+        assert_eq!(r.json()["code"], "SESSION_INVALID");
+        let cleared = r.header("set-cookie").expect("the cookie is cleared");
+        assert!(cleared.starts_with("__Host-session=;") && cleared.contains("Max-Age=0"));
+    }
+    // A cookie that does not open is tampering: three of them block the client.
+    let forged = format!("{cookie}x");
+    for _ in 0..3 {
+        let r = send(addr, "GET", "/me", &[("cookie", &forged)]).await;
+        assert_eq!(r.json()["code"], "SESSION_TAMPERED");
+        assert!(r.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")));
+    }
+    let r = send(addr, "GET", "/me", &[("cookie", &cookie)]).await;
+    assert_eq!((r.status, r.json()["code"].as_str()), (429, Some("CLIENT_BLOCKED")));
+}

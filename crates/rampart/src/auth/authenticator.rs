@@ -45,7 +45,7 @@ use super::lockout::{LockKey, Lockout};
 use super::principal::Principal;
 use super::session::{CSRF_HEADER, Session, SessionManager};
 use crate::clock::Clock;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, code};
 use crate::ratelimit::RateLimiter;
 
 /// The header an API key may come in instead of `Authorization`.
@@ -187,6 +187,11 @@ impl Authenticator {
                     Presented::Nothing => return Err(refusal.error),
                     Presented::ApiKey(key) => self.inner.api_keys.known_id(key).map(str::to_owned),
                     Presented::Bearer(_) => refusal.signed_subject,
+                    // A cookie that opens was issued here: an old one is
+                    // not an attempt, only one that does not open is.
+                    Presented::Session(_) if refusal.error.code() != code::SESSION_TAMPERED => {
+                        return Err(refusal.error);
+                    }
                     Presented::Session(_) => None,
                 };
                 let credential = credential.as_deref().map(LockKey::Credential);

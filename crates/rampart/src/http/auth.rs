@@ -3,7 +3,8 @@
 //! [`AuthLayer`] authenticates every request through an
 //! [`Authenticator`] and puts the [`Principal`] (and the [`Session`], for
 //! cookie requests) in the request's extensions; a failure is answered by
-//! the error handler (401 with `WWW-Authenticate`, 403 for CSRF). Handlers
+//! the error handler (401 with `WWW-Authenticate`, 403 for CSRF); a refused
+//! session cookie is also cleared (`Set-Cookie` with `Max-Age=0`). Handlers
 //! then take `Principal` as an extractor: since only `rampart::auth` can
 //! make one, a handler that takes it cannot run unauthenticated.
 //! [`RequireLayer`] checks a permission requirement in front of a route
@@ -55,15 +56,18 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
-use http::Request;
+use http::header::SET_COOKIE;
 use http::request::Parts;
+use http::{HeaderValue, Request};
 use ipnet::IpNet;
 use tower::{Layer, Service};
 
 use super::RenderedError;
 use super::client::client_address;
-use crate::auth::{Authenticator, Lockout, Principal, Requirement, Session, credentials_required};
-use crate::error::Error;
+use crate::auth::{
+    Authenticator, Lockout, Presented, Principal, Requirement, Session, credentials_required,
+};
+use crate::error::{Error, ErrorKind};
 use crate::ratelimit::key::{ForwardedHeader, Identity};
 
 /// Authenticates every request; see the [module documentation](self).
@@ -152,7 +156,7 @@ where
         Box::pin(async move {
             let auth = &layer.authenticator;
             let presented = auth.presented(request.headers());
-            if layer.optional && presented == crate::auth::Presented::Nothing {
+            if layer.optional && presented == Presented::Nothing {
                 return inner.call(request).await;
             }
             let checked = match layer.lockout.as_deref().filter(|lockout| lockout.is_enabled()) {
@@ -195,7 +199,20 @@ where
                     }
                     Ok(response)
                 }
-                Err(err) => Ok(err.into_response()),
+                Err(err) => {
+                    // A refused session cookie is cleared, so a browser holding
+                    // an old one stops sending it.
+                    let clear = matches!(presented, Presented::Session(_))
+                        && err.kind() == ErrorKind::Authentication;
+                    let mut response = err.into_response();
+                    if clear
+                        && let Some(sessions) = auth.sessions()
+                        && let Ok(removal) = HeaderValue::from_str(&sessions.removal_cookie())
+                    {
+                        response.headers_mut().append(SET_COOKIE, removal);
+                    }
+                    Ok(response)
+                }
             }
         })
     }
