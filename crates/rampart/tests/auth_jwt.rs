@@ -3,6 +3,8 @@
 // The helpers take JSON by value so each case reads as one literal.
 #![allow(clippy::needless_pass_by_value)]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -80,6 +82,17 @@ fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey, claims: &Value) ->
 
 fn hs(claims: &Value) -> String {
     sign(Algorithm::HS256, Some("hs"), &EncodingKey::from_secret(HS_SECRET.as_bytes()), claims)
+}
+
+/// The one public answer to a token refused before its signature was verified.
+const NOT_VERIFIED: &str = "The token could not be verified";
+
+/// An HS256 token over the header and payload texts exactly as given
+/// (serializers never write a key twice; an attacker does).
+fn hs_raw(header: &str, payload: &str) -> String {
+    let message = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
+    let sig = URL_SAFE_NO_PAD.encode(hmac_sha256(HS_SECRET.as_bytes(), message.as_bytes()));
+    format!("{message}.{sig}")
 }
 
 fn b64(v: &Value) -> String {
@@ -339,7 +352,7 @@ fn oversized_tokens_are_refused_before_any_decoding() {
     let started = Instant::now();
     for _ in 0..100 {
         let err = assert_refused(v.verify(&token), "TOKEN_INVALID");
-        assert!(err.message().contains("too large"));
+        assert_eq!(err.message(), NOT_VERIFIED);
     }
     assert_eq!(v.signature_checks(), 0);
     // 100 refusals of a 1 MiB token without reading it: far below a second
@@ -592,4 +605,98 @@ fn bad_settings_name_the_key_and_not_the_value() {
     let config = config(json!({"jwks": {"file": "/nonexistent/jwks.json"}}));
     let err = JwtVerifier::new(&config, Arc::new(FakeClock::new())).unwrap_err();
     assert_eq!(err.config_key(), Some("auth.jwt.jwks.file"));
+}
+
+/// Finding: a signed token with a custom claim nested 200 deep verified,
+/// and then `Principal::claims()` was `{}`: serde_json's recursion limit,
+/// its error turned into an empty map. Now one depth limit holds during
+/// verification, and every value must read as the claim map reads it.
+#[test]
+fn claims_that_would_not_read_refuse_the_token_instead_of_vanishing() {
+    let clock = FakeClock::new();
+    let v = verifier(all_keys(), &clock);
+    let base = claims(&clock, json!({})).to_string();
+    let with = |claim: &str| format!("{},{claim}}}", &base[..base.len() - 1]);
+    let header = r#"{"alg":"HS256","kid":"hs"}"#;
+    let deep = format!("\"tenant\":{}1{}", "[".repeat(200), "]".repeat(200));
+    for bad in [deep.as_str(), r#""big":1e400"#, r#""name":"\ud800""#] {
+        let err = assert_refused(v.verify(&hs_raw(header, &with(bad))), "TOKEN_INVALID");
+        assert_ne!(err.message(), NOT_VERIFIED, "the signature was good: {bad}");
+    }
+    // Nesting within the limit verifies, and every claim is there.
+    let nested = format!("\"tenant\":{}\"acme\"{}", "[".repeat(10), "]".repeat(10));
+    let p = v.verify(&hs_raw(header, &with(&nested))).expect("within the limit");
+    let mut tenant = &p.claims()["tenant"];
+    for _ in 0..10 {
+        tenant = &tenant[0];
+    }
+    assert_eq!(tenant, "acme");
+    assert_eq!(p.claims()["sub"], "alice");
+}
+
+/// Finding: `"tenant":"acme","tenant":"globex"` verified as `globex`,
+/// though the docs say a claim named twice is refused. A key named twice
+/// anywhere, in the payload or the header, refuses the token.
+#[test]
+fn a_key_named_twice_anywhere_refuses_the_token() {
+    let clock = FakeClock::new();
+    let v = verifier(all_keys(), &clock);
+    let base = claims(&clock, json!({})).to_string();
+    let with = |claim: &str| format!("{},{claim}}}", &base[..base.len() - 1]);
+    let header = r#"{"alg":"HS256","kid":"hs"}"#;
+    for payload in [
+        with(r#""tenant":"acme","tenant":"globex""#),
+        with(r#""tenant":"acme","\u0074enant":"globex""#),
+        with(r#""org":{"id":1,"id":2}"#),
+        with(r#""orgs":[{"id":1},{"id":2,"id":3}]"#),
+        with(r#""sub":"mallory""#),
+    ] {
+        assert_refused(v.verify(&hs_raw(header, &payload)), "TOKEN_INVALID");
+    }
+    for header in [
+        r#"{"alg":"HS256","kid":"hs","typ":"JWT","typ":"x"}"#,
+        r#"{"alg":"HS256","kid":"hs","kid":"hs"}"#,
+    ] {
+        assert_refused(v.verify(&hs_raw(header, &base)), "TOKEN_INVALID");
+    }
+    // The same claims once each verify.
+    let p = v.verify(&hs_raw(header, &with(r#""tenant":"acme""#))).expect("valid");
+    assert_eq!(p.claims()["tenant"], "acme");
+}
+
+/// Finding: unsigned probes learned which key ids exist and which
+/// algorithm each is pinned to from the 401's description. Every refusal
+/// before the signature is verified now reads the same; which check failed
+/// is only in the debug log (and the metric's `reason` label).
+#[test]
+fn refusals_before_the_signature_all_read_the_same() {
+    let clock = FakeClock::new();
+    let v = verifier(all_keys(), &clock);
+    let c = claims(&clock, json!({}));
+    let hs_key = EncodingKey::from_secret(HS_SECRET.as_bytes());
+    let wrong_key = EncodingKey::from_secret(b"not-the-secret-not-the-secret-xx");
+    let probes = [
+        ("unknown_key", sign(Algorithm::HS256, Some("ghost"), &hs_key, &c)),
+        ("wrong_algorithm", sign(Algorithm::HS384, Some("hs"), &hs_key, &c)),
+        ("wrong_algorithm", sign(Algorithm::HS256, Some("rsa"), &hs_key, &c)),
+        ("bad_signature", sign(Algorithm::HS256, Some("hs"), &wrong_key, &c)),
+        ("malformed", "e30.e30.e30".to_owned()),
+        ("too_large", hs(&claims(&clock, json!({"pad": "x".repeat(10_000)})))),
+    ];
+    let (answers, logs) = support::capture_json_logs(|| {
+        probes.iter().map(|(_, token)| v.verify(token).expect_err("refused")).collect::<Vec<_>>()
+    });
+    for (err, (reason, _)) in answers.iter().zip(&probes) {
+        assert_eq!(err.message(), NOT_VERIFIED, "{reason}");
+        assert_eq!(err.code().as_str(), "TOKEN_INVALID");
+        assert_eq!(err.challenge(), answers[0].challenge(), "{reason}");
+    }
+    let logged: Vec<Value> = logs
+        .json_lines()
+        .into_iter()
+        .filter(|l| l["level"] == "DEBUG" && l["target"] == "rampart::auth")
+        .map(|l| l["reason"].clone())
+        .collect();
+    let expected: Vec<Value> = probes.iter().map(|(reason, _)| json!(reason)).collect();
+    assert_eq!(logged, expected, "{}", logs.text());
 }
