@@ -523,7 +523,7 @@ fn jwks_changes_are_picked_up_and_removed_keys_stop_working_even_when_cached() {
     // The change was read once, and the now unknown k1 forced one re-read.
     assert_eq!(v.jwks_loads(), 3);
 
-    // A broken file keeps the keys we have.
+    // A broken file keeps the keys we have for one more check interval.
     std::fs::write(&file, "{ not json").expect("write");
     clock.advance(Duration::from_secs(10));
     assert!(v.verify(&t2).is_ok());
@@ -699,4 +699,157 @@ fn refusals_before_the_signature_all_read_the_same() {
         .collect();
     let expected: Vec<Value> = probes.iter().map(|(reason, _)| json!(reason)).collect();
     assert_eq!(logged, expected, "{}", logs.text());
+}
+
+/// A verifier on a JWKS file, with the token cache on.
+fn jwks_verifier(file: &std::path::Path, extra: Value, clock: &FakeClock) -> JwtVerifier {
+    let mut jwks = json!({"file": file, "check_interval": "10s", "min_reload_interval": "1s"});
+    for (k, v) in extra.as_object().expect("object") {
+        jwks[k] = v.clone();
+    }
+    verifier(json!({"jwks": jwks}), clock)
+}
+
+/// Finding: a token naming an unknown kid re-read the unchanged JWKS file
+/// and bumped the key-set generation, so every cached token was verified
+/// again: one request flushed the cache. The set changes only when the
+/// file's content does.
+#[test]
+fn an_unknown_kid_does_not_flush_the_token_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("jwks.json");
+    write_jwks(&file, &[jwk(RSA_PRIVATE, "k1", Some("RS256"))]);
+    let clock = FakeClock::new();
+    let v = jwks_verifier(&file, json!({}), &clock);
+    let c = claims(&clock, json!({"iss": null, "aud": null}));
+    let token = rs256(RSA_PRIVATE, "k1", &c);
+    assert!(v.verify(&token).is_ok());
+    assert!(v.verify(&token).is_ok());
+    assert_eq!(v.signature_checks(), 1);
+    // The attack, repeated after each min_reload_interval: an unknown kid.
+    for i in 0..3 {
+        clock.advance(Duration::from_secs(1));
+        assert_refused(v.verify(&rs256(RSA2_PRIVATE, &format!("ghost-{i}"), &c)), "TOKEN_INVALID");
+        assert!(v.verify(&token).is_ok());
+    }
+    assert_eq!(v.jwks_loads(), 4, "the file was read for each unknown kid");
+    assert_eq!(v.signature_checks(), 1, "the cached token was never verified again");
+}
+
+/// Finding: replacement was detected by modification time and size only, so
+/// a file of the same size with its mtime preserved kept a withdrawn key
+/// valid forever. The content is compared.
+#[test]
+fn a_replaced_jwks_file_is_noticed_whatever_its_size_and_mtime() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("jwks.json");
+    write_jwks(&file, &[jwk(RSA_PRIVATE, "k1", Some("RS256")), jwk(RSA2_PRIVATE, "k2", None)]);
+    let mtime = std::fs::metadata(&file).and_then(|m| m.modified()).expect("mtime");
+    let size = std::fs::metadata(&file).expect("meta").len();
+    let clock = FakeClock::new();
+    let v = jwks_verifier(&file, json!({"default_rsa_algorithm": "RS256"}), &clock);
+    let c = claims(&clock, json!({"iss": null, "aud": null}));
+    let withdrawn = rs256(RSA_PRIVATE, "k1", &c);
+    assert!(v.verify(&withdrawn).is_ok());
+    // k1 is withdrawn: its kid renamed, same length, same key, same size,
+    // and the old modification time put back.
+    write_jwks(&file, &[jwk(RSA_PRIVATE, "x1", Some("RS256")), jwk(RSA2_PRIVATE, "k2", None)]);
+    let replaced = std::fs::File::options().write(true).open(&file).expect("open");
+    replaced.set_modified(mtime).expect("set mtime");
+    drop(replaced);
+    assert_eq!(std::fs::metadata(&file).expect("meta").len(), size);
+    assert_eq!(std::fs::metadata(&file).and_then(|m| m.modified()).expect("mtime"), mtime);
+    clock.advance(Duration::from_secs(10));
+    assert_refused(v.verify(&withdrawn), "TOKEN_INVALID");
+    assert!(v.verify(&rs256(RSA_PRIVATE, "x1", &c)).is_ok());
+    assert!(v.verify(&rs256(RSA2_PRIVATE, "k2", &c)).is_ok());
+}
+
+/// Finding: a deleted JWKS file kept its keys valid forever. It is logged at
+/// error level on every check, and one check_interval later its keys end
+/// (unless `drop_keys_when_unreadable = false`).
+#[test]
+fn a_deleted_jwks_file_ends_its_keys_after_a_check_interval() {
+    for drop_keys in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("jwks.json");
+        write_jwks(&file, &[jwk(RSA_PRIVATE, "k1", Some("RS256"))]);
+        let clock = FakeClock::new();
+        let extra = json!({"drop_keys_when_unreadable": drop_keys});
+        let v = jwks_verifier(&file, extra, &clock);
+        let c = claims(&clock, json!({"iss": null, "aud": null}));
+        let token = rs256(RSA_PRIVATE, "k1", &c);
+        assert!(v.verify(&token).is_ok());
+        std::fs::remove_file(&file).expect("delete");
+        let (verdicts, logs) = support::capture_json_logs(|| {
+            [10, 10, 10].map(|secs| {
+                clock.advance(Duration::from_secs(secs));
+                v.verify(&token).is_ok()
+            })
+        });
+        let errors = logs
+            .json_lines()
+            .into_iter()
+            .filter(|l| l["level"] == "ERROR" && l["trigger"] == "interval")
+            .count();
+        assert_eq!(errors, 3, "one error line per check: {}", logs.text());
+        // Kept through the first failed check; then gone, or kept when asked.
+        assert_eq!(verdicts, [true, !drop_keys, !drop_keys], "drop_keys = {drop_keys}");
+        // The file comes back: so do its keys.
+        write_jwks(&file, &[jwk(RSA_PRIVATE, "k1", Some("RS256"))]);
+        clock.advance(Duration::from_secs(10));
+        assert!(v.verify(&token).is_ok());
+    }
+}
+
+/// Issue 20: a JWKS path naming a device (`/dev/zero`, read without end) or
+/// a FIFO (which blocks the reader) is refused with a clear error, at start
+/// and at a reload, as is a file over 1 MiB.
+#[cfg(unix)]
+#[test]
+fn the_jwks_file_must_be_a_regular_file_of_at_most_1_mib() {
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("jwks.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success());
+    // Each attempt runs on its own thread: a reader stuck on the FIFO must
+    // fail the test, not hang it.
+    let answered = |attempt: Box<dyn FnOnce() -> Result<(), Error> + Send>| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || tx.send(attempt()));
+        rx.recv_timeout(Duration::from_secs(60)).expect("answered instead of hanging")
+    };
+    let start = |path: std::path::PathBuf| -> Box<dyn FnOnce() -> Result<(), Error> + Send> {
+        Box::new(move || {
+            let config = config(json!({"jwks": {"file": path}}));
+            JwtVerifier::new(&config, Arc::new(FakeClock::new())).map(drop)
+        })
+    };
+    let big = dir.path().join("big.json");
+    std::fs::write(&big, format!("{{\"keys\": []}}{}", " ".repeat(1 << 20))).expect("write");
+    for (path, why) in [
+        (fifo.clone(), "is not a regular file"),
+        ("/dev/zero".into(), "is not a regular file"),
+        (dir.path().to_path_buf(), "is not a regular file"),
+        (big, "is larger than 1 MiB"),
+    ] {
+        let err = answered(start(path.clone())).expect_err("refused");
+        assert_eq!(err.config_key(), Some("auth.jwt.jwks.file"), "{path:?}");
+        assert!(err.message().starts_with(why), "{path:?}: {}", err.message());
+    }
+    // At a reload: the file is replaced by the FIFO. The check does not
+    // block, and the keys end one interval later as for any unreadable file.
+    let file = dir.path().join("jwks.json");
+    write_jwks(&file, &[jwk(RSA_PRIVATE, "k1", Some("RS256"))]);
+    let clock = FakeClock::new();
+    let v = Arc::new(jwks_verifier(&file, json!({}), &clock));
+    let token = rs256(RSA_PRIVATE, "k1", &claims(&clock, json!({"iss": null, "aud": null})));
+    std::fs::rename(&fifo, &file).expect("replaced by the FIFO");
+    for expected_ok in [true, false] {
+        clock.advance(Duration::from_secs(10));
+        let (v, token) = (Arc::clone(&v), token.clone());
+        let verdict = answered(Box::new(move || v.verify(&token).map(drop)));
+        assert_eq!(verdict.is_ok(), expected_ok);
+    }
 }

@@ -123,6 +123,11 @@ pub struct RawJwks {
     /// The algorithm for RSA keys that carry no `alg` (otherwise skipped).
     #[serde(default)]
     pub default_rsa_algorithm: Option<String>,
+    /// Whether the file's keys end once it has been missing or unusable for
+    /// a whole `check_interval` (default true); false keeps them until it
+    /// reads again.
+    #[serde(default)]
+    pub drop_keys_when_unreadable: Option<bool>,
 }
 
 /// One `[[auth.api_keys]]` entry.
@@ -302,6 +307,7 @@ pub(crate) struct JwksConfig {
     pub(crate) check_interval: Duration,
     pub(crate) min_reload_interval: Duration,
     pub(crate) default_rsa_algorithm: Option<Algorithm>,
+    pub(crate) drop_keys_when_unreadable: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -453,6 +459,7 @@ fn jwt_config(raw: RawJwtConfig) -> Result<JwtConfig, Error> {
                     Some(alg)
                 }
             },
+            drop_keys_when_unreadable: jwks.drop_keys_when_unreadable.unwrap_or(true),
             file: jwks.file,
         }),
     };
@@ -718,6 +725,7 @@ impl serde::Serialize for AuthConfig {
                     "check_interval": secs(j.check_interval),
                     "min_reload_interval": secs(j.min_reload_interval),
                     "default_rsa_algorithm": j.default_rsa_algorithm.map(|a| format!("{a:?}")),
+                    "drop_keys_when_unreadable": j.drop_keys_when_unreadable,
                 })),
                 "issuers": self.jwt.issuers,
                 "audiences": self.jwt.audiences,
