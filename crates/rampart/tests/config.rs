@@ -460,6 +460,9 @@ fn every_problem_in_one_table_is_reported_not_only_the_first() {
             "auth.jwt.keys[0].extra",
             "auth.jwt.keys[0].secret",
             "rate_limit.bogus",
+            // A value of the right type but out of range, found by the
+            // section's own validation in the same run.
+            "rate_limit.burst",
             "rate_limit.requests",
             "rate_limit.window",
         ]

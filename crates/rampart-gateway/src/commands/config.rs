@@ -11,11 +11,8 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, Subcommand, ValueEnum};
-use rampart::auth::Authenticator;
-use rampart::clock::SystemClock;
 use rampart::config::{ConfigError, DEFAULT_ENV_PREFIX, Loaded, Loader, Profile};
 
 /// `rampart config ...`
@@ -75,13 +72,6 @@ pub fn run(command: &ConfigCommand) -> ExitCode {
     };
     let mut out = io::stdout().lock();
     let mut err = io::stderr().lock();
-    // Files read only when the service builds its parts (the JWKS file):
-    // `check` reads them now, so a missing one is found before a deploy.
-    if let Err(problem) = Authenticator::new(&loaded.config().auth, Arc::new(SystemClock)) {
-        let key = problem.config_key().unwrap_or("");
-        let _ = writeln!(err, "{key}: {}", problem.message());
-        return ExitCode::FAILURE;
-    }
     for warning in loaded.warnings() {
         let key = warning.config_key().unwrap_or("");
         let _ = writeln!(err, "warning: {key}: {}", warning.message());

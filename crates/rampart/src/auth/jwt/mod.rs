@@ -75,6 +75,7 @@ use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 
 pub use issue::TokenIssuer;
+pub(crate) use keys::check_jwks_file;
 
 use self::claims::{Audience, Header, Registered, Time};
 use self::keys::KeyRing;
