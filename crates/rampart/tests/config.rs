@@ -475,3 +475,75 @@ fn every_problem_in_one_table_is_reported_not_only_the_first() {
     let keys: Vec<String> = problems(&err).into_iter().map(|(key, _)| key).collect();
     assert!(keys.contains(&"auth.jwt.keys[0].secret".to_owned()), "{err}");
 }
+
+/// The keys of the table at `path` (dotted; `keys[]` is an entry of an
+/// array of tables), as the loader lists them when it refuses an unknown
+/// one; `None` when `path` is not a table of named keys.
+fn accepted_keys(path: &str) -> Option<Vec<String>> {
+    let toml = match path.split_once("[]") {
+        None if path.is_empty() => "zz_probe = 1\n".to_owned(),
+        None => format!("[{path}]\nzz_probe = 1\n"),
+        Some((array, "")) => format!("[[{array}]]\nzz_probe = 1\n"),
+        Some((array, rest)) => format!("[[{array}]]\n[{array}{rest}]\nzz_probe = 1\n"),
+    };
+    let probe = match path {
+        "" => "zz_probe".to_owned(),
+        _ => format!("{}.zz_probe", path.replace("[]", "[0]")),
+    };
+    let err = loader(&toml, &[]).load().err()?;
+    let problem = err.problems().iter().find(|p| p.config_key() == Some(probe.as_str()))?;
+    let listed = problem.message().strip_prefix("is not a known key (expected one of: ")?;
+    Some(listed.split(')').next()?.split(", ").map(str::to_owned).collect())
+}
+
+/// Every key the loader accepts: `(tables, leaves)`, arrays of tables as
+/// `name[]` (their keys as `name[].key`).
+fn every_accepted_key() -> (Vec<String>, Vec<String>) {
+    let (mut tables, mut leaves) = (vec![String::new()], Vec::new());
+    let mut pending = vec![String::new()];
+    while let Some(table) = pending.pop() {
+        for key in accepted_keys(&table).unwrap_or_else(|| panic!("{table:?} is a table")) {
+            let path = if table.is_empty() { key } else { format!("{table}.{key}") };
+            let array = format!("{path}[]");
+            if accepted_keys(&path).is_some() {
+                tables.push(path.clone());
+                pending.push(path);
+            } else if !path.contains("[]") && accepted_keys(&array).is_some() {
+                tables.push(path);
+                tables.push(array.clone());
+                pending.push(array);
+            } else {
+                leaves.push(path);
+            }
+        }
+    }
+    (tables, leaves)
+}
+
+/// Finding: a blank line broke CONFIG.md's table of keys, and keys were
+/// missing from it. Every key the loader accepts is in the table (one
+/// unbroken table), and every key in it is accepted.
+#[test]
+fn config_md_documents_exactly_the_keys_the_loader_accepts() {
+    let doc = include_str!("../../../docs/CONFIG.md");
+    let section = doc.split("\n## Keys\n").nth(1).expect("a Keys section");
+    let section = section.split("\n## ").next().expect("section text");
+    let mut lines = section.lines().skip_while(|l| !l.starts_with("| key |"));
+    let rows: Vec<&str> = lines.by_ref().take_while(|l| l.starts_with('|')).collect();
+    assert!(rows.len() > 2, "no table of keys");
+    let stray: Vec<&str> = lines.filter(|l| l.starts_with('|')).collect();
+    assert!(stray.is_empty(), "rows after a break in the table: {stray:?}");
+    let documented: Vec<String> = rows[2..]
+        .iter()
+        .flat_map(|row| {
+            let first_cell = row.split('|').nth(1).unwrap_or("");
+            first_cell.split('`').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>()
+        })
+        .collect();
+    let (tables, leaves) = every_accepted_key();
+    let missing: Vec<&String> = leaves.iter().filter(|k| !documented.contains(k)).collect();
+    assert!(missing.is_empty(), "accepted but not in docs/CONFIG.md: {missing:?}");
+    let unknown: Vec<&String> =
+        documented.iter().filter(|k| !leaves.contains(k) && !tables.contains(k)).collect();
+    assert!(unknown.is_empty(), "in docs/CONFIG.md but not accepted: {unknown:?}");
+}
