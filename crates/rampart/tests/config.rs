@@ -351,14 +351,104 @@ fn temp_file(text: &str) -> PathBuf {
 }
 
 #[test]
-fn the_example_in_config_md_passes_production() {
+fn the_example_in_config_md_passes_production_with_a_secret_key_from_the_environment() {
     let doc = include_str!("../../../docs/CONFIG.md");
     let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
     let end = start + doc[start..].find("```").expect("closed");
-    let loaded = loader(&doc[start..end], &[]).profile(Profile::Production).load();
+    let example = &doc[start..end];
+    let env = [("RAMPART_SECRET_KEY", "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=")];
+    let loaded = loader(example, &env).profile(Profile::Production).load();
     let loaded = loaded.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(loaded.config().rate_limit.quota.requests(), 300);
     assert!(loaded.warnings().is_empty());
+    // Without it, the example is refused: it carries no secret of its own.
+    let err = loader(example, &[]).profile(Profile::Production).load().expect_err("no key");
+    assert_eq!(problems(&err)[0].0, "secret_key");
+}
+
+/// Every example secret the documentation prints: TOML `secret_key`,
+/// `secret` and `key` values in the Markdown files, and JSON `"secret"` and
+/// `"key"` values in the crate's doc comments.
+fn documented_secrets() -> Vec<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut texts = Vec::new();
+    for dir in ["docs", "."] {
+        for entry in std::fs::read_dir(root.join(dir)).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "md") {
+                texts.push(std::fs::read_to_string(path).expect("read"));
+            }
+        }
+    }
+    let mut sources = vec![root.join("crates/rampart/src")];
+    while let Some(dir) = sources.pop() {
+        for entry in std::fs::read_dir(dir).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                sources.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(path).expect("read");
+                let docs = text.lines().filter(|l| l.trim_start().starts_with("//"));
+                texts.push(docs.collect::<Vec<_>>().join("\n"));
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for text in &texts {
+        for marker in
+            ["secret_key = \"", "secret = \"", "key = \"", "\"secret\": \"", "\"key\": \""]
+        {
+            for (at, _) in text.match_indices(marker) {
+                let value = &text[at + marker.len()..];
+                let value = &value[..value.find('"').unwrap_or(0)];
+                if !value.is_empty() && !value.contains("...") && !found.iter().any(|f| f == value)
+                {
+                    found.push(value.to_owned());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Finding: the production profile accepted the placeholder secret printed
+/// in CONFIG.md's own example. Every example secret of the documentation,
+/// and every secret whose text is too regular to be random, is refused,
+/// wherever a secret goes.
+#[test]
+fn production_refuses_documented_and_low_entropy_secrets() {
+    let documented = documented_secrets();
+    assert!(
+        documented.iter().any(|s| s == "a-session-secret-of-at-least-32-bytes"),
+        "the scan finds the session module's example: {documented:?}"
+    );
+    let weak = [
+        // CONFIG.md's example until this release.
+        "replace-me-with-32-or-more-random-bytes-0123456789".to_owned(),
+        "x".repeat(40),
+        "ab".repeat(20),
+        "passwordpasswordpasswordpassword".to_owned(),
+    ];
+    for secret in documented.iter().chain(&weak) {
+        let toml = format!("secret_key = \"{secret}\"\n[tls]\nterminated_upstream = true\n");
+        let err = loader(&toml, &[]).profile(Profile::Production).load().expect_err(secret);
+        let found = problems(&err);
+        assert_eq!(found.len(), 1, "{err}");
+        assert_eq!(found[0].0, "secret_key", "{err}");
+        assert!(!err.to_string().contains(secret.as_str()), "{err}");
+    }
+    // The session secret and HS keys are checked the same way.
+    let toml = "[tls]\nterminated_upstream = true\n\
+                [auth.session]\nsecret = \"a-session-secret-of-at-least-32-bytes\"\n\
+                [[auth.jwt.keys]]\nkid = \"k\"\nalgorithm = \"HS256\"\n\
+                secret = \"abababababababababababababababab\"\n";
+    let env = [("RAMPART_SECRET_KEY", "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=")];
+    let err = loader(toml, &env).profile(Profile::Production).load().expect_err("weak");
+    let keys: Vec<String> = problems(&err).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["auth.session.secret", "auth.jwt.keys[0].secret"], "{err}");
+    // In development they are warnings.
+    let loaded = load(toml, &env);
+    assert_eq!(loaded.warnings().len(), 2, "{:?}", loaded.warnings());
 }
 
 #[test]
