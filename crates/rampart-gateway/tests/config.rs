@@ -164,7 +164,7 @@ fn check_reports_every_problem_in_one_run() {
 #[test]
 fn check_reports_a_missing_file() {
     let (code, _, err) = rampart(&["config", "check", "no/such/rampart.toml"], &[]);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2), "could not run");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("cannot read the configuration file no/such/rampart.toml"), "{err}");
 }
