@@ -161,18 +161,19 @@ impl Loader {
         }
         let findings: Vec<Error> =
             config.iter().flat_map(checks::findings).map(|f| origin.locate(&f)).collect();
-        let production = config.as_ref().is_none_or(|c| c.profile == Profile::Production);
+        // In production the findings are problems; in development, warnings.
+        let warnings = if config.as_ref().is_none_or(|c| c.profile == Profile::Production) {
+            findings.into_iter().for_each(|finding| problems.add(finding));
+            Vec::new()
+        } else {
+            findings
+        };
         match config {
-            Some(config) if problems.0.is_empty() && !(production && !findings.is_empty()) => {
+            Some(config) if problems.0.is_empty() => {
                 let settings = origin.settings(&config);
-                Ok(Loaded { config, warnings: findings, settings })
+                Ok(Loaded { config, warnings, settings })
             }
-            _ => {
-                if production {
-                    findings.into_iter().for_each(|finding| problems.add(finding));
-                }
-                Err(ConfigError { problems: problems.0 })
-            }
+            _ => Err(ConfigError { problems: problems.0 }),
         }
     }
 
