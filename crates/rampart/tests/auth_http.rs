@@ -334,9 +334,8 @@ fn lockout_without_a_client_address_refuses_loudly_and_locks_no_holder() {
     });
     let fix = logs.json_lines().into_iter().find(|line| {
         line["level"] == "ERROR"
-            && line["fields"]["message"]
+            && line["message"]
                 .as_str()
-                .or(line["message"].as_str())
                 .is_some_and(|m| m.contains("into_make_service_with_connect_info"))
     });
     assert!(fix.is_some_and(|line| line["config_key"] == "auth.lockout"), "{}", logs.text());

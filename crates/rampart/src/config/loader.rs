@@ -373,7 +373,7 @@ const MAX_PROBLEMS_PER_TABLE: usize = 32;
 /// Every problem in one table, not only the first one serde stops at: each
 /// problem's key is taken out and the table read again, until it reads or
 /// a problem has no key to take out (a missing one). Returns the problems,
-/// and the table as read without the keys taken out, when it then reads.
+/// and the table read without the keys taken out, when it then reads.
 pub(super) fn every_error<T: serde::de::DeserializeOwned>(
     table: &Figment,
 ) -> (Vec<figment::Error>, Option<T>) {

@@ -302,8 +302,7 @@ fn in_section(err: &Error, section: &str) -> Error {
     Error::configuration(key, err.message().to_owned())
 }
 
-/// Validates the top-level keys; returns the secret key and the proxies
-/// (those that are valid).
+/// Validates the top-level keys; returns the secret key and the proxies.
 fn validate_top_level(raw: &RawConfig, problems: &mut Vec<Error>) -> (Secret<String>, Vec<IpNet>) {
     let secret_key = match &raw.secret_key {
         None => Secret::new(DEVELOPMENT_SECRET_KEY.to_owned()),
@@ -338,6 +337,11 @@ fn validate_top_level(raw: &RawConfig, problems: &mut Vec<Error>) -> (Secret<Str
                 "is not an IP network: write a CIDR such as \"10.0.0.0/8\" or an address",
             )),
         }
+    }
+    // With a bad entry the default (none) stands in: the production checks
+    // name entries by their index in the file.
+    if proxies.len() < raw.trusted_proxies.len() {
+        proxies.clear();
     }
     (secret_key, proxies)
 }

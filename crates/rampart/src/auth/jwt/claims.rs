@@ -56,7 +56,7 @@ const REGISTERED: [&str; 9] =
 /// Any JSON value, read in full and kept not: numbers must be in range and
 /// strings must decode, as a `serde_json::Value` would need. (serde's
 /// `IgnoredAny` only scans past them, so `1e400` or `"\ud800"` would pass.)
-pub(super) struct Checked;
+struct Checked;
 
 /// A time claim (`exp`, `nbf`): RFC 7519's NumericDate is a non-negative
 /// JSON number; fractions are cut off. Anything else, strings and `null`
