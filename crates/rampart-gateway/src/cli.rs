@@ -9,11 +9,12 @@
 //! assert_eq!(early.kind(), clap::error::ErrorKind::DisplayVersion);
 //! ```
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::commands;
+use crate::commands::{self, EXIT_STATUS, INVALID};
 
 /// rampart: security and error-handling policies in front of any HTTP API.
 #[derive(Debug, Parser)]
@@ -21,7 +22,8 @@ use crate::commands;
     name = "rampart",
     version,
     about,
-    long_about = "rampart's gateway: the same policies in front of any HTTP API, from one TOML file.\n\nThis release carries the operator tools below; `rampart serve`, the gateway itself, is not built yet."
+    long_about = "rampart's gateway: the same policies in front of any HTTP API, from one TOML file.\n\nThis release carries the operator tools below; `rampart serve`, the gateway itself, is not built yet.",
+    after_help = EXIT_STATUS
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -43,6 +45,20 @@ enum Command {
     /// Audit trail tools.
     #[command(subcommand)]
     Audit(commands::audit::AuditCommand),
+}
+
+/// Parses `args` (the program name first) and runs them. `--help` and
+/// `--version` exit 0; a usage error (an unknown flag, a bad value) is
+/// invalid input like any other: exit 1 (clap's own convention would be 2,
+/// which rampart keeps for "could not run").
+pub fn parse_and_run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
+    match Cli::try_parse_from(args) {
+        Ok(cli) => run(cli),
+        Err(usage) => {
+            let _ = usage.print();
+            if usage.use_stderr() { ExitCode::from(INVALID) } else { ExitCode::SUCCESS }
+        }
+    }
 }
 
 /// Runs a parsed command line and says how the process should exit.

@@ -2,9 +2,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use rampart_gateway::cli::{Cli, run};
+use rampart_gateway::cli::parse_and_run;
 
 fn main() -> ExitCode {
-    run(Cli::parse())
+    parse_and_run(std::env::args_os())
 }

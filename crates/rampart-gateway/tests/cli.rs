@@ -28,8 +28,31 @@ fn help_describes_the_tool() {
 #[test]
 fn unknown_argument_is_a_usage_error() {
     let out = rampart(&["--no-such-flag"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1), "invalid input");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
+}
+
+/// Finding: each command had its own exit statuses. One convention (0 done,
+/// 1 invalid input or "no", 2 could not run), stated in every `--help`.
+#[test]
+fn every_command_states_the_one_exit_convention_in_its_help() {
+    for command in [
+        &[][..],
+        &["config", "check"],
+        &["config", "show"],
+        &["apikey", "new"],
+        &["token", "issue"],
+        &["audit", "verify"],
+    ] {
+        let out = rampart(&[command, &["--help"]].concat());
+        assert_eq!(out.status.code(), Some(0), "{command:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("Exit status: 0"), "{command:?}:\n{help}");
+        assert!(help.contains(", 1 ") && help.contains(", 2 "), "{command:?}:\n{help}");
+    }
+    // `config show` does not check, whatever `--profile` it loads with.
+    let show = rampart(&["config", "show", "--help"]);
+    assert!(!String::from_utf8_lossy(&show.stdout).contains("Check against"));
 }
 
 #[test]
@@ -80,13 +103,36 @@ fn apikey_new_prints_a_key_once_and_a_config_entry_that_accepts_it() {
 #[test]
 fn apikey_new_refuses_bad_arguments() {
     let out = rampart(&["apikey", "new", "--name", "x", "--perm", "orders:*:read"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid permission"));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("rk_"));
     let out = rampart(&["apikey", "new", "--name", ""]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     let out = rampart(&["apikey", "new"]);
-    assert_eq!(out.status.code(), Some(2), "--name is required");
+    assert_eq!(out.status.code(), Some(1), "--name is required");
+}
+
+/// Finding: `apikey new` printed text only. `--json` prints one object a
+/// program can read, whose entry, as configuration, accepts its key.
+#[test]
+fn apikey_new_json_is_machine_readable() {
+    let out = rampart(&["apikey", "new", "--name", "ci", "--perm", "orders:read", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let key = printed["key"].as_str().expect("key");
+    assert!(rampart::auth::looks_like_api_key(key), "{key}");
+    assert_eq!(
+        (printed["name"].as_str(), printed["permissions"][0].as_str()),
+        (Some("ci"), Some("orders:read"))
+    );
+    assert!(printed["config_entry"].as_str().is_some_and(|e| e.starts_with("[[auth.api_keys]]")));
+    let raw: rampart::auth::RawAuthConfig = serde_json::from_value(serde_json::json!({
+        "api_keys": [{"id": printed["id"], "name": printed["name"], "hash": printed["hash"],
+                      "permissions": printed["permissions"], "roles": printed["roles"]}],
+    }))
+    .expect("raw");
+    let store = rampart::auth::ApiKeyStore::new(&raw.validate().expect("valid"));
+    assert!(store.verify(key).expect("the key works").has("orders:read"));
 }
 
 const TOKEN_CONFIG: &str = r#"
@@ -170,7 +216,29 @@ fn token_issue_explains_what_is_missing() {
     assert!(err.contains("auth.jwt.keys") && err.contains("no HS key"), "{err}");
     assert!(out.stdout.is_empty());
     let out = rampart(&["token", "issue", "--config", path, "--sub", "x", "--ttl", "soon"]);
-    assert_eq!(out.status.code(), Some(2));
-    let out = rampart(&["token", "issue", "--config", "/nonexistent/rampart.toml", "--sub", "x"]);
+    assert_eq!(out.status.code(), Some(1), "invalid input");
+    let missing = dir.path().join("missing.toml");
+    let missing = missing.to_str().expect("utf-8 path");
+    let out = rampart(&["token", "issue", "--config", missing, "--sub", "x"]);
+    assert_eq!(out.status.code(), Some(2), "could not run");
+}
+
+/// Finding: `token issue --role` with a role the configuration does not
+/// define issued a token granting nothing for it, silently.
+#[test]
+fn token_issue_refuses_a_role_the_config_does_not_define() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("rampart.toml");
+    std::fs::write(&file, format!("{TOKEN_CONFIG}\n[auth.roles]\nclerk = [\"orders:*\"]\n"))
+        .expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    let issue =
+        |role: &str| rampart(&["token", "issue", "--config", path, "--sub", "x", "--role", role]);
+    let out = issue("clerk");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = issue("clark");
     assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"clark\"") && err.contains("auth.roles"), "{err}");
 }

@@ -108,22 +108,63 @@ fn check_reads_the_files_the_configuration_names() {
     let missing = TempFile::new("[auth.jwt.jwks]\nfile = \"no/such/jwks.json\"\n");
     let (code, _, err) = rampart(&["config", "check", missing.path()], &[]);
     assert_eq!(code, Some(1), "{err}");
-    assert_eq!(err.trim(), "auth.jwt.jwks.file: cannot be read: No such file or directory");
+    assert_eq!(
+        err.trim(),
+        format!(
+            "auth.jwt.jwks.file: cannot be read: No such file or directory ({}:2)",
+            missing.path()
+        )
+    );
     let not_json = TempFile::new("{\"keys\": [");
     let broken = TempFile::new(&format!("[auth.jwt.jwks]\nfile = \"{}\"\n", not_json.path()));
     let (code, _, err) = rampart(&["config", "check", broken.path()], &[]);
     assert_eq!(code, Some(1), "{err}");
-    assert_eq!(err.trim(), "auth.jwt.jwks.file: is not JSON");
+    assert_eq!(err.trim(), format!("auth.jwt.jwks.file: is not JSON ({}:2)", broken.path()));
     let empty = TempFile::new("{\"keys\": []}");
     let fine = TempFile::new(&format!("[auth.jwt.jwks]\nfile = \"{}\"\n", empty.path()));
     let (code, out, err) = rampart(&["config", "check", fine.path()], &[]);
     assert_eq!(code, Some(0), "{out}{err}");
 }
 
+/// Finding: `config check` needed several runs to see every problem: type
+/// errors, then section validation, then production checks, then files.
+/// One run reports them all, one line each.
+#[test]
+fn check_reports_every_problem_in_one_run() {
+    let bad = "secret_key = 12345\n\
+               [rate_limit]\nbackend = \"redis\"\nredis_url = \"tcp://not-redis\"\n\
+               [[auth.jwt.keys]]\nkid = \"k1\"\nalgorithm = \"HS999\"\n\
+               secret = \"an-hs256-secret-of-at-least-32-bytes!!\"\n\
+               [auth.session]\nsecret = \"short\"\n";
+    let file = TempFile::new(bad);
+    let (code, out, err) = rampart(&["config", "check", file.path()], &[]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 4, "{err}");
+    assert!(lines[0].starts_with("secret_key: expected a string"), "{err}");
+    // `rate_limit.redis_url`, or `rate_limit.backend` where Redis is not built in.
+    assert!(lines[1].starts_with("rate_limit."), "{err}");
+    assert!(lines[2].starts_with("auth.jwt.keys[0].algorithm: "), "{err}");
+    assert!(lines[3].starts_with("auth.session.secret: "), "{err}");
+    assert!(!err.contains("12345") && !err.contains("not-redis"), "{err}");
+
+    // With the production checks and a missing JWKS file besides: six.
+    let file = TempFile::new(&format!("{bad}[auth.jwt.jwks]\nfile = \"no/such/jwks.json\"\n"));
+    let (code, out, err) =
+        rampart(&["config", "check", file.path(), "--profile", "production"], &[]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    let keys: Vec<&str> = err.lines().filter_map(|l| l.split(": ").next()).collect();
+    assert_eq!(keys.len(), 6, "{err}");
+    for key in ["secret_key", "auth.jwt.keys[0].algorithm", "auth.session.secret", "tls"] {
+        assert!(keys.contains(&key), "{key}:\n{err}");
+    }
+    assert!(err.contains("auth.jwt.jwks.file: cannot be read"), "{err}");
+}
+
 #[test]
 fn check_reports_a_missing_file() {
     let (code, _, err) = rampart(&["config", "check", "no/such/rampart.toml"], &[]);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2), "could not run");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("cannot read the configuration file no/such/rampart.toml"), "{err}");
 }

@@ -2,6 +2,8 @@
 
 #![cfg(feature = "http")]
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -286,4 +288,112 @@ async fn repeated_failures_from_one_client_get_429_with_retry_after() {
         send(addr, "GET", "/me", &[("authorization", &good), ("x-forwarded-for", "198.51.100.7")])
             .await;
     assert_eq!(r.status, 429);
+}
+
+/// Finding: served with plain `axum::serve(listener, app)` there is no
+/// `ConnectInfo`, so no failure can be charged to a client. Guessing the
+/// secret of a real key id must not lock the key's holder out, and the
+/// misconfiguration must be loud: 500 for every request, and an error log
+/// naming the fix.
+#[test]
+fn lockout_without_a_client_address_refuses_loudly_and_locks_no_holder() {
+    let key = NewApiKey::generate().expect("key");
+    let raw: RawAuthConfig = serde_json::from_value(json!({
+        "api_keys": [{"id": key.id(), "name": "ci", "hash": key.hash().to_string()}],
+        "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"},
+    }))
+    .expect("raw");
+    let config = raw.validate().expect("valid");
+    let auth = Authenticator::new(&config, Arc::new(SystemClock)).expect("auth");
+    let lockout = Arc::new(rampart::auth::Lockout::memory(config.lockout()).expect("lockout"));
+    let app = Router::new()
+        .route("/me", get(me))
+        .layer(AuthLayer::new(auth).lockout(Arc::clone(&lockout)));
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let ((), logs) = support::capture_json_logs(|| {
+        runtime.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+            // The attack: five wrong secrets for the real key id.
+            for n in 0..5 {
+                let guess = support::guessed_api_key(&key, n);
+                let r = send(addr, "GET", "/me", &[("x-api-key", &guess)]).await;
+                assert_eq!(r.status, 500, "guess {n}: {}", r.body);
+                assert_eq!(r.json()["code"], "CONFIGURATION_ERROR");
+            }
+            // The holder is refused the same way, not as locked out...
+            let r = send(addr, "GET", "/me", &[("x-api-key", key.expose())]).await;
+            assert_eq!(r.status, 500, "{}", r.body);
+            // ...and the guesses were charged to nobody: the key is not locked.
+            let credential = rampart::auth::LockKey::Credential(key.id());
+            assert!(lockout.check(&[credential]).await.is_ok());
+            assert!(!lockout.has_failures(&credential).await.expect("peek"));
+        });
+    });
+    let fix = logs.json_lines().into_iter().find(|line| {
+        line["level"] == "ERROR"
+            && line["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("into_make_service_with_connect_info"))
+    });
+    assert!(fix.is_some_and(|line| line["config_key"] == "auth.lockout"), "{}", logs.text());
+}
+
+/// Finding: after a restart (or logout race, eviction, purge) a browser's
+/// old but genuine cookie was answered as tampering, and after three
+/// requests its whole address was blocked. Now it is an ordinary "sign in
+/// again" that clears the cookie, however often it comes back; only a
+/// cookie that does not open is tampering.
+#[tokio::test]
+async fn an_old_genuine_cookie_never_gets_its_client_blocked() {
+    let config = || {
+        let raw: RawAuthConfig = serde_json::from_value(json!({
+            "session": {"secret": "a-session-secret-of-at-least-32-bytes!!"},
+            "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"},
+        }))
+        .expect("raw");
+        raw.validate().expect("valid")
+    };
+    // One process signs carol in...
+    let before = Authenticator::new(&config(), Arc::new(SystemClock)).expect("auth");
+    let login = before
+        .sessions()
+        .expect("configured")
+        .start("carol", vec![], PermissionSet::new())
+        .expect("login");
+    let cookie = format!("__Host-session={}", login.cookie_value());
+    // ...and its restart, with the same secret, has forgotten her session.
+    let config = config();
+    let auth = Authenticator::new(&config, Arc::new(SystemClock)).expect("auth");
+    let lockout = Arc::new(rampart::auth::Lockout::memory(config.lockout()).expect("lockout"));
+    let monitor = rampart::monitor::Monitor::new(rampart::monitor::MonitorConfig::default());
+    let app = Router::new()
+        .route("/me", get(me))
+        .layer(AuthLayer::new(auth).lockout(lockout))
+        .layer(rampart::http::BlockLayer::new(monitor));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .expect("serve");
+    });
+    for attempt in 0..30 {
+        let r = send(addr, "GET", "/me", &[("cookie", &cookie)]).await;
+        assert_eq!(r.status, 401, "attempt {attempt}: {}", r.body);
+        assert_eq!(r.json()["code"], "SESSION_INVALID");
+        let cleared = r.header("set-cookie").expect("the cookie is cleared");
+        assert!(cleared.starts_with("__Host-session=;") && cleared.contains("Max-Age=0"));
+    }
+    // A cookie that does not open is tampering: three of them block the client.
+    let forged = format!("{cookie}x");
+    for _ in 0..3 {
+        let r = send(addr, "GET", "/me", &[("cookie", &forged)]).await;
+        assert_eq!(r.json()["code"], "SESSION_TAMPERED");
+        assert!(r.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")));
+    }
+    let r = send(addr, "GET", "/me", &[("cookie", &cookie)]).await;
+    assert_eq!((r.status, r.json()["code"].as_str()), (429, Some("CLIENT_BLOCKED")));
 }

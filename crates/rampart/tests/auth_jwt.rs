@@ -3,6 +3,8 @@
 // The helpers take JSON by value so each case reads as one literal.
 #![allow(clippy::needless_pass_by_value)]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -80,6 +82,17 @@ fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey, claims: &Value) ->
 
 fn hs(claims: &Value) -> String {
     sign(Algorithm::HS256, Some("hs"), &EncodingKey::from_secret(HS_SECRET.as_bytes()), claims)
+}
+
+/// The one public answer to a token refused before its signature was verified.
+const NOT_VERIFIED: &str = "The token could not be verified";
+
+/// An HS256 token over the header and payload texts exactly as given
+/// (serializers never write a key twice; an attacker does).
+fn hs_raw(header: &str, payload: &str) -> String {
+    let message = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
+    let sig = URL_SAFE_NO_PAD.encode(hmac_sha256(HS_SECRET.as_bytes(), message.as_bytes()));
+    format!("{message}.{sig}")
 }
 
 fn b64(v: &Value) -> String {
@@ -339,7 +352,7 @@ fn oversized_tokens_are_refused_before_any_decoding() {
     let started = Instant::now();
     for _ in 0..100 {
         let err = assert_refused(v.verify(&token), "TOKEN_INVALID");
-        assert!(err.message().contains("too large"));
+        assert_eq!(err.message(), NOT_VERIFIED);
     }
     assert_eq!(v.signature_checks(), 0);
     // 100 refusals of a 1 MiB token without reading it: far below a second
@@ -510,7 +523,7 @@ fn jwks_changes_are_picked_up_and_removed_keys_stop_working_even_when_cached() {
     // The change was read once, and the now unknown k1 forced one re-read.
     assert_eq!(v.jwks_loads(), 3);
 
-    // A broken file keeps the keys we have.
+    // A broken file keeps the keys we have for one more check interval.
     std::fs::write(&file, "{ not json").expect("write");
     clock.advance(Duration::from_secs(10));
     assert!(v.verify(&t2).is_ok());
@@ -592,4 +605,251 @@ fn bad_settings_name_the_key_and_not_the_value() {
     let config = config(json!({"jwks": {"file": "/nonexistent/jwks.json"}}));
     let err = JwtVerifier::new(&config, Arc::new(FakeClock::new())).unwrap_err();
     assert_eq!(err.config_key(), Some("auth.jwt.jwks.file"));
+}
+
+/// Finding: a signed token with a custom claim nested 200 deep verified,
+/// and then `Principal::claims()` was `{}`: serde_json's recursion limit,
+/// its error turned into an empty map. Now one depth limit holds during
+/// verification, and every value must read as the claim map reads it.
+#[test]
+fn claims_that_would_not_read_refuse_the_token_instead_of_vanishing() {
+    let clock = FakeClock::new();
+    let v = verifier(all_keys(), &clock);
+    let base = claims(&clock, json!({})).to_string();
+    let with = |claim: &str| format!("{},{claim}}}", &base[..base.len() - 1]);
+    let header = r#"{"alg":"HS256","kid":"hs"}"#;
+    let deep = format!("\"tenant\":{}1{}", "[".repeat(200), "]".repeat(200));
+    for bad in [deep.as_str(), r#""big":1e400"#, r#""name":"\ud800""#] {
+        let err = assert_refused(v.verify(&hs_raw(header, &with(bad))), "TOKEN_INVALID");
+        assert_ne!(err.message(), NOT_VERIFIED, "the signature was good: {bad}");
+    }
+    // Nesting within the limit verifies, and every claim is there.
+    let nested = format!("\"tenant\":{}\"acme\"{}", "[".repeat(10), "]".repeat(10));
+    let p = v.verify(&hs_raw(header, &with(&nested))).expect("within the limit");
+    let mut tenant = &p.claims()["tenant"];
+    for _ in 0..10 {
+        tenant = &tenant[0];
+    }
+    assert_eq!(tenant, "acme");
+    assert_eq!(p.claims()["sub"], "alice");
+}
+
+/// Finding: `"tenant":"acme","tenant":"globex"` verified as `globex`,
+/// though the docs say a claim named twice is refused. A key named twice
+/// anywhere, in the payload or the header, refuses the token.
+#[test]
+fn a_key_named_twice_anywhere_refuses_the_token() {
+    let clock = FakeClock::new();
+    let v = verifier(all_keys(), &clock);
+    let base = claims(&clock, json!({})).to_string();
+    let with = |claim: &str| format!("{},{claim}}}", &base[..base.len() - 1]);
+    let header = r#"{"alg":"HS256","kid":"hs"}"#;
+    for payload in [
+        with(r#""tenant":"acme","tenant":"globex""#),
+        with(r#""tenant":"acme","\u0074enant":"globex""#),
+        with(r#""org":{"id":1,"id":2}"#),
+        with(r#""orgs":[{"id":1},{"id":2,"id":3}]"#),
+        with(r#""sub":"mallory""#),
+    ] {
+        assert_refused(v.verify(&hs_raw(header, &payload)), "TOKEN_INVALID");
+    }
+    for header in [
+        r#"{"alg":"HS256","kid":"hs","typ":"JWT","typ":"x"}"#,
+        r#"{"alg":"HS256","kid":"hs","kid":"hs"}"#,
+    ] {
+        assert_refused(v.verify(&hs_raw(header, &base)), "TOKEN_INVALID");
+    }
+    // The same claims once each verify.
+    let p = v.verify(&hs_raw(header, &with(r#""tenant":"acme""#))).expect("valid");
+    assert_eq!(p.claims()["tenant"], "acme");
+}
+
+/// Finding: unsigned probes learned which key ids exist and which
+/// algorithm each is pinned to from the 401's description. Every refusal
+/// before the signature is verified now reads the same; which check failed
+/// is only in the debug log (and the metric's `reason` label).
+#[test]
+fn refusals_before_the_signature_all_read_the_same() {
+    let clock = FakeClock::new();
+    let v = verifier(all_keys(), &clock);
+    let c = claims(&clock, json!({}));
+    let hs_key = EncodingKey::from_secret(HS_SECRET.as_bytes());
+    let wrong_key = EncodingKey::from_secret(b"not-the-secret-not-the-secret-xx");
+    let probes = [
+        ("unknown_key", sign(Algorithm::HS256, Some("ghost"), &hs_key, &c)),
+        ("wrong_algorithm", sign(Algorithm::HS384, Some("hs"), &hs_key, &c)),
+        ("wrong_algorithm", sign(Algorithm::HS256, Some("rsa"), &hs_key, &c)),
+        ("bad_signature", sign(Algorithm::HS256, Some("hs"), &wrong_key, &c)),
+        ("malformed", "e30.e30.e30".to_owned()),
+        ("too_large", hs(&claims(&clock, json!({"pad": "x".repeat(10_000)})))),
+    ];
+    let (answers, logs) = support::capture_json_logs(|| {
+        probes.iter().map(|(_, token)| v.verify(token).expect_err("refused")).collect::<Vec<_>>()
+    });
+    for (err, (reason, _)) in answers.iter().zip(&probes) {
+        assert_eq!(err.message(), NOT_VERIFIED, "{reason}");
+        assert_eq!(err.code().as_str(), "TOKEN_INVALID");
+        assert_eq!(err.challenge(), answers[0].challenge(), "{reason}");
+    }
+    let logged: Vec<Value> = logs
+        .json_lines()
+        .into_iter()
+        .filter(|l| l["level"] == "DEBUG" && l["target"] == "rampart::auth")
+        .map(|l| l["reason"].clone())
+        .collect();
+    let expected: Vec<Value> = probes.iter().map(|(reason, _)| json!(reason)).collect();
+    assert_eq!(logged, expected, "{}", logs.text());
+}
+
+/// A verifier on a JWKS file, with the token cache on.
+fn jwks_verifier(file: &std::path::Path, extra: Value, clock: &FakeClock) -> JwtVerifier {
+    let mut jwks = json!({"file": file, "check_interval": "10s", "min_reload_interval": "1s"});
+    for (k, v) in extra.as_object().expect("object") {
+        jwks[k] = v.clone();
+    }
+    verifier(json!({"jwks": jwks}), clock)
+}
+
+/// Finding: a token naming an unknown kid re-read the unchanged JWKS file
+/// and bumped the key-set generation, so every cached token was verified
+/// again: one request flushed the cache. The set changes only when the
+/// file's content does.
+#[test]
+fn an_unknown_kid_does_not_flush_the_token_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("jwks.json");
+    write_jwks(&file, &[jwk(RSA_PRIVATE, "k1", Some("RS256"))]);
+    let clock = FakeClock::new();
+    let v = jwks_verifier(&file, json!({}), &clock);
+    let c = claims(&clock, json!({"iss": null, "aud": null}));
+    let token = rs256(RSA_PRIVATE, "k1", &c);
+    assert!(v.verify(&token).is_ok());
+    assert!(v.verify(&token).is_ok());
+    assert_eq!(v.signature_checks(), 1);
+    // The attack, repeated after each min_reload_interval: an unknown kid.
+    for i in 0..3 {
+        clock.advance(Duration::from_secs(1));
+        assert_refused(v.verify(&rs256(RSA2_PRIVATE, &format!("ghost-{i}"), &c)), "TOKEN_INVALID");
+        assert!(v.verify(&token).is_ok());
+    }
+    assert_eq!(v.jwks_loads(), 4, "the file was read for each unknown kid");
+    assert_eq!(v.signature_checks(), 1, "the cached token was never verified again");
+}
+
+/// Finding: replacement was detected by modification time and size only, so
+/// a file of the same size with its mtime preserved kept a withdrawn key
+/// valid forever. The content is compared.
+#[test]
+fn a_replaced_jwks_file_is_noticed_whatever_its_size_and_mtime() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("jwks.json");
+    write_jwks(&file, &[jwk(RSA_PRIVATE, "k1", Some("RS256")), jwk(RSA2_PRIVATE, "k2", None)]);
+    let mtime = std::fs::metadata(&file).and_then(|m| m.modified()).expect("mtime");
+    let size = std::fs::metadata(&file).expect("meta").len();
+    let clock = FakeClock::new();
+    let v = jwks_verifier(&file, json!({"default_rsa_algorithm": "RS256"}), &clock);
+    let c = claims(&clock, json!({"iss": null, "aud": null}));
+    let withdrawn = rs256(RSA_PRIVATE, "k1", &c);
+    assert!(v.verify(&withdrawn).is_ok());
+    // k1 is withdrawn: its kid renamed, same length, same key, same size,
+    // and the old modification time put back.
+    write_jwks(&file, &[jwk(RSA_PRIVATE, "x1", Some("RS256")), jwk(RSA2_PRIVATE, "k2", None)]);
+    let replaced = std::fs::File::options().write(true).open(&file).expect("open");
+    replaced.set_modified(mtime).expect("set mtime");
+    drop(replaced);
+    assert_eq!(std::fs::metadata(&file).expect("meta").len(), size);
+    assert_eq!(std::fs::metadata(&file).and_then(|m| m.modified()).expect("mtime"), mtime);
+    clock.advance(Duration::from_secs(10));
+    assert_refused(v.verify(&withdrawn), "TOKEN_INVALID");
+    assert!(v.verify(&rs256(RSA_PRIVATE, "x1", &c)).is_ok());
+    assert!(v.verify(&rs256(RSA2_PRIVATE, "k2", &c)).is_ok());
+}
+
+/// Finding: a deleted JWKS file kept its keys valid forever. It is logged at
+/// error level on every check, and one check_interval later its keys end
+/// (unless `drop_keys_when_unreadable = false`).
+#[test]
+fn a_deleted_jwks_file_ends_its_keys_after_a_check_interval() {
+    for drop_keys in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("jwks.json");
+        write_jwks(&file, &[jwk(RSA_PRIVATE, "k1", Some("RS256"))]);
+        let clock = FakeClock::new();
+        let extra = json!({"drop_keys_when_unreadable": drop_keys});
+        let v = jwks_verifier(&file, extra, &clock);
+        let c = claims(&clock, json!({"iss": null, "aud": null}));
+        let token = rs256(RSA_PRIVATE, "k1", &c);
+        assert!(v.verify(&token).is_ok());
+        std::fs::remove_file(&file).expect("delete");
+        let (verdicts, logs) = support::capture_json_logs(|| {
+            [10, 10, 10].map(|secs| {
+                clock.advance(Duration::from_secs(secs));
+                v.verify(&token).is_ok()
+            })
+        });
+        let errors = logs
+            .json_lines()
+            .into_iter()
+            .filter(|l| l["level"] == "ERROR" && l["trigger"] == "interval")
+            .count();
+        assert_eq!(errors, 3, "one error line per check: {}", logs.text());
+        // Kept through the first failed check; then gone, or kept when asked.
+        assert_eq!(verdicts, [true, !drop_keys, !drop_keys], "drop_keys = {drop_keys}");
+        // The file comes back: so do its keys.
+        write_jwks(&file, &[jwk(RSA_PRIVATE, "k1", Some("RS256"))]);
+        clock.advance(Duration::from_secs(10));
+        assert!(v.verify(&token).is_ok());
+    }
+}
+
+/// Issue 20: a JWKS path naming a device (`/dev/zero`, read without end) or
+/// a FIFO (which blocks the reader) is refused with a clear error, at start
+/// and at a reload, as is a file over 1 MiB.
+#[cfg(unix)]
+#[test]
+fn the_jwks_file_must_be_a_regular_file_of_at_most_1_mib() {
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("jwks.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success());
+    // Each attempt runs on its own thread: a reader stuck on the FIFO must
+    // fail the test, not hang it.
+    let answered = |attempt: Box<dyn FnOnce() -> Result<(), Error> + Send>| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || tx.send(attempt()));
+        rx.recv_timeout(Duration::from_secs(60)).expect("answered instead of hanging")
+    };
+    let start = |path: std::path::PathBuf| -> Box<dyn FnOnce() -> Result<(), Error> + Send> {
+        Box::new(move || {
+            let config = config(json!({"jwks": {"file": path}}));
+            JwtVerifier::new(&config, Arc::new(FakeClock::new())).map(drop)
+        })
+    };
+    let big = dir.path().join("big.json");
+    std::fs::write(&big, format!("{{\"keys\": []}}{}", " ".repeat(1 << 20))).expect("write");
+    for (path, why) in [
+        (fifo.clone(), "is not a regular file"),
+        ("/dev/zero".into(), "is not a regular file"),
+        (dir.path().to_path_buf(), "is not a regular file"),
+        (big, "is larger than 1 MiB"),
+    ] {
+        let err = answered(start(path.clone())).expect_err("refused");
+        assert_eq!(err.config_key(), Some("auth.jwt.jwks.file"), "{path:?}");
+        assert!(err.message().starts_with(why), "{path:?}: {}", err.message());
+    }
+    // At a reload: the file is replaced by the FIFO. The check does not
+    // block, and the keys end one interval later as for any unreadable file.
+    let file = dir.path().join("jwks.json");
+    write_jwks(&file, &[jwk(RSA_PRIVATE, "k1", Some("RS256"))]);
+    let clock = FakeClock::new();
+    let v = Arc::new(jwks_verifier(&file, json!({}), &clock));
+    let token = rs256(RSA_PRIVATE, "k1", &claims(&clock, json!({"iss": null, "aud": null})));
+    std::fs::rename(&fifo, &file).expect("replaced by the FIFO");
+    for expected_ok in [true, false] {
+        clock.advance(Duration::from_secs(10));
+        let (v, token) = (Arc::clone(&v), token.clone());
+        let verdict = answered(Box::new(move || v.verify(&token).map(drop)));
+        assert_eq!(verdict.is_ok(), expected_ok);
+    }
 }

@@ -181,11 +181,11 @@ fn tampered_and_foreign_cookies_are_refused() {
         bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(bytes).expect("ascii");
         if tampered != value {
-            assert_session_refused(&m, &tampered, "SESSION_INVALID");
+            assert_session_refused(&m, &tampered, "SESSION_TAMPERED");
         }
     }
     for garbage in ["", "x", "====", &value[..value.len() / 2]] {
-        assert_session_refused(&m, garbage, "SESSION_INVALID");
+        assert_session_refused(&m, garbage, "SESSION_TAMPERED");
     }
     // A cookie sealed by another server (another secret) does not open here.
     let other = SessionManager::new(
@@ -194,11 +194,11 @@ fn tampered_and_foreign_cookies_are_refused() {
     )
     .expect("manager");
     let foreign = other.start("alice", vec![], perms(&["*"])).expect("login");
-    assert_session_refused(&m, foreign.cookie_value(), "SESSION_INVALID");
+    assert_session_refused(&m, foreign.cookie_value(), "SESSION_TAMPERED");
     // The same secret under another cookie name: the name is bound in.
     let renamed = sessions(&clock, &json!({"cookie_name": "other"}));
     let moved = renamed.start("alice", vec![], perms(&["*"])).expect("login");
-    assert_session_refused(&m, moved.cookie_value(), "SESSION_INVALID");
+    assert_session_refused(&m, moved.cookie_value(), "SESSION_TAMPERED");
 }
 
 #[test]

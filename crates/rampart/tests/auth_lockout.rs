@@ -178,20 +178,6 @@ fn api_key_headers(key: &str) -> HeaderMap {
     headers
 }
 
-/// The key with its secret replaced (checksum recomputed), so it reaches the
-/// hash comparison and fails there: a guess at the secret of a known id.
-fn guess(key: &NewApiKey, n: usize) -> String {
-    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let body = format!("rk_{}_{:0>43}", key.id(), n);
-    let mut crc = u64::from(crc32fast::hash(body.as_bytes()));
-    let mut sum = [b'0'; 6];
-    for slot in sum.iter_mut().rev() {
-        *slot = BASE62[usize::try_from(crc % 62).expect("small")];
-        crc /= 62;
-    }
-    format!("{body}{}", String::from_utf8_lossy(&sum))
-}
-
 #[tokio::test]
 async fn guessing_a_key_locks_the_client_and_the_key() {
     let clock = FakeClock::new();
@@ -202,11 +188,12 @@ async fn guessing_a_key_locks_the_client_and_the_key() {
     let get = Method::GET;
     let attempt = |headers: HeaderMap, client: IpAddr| {
         let (auth, lockout, get) = (&auth, &lockout, &get);
-        async move { auth.authenticate_guarded(get, &headers, Some(client), lockout).await }
+        async move { auth.authenticate_guarded(get, &headers, client, lockout).await }
     };
     for n in 0..3 {
-        let err =
-            attempt(api_key_headers(&guess(&key, n)), CLIENT).await.expect_err("wrong secret");
+        let err = attempt(api_key_headers(&support::guessed_api_key(&key, n)), CLIENT)
+            .await
+            .expect_err("wrong secret");
         assert_eq!(err.code().as_str(), "API_KEY_INVALID");
     }
     // The client is locked out before its credential is even looked at.
@@ -215,7 +202,9 @@ async fn guessing_a_key_locks_the_client_and_the_key() {
     assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
     // The key is locked too: a further guess from elsewhere is refused as
     // locked (and counted against that client)...
-    let err = attempt(api_key_headers(&guess(&key, 9)), OTHER).await.expect_err("key locked");
+    let err = attempt(api_key_headers(&support::guessed_api_key(&key, 9)), OTHER)
+        .await
+        .expect_err("key locked");
     assert_eq!(err.code().as_str(), "AUTH_LOCKED_OUT");
     // ...and so is the right key from a client that has been failing.
     let err = attempt(api_key_headers(key.expose()), OTHER).await.expect_err("failing client");
@@ -229,8 +218,9 @@ async fn guessing_a_key_locks_the_client_and_the_key() {
     let stranger = NewApiKey::generate().expect("key");
     let prowler = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 88));
     for n in 0..2 {
-        let err =
-            attempt(api_key_headers(&guess(&stranger, n)), prowler).await.expect_err("unknown");
+        let err = attempt(api_key_headers(&support::guessed_api_key(&stranger, n)), prowler)
+            .await
+            .expect_err("unknown");
         assert_eq!(err.code().as_str(), "API_KEY_INVALID");
     }
     assert!(lockout.check(&[LockKey::Credential(stranger.id())]).await.is_ok());
@@ -279,7 +269,7 @@ async fn a_forged_token_cannot_lock_out_the_subject_it_names() {
     let attempt = |headers: HeaderMap, client: u8| {
         let (auth, lockout) = (&auth, &lockout);
         let client = IpAddr::V4(Ipv4Addr::new(10, 0, 0, client));
-        async move { auth.authenticate_guarded(&Method::GET, &headers, Some(client), lockout).await }
+        async move { auth.authenticate_guarded(&Method::GET, &headers, client, lockout).await }
     };
 
     // The attack: tokens signed with a made-up key, naming alice, from many

@@ -351,14 +351,104 @@ fn temp_file(text: &str) -> PathBuf {
 }
 
 #[test]
-fn the_example_in_config_md_passes_production() {
+fn the_example_in_config_md_passes_production_with_a_secret_key_from_the_environment() {
     let doc = include_str!("../../../docs/CONFIG.md");
     let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
     let end = start + doc[start..].find("```").expect("closed");
-    let loaded = loader(&doc[start..end], &[]).profile(Profile::Production).load();
+    let example = &doc[start..end];
+    let env = [("RAMPART_SECRET_KEY", "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=")];
+    let loaded = loader(example, &env).profile(Profile::Production).load();
     let loaded = loaded.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(loaded.config().rate_limit.quota.requests(), 300);
     assert!(loaded.warnings().is_empty());
+    // Without it, the example is refused: it carries no secret of its own.
+    let err = loader(example, &[]).profile(Profile::Production).load().expect_err("no key");
+    assert_eq!(problems(&err)[0].0, "secret_key");
+}
+
+/// Every example secret the documentation prints: TOML `secret_key`,
+/// `secret` and `key` values in the Markdown files, and JSON `"secret"` and
+/// `"key"` values in the crate's doc comments.
+fn documented_secrets() -> Vec<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut texts = Vec::new();
+    for dir in ["docs", "."] {
+        for entry in std::fs::read_dir(root.join(dir)).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "md") {
+                texts.push(std::fs::read_to_string(path).expect("read"));
+            }
+        }
+    }
+    let mut sources = vec![root.join("crates/rampart/src")];
+    while let Some(dir) = sources.pop() {
+        for entry in std::fs::read_dir(dir).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                sources.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(path).expect("read");
+                let docs = text.lines().filter(|l| l.trim_start().starts_with("//"));
+                texts.push(docs.collect::<Vec<_>>().join("\n"));
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for text in &texts {
+        for marker in
+            ["secret_key = \"", "secret = \"", "key = \"", "\"secret\": \"", "\"key\": \""]
+        {
+            for (at, _) in text.match_indices(marker) {
+                let value = &text[at + marker.len()..];
+                let value = &value[..value.find('"').unwrap_or(0)];
+                if !value.is_empty() && !value.contains("...") && !found.iter().any(|f| f == value)
+                {
+                    found.push(value.to_owned());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Finding: the production profile accepted the placeholder secret printed
+/// in CONFIG.md's own example. Every example secret of the documentation,
+/// and every secret whose text is too regular to be random, is refused,
+/// wherever a secret goes.
+#[test]
+fn production_refuses_documented_and_low_entropy_secrets() {
+    let documented = documented_secrets();
+    assert!(
+        documented.iter().any(|s| s == "a-session-secret-of-at-least-32-bytes"),
+        "the scan finds the session module's example: {documented:?}"
+    );
+    let weak = [
+        // CONFIG.md's example until this release.
+        "replace-me-with-32-or-more-random-bytes-0123456789".to_owned(),
+        "x".repeat(40),
+        "ab".repeat(20),
+        "passwordpasswordpasswordpassword".to_owned(),
+    ];
+    for secret in documented.iter().chain(&weak) {
+        let toml = format!("secret_key = \"{secret}\"\n[tls]\nterminated_upstream = true\n");
+        let err = loader(&toml, &[]).profile(Profile::Production).load().expect_err(secret);
+        let found = problems(&err);
+        assert_eq!(found.len(), 1, "{err}");
+        assert_eq!(found[0].0, "secret_key", "{err}");
+        assert!(!err.to_string().contains(secret.as_str()), "{err}");
+    }
+    // The session secret and HS keys are checked the same way.
+    let toml = "[tls]\nterminated_upstream = true\n\
+                [auth.session]\nsecret = \"a-session-secret-of-at-least-32-bytes\"\n\
+                [[auth.jwt.keys]]\nkid = \"k\"\nalgorithm = \"HS256\"\n\
+                secret = \"abababababababababababababababab\"\n";
+    let env = [("RAMPART_SECRET_KEY", "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=")];
+    let err = loader(toml, &env).profile(Profile::Production).load().expect_err("weak");
+    let keys: Vec<String> = problems(&err).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["auth.session.secret", "auth.jwt.keys[0].secret"], "{err}");
+    // In development they are warnings.
+    let loaded = load(toml, &env);
+    assert_eq!(loaded.warnings().len(), 2, "{:?}", loaded.warnings());
 }
 
 #[test]
@@ -460,6 +550,9 @@ fn every_problem_in_one_table_is_reported_not_only_the_first() {
             "auth.jwt.keys[0].extra",
             "auth.jwt.keys[0].secret",
             "rate_limit.bogus",
+            // A value of the right type but out of range, found by the
+            // section's own validation in the same run.
+            "rate_limit.burst",
             "rate_limit.requests",
             "rate_limit.window",
         ]
@@ -471,4 +564,76 @@ fn every_problem_in_one_table_is_reported_not_only_the_first() {
     let err = fail("[[auth.jwt.keys]]\nkid = \"a\"\nsecret = 12\n", &[]);
     let keys: Vec<String> = problems(&err).into_iter().map(|(key, _)| key).collect();
     assert!(keys.contains(&"auth.jwt.keys[0].secret".to_owned()), "{err}");
+}
+
+/// The keys of the table at `path` (dotted; `keys[]` is an entry of an
+/// array of tables), as the loader lists them when it refuses an unknown
+/// one; `None` when `path` is not a table of named keys.
+fn accepted_keys(path: &str) -> Option<Vec<String>> {
+    let toml = match path.split_once("[]") {
+        None if path.is_empty() => "zz_probe = 1\n".to_owned(),
+        None => format!("[{path}]\nzz_probe = 1\n"),
+        Some((array, "")) => format!("[[{array}]]\nzz_probe = 1\n"),
+        Some((array, rest)) => format!("[[{array}]]\n[{array}{rest}]\nzz_probe = 1\n"),
+    };
+    let probe = match path {
+        "" => "zz_probe".to_owned(),
+        _ => format!("{}.zz_probe", path.replace("[]", "[0]")),
+    };
+    let err = loader(&toml, &[]).load().err()?;
+    let problem = err.problems().iter().find(|p| p.config_key() == Some(probe.as_str()))?;
+    let listed = problem.message().strip_prefix("is not a known key (expected one of: ")?;
+    Some(listed.split(')').next()?.split(", ").map(str::to_owned).collect())
+}
+
+/// Every key the loader accepts: `(tables, leaves)`, arrays of tables as
+/// `name[]` (their keys as `name[].key`).
+fn every_accepted_key() -> (Vec<String>, Vec<String>) {
+    let (mut tables, mut leaves) = (vec![String::new()], Vec::new());
+    let mut pending = vec![String::new()];
+    while let Some(table) = pending.pop() {
+        for key in accepted_keys(&table).unwrap_or_else(|| panic!("{table:?} is a table")) {
+            let path = if table.is_empty() { key } else { format!("{table}.{key}") };
+            let array = format!("{path}[]");
+            if accepted_keys(&path).is_some() {
+                tables.push(path.clone());
+                pending.push(path);
+            } else if !path.contains("[]") && accepted_keys(&array).is_some() {
+                tables.push(path);
+                tables.push(array.clone());
+                pending.push(array);
+            } else {
+                leaves.push(path);
+            }
+        }
+    }
+    (tables, leaves)
+}
+
+/// Finding: a blank line broke CONFIG.md's table of keys, and keys were
+/// missing from it. Every key the loader accepts is in the table (one
+/// unbroken table), and every key in it is accepted.
+#[test]
+fn config_md_documents_exactly_the_keys_the_loader_accepts() {
+    let doc = include_str!("../../../docs/CONFIG.md");
+    let section = doc.split("\n## Keys\n").nth(1).expect("a Keys section");
+    let section = section.split("\n## ").next().expect("section text");
+    let mut lines = section.lines().skip_while(|l| !l.starts_with("| key |"));
+    let rows: Vec<&str> = lines.by_ref().take_while(|l| l.starts_with('|')).collect();
+    assert!(rows.len() > 2, "no table of keys");
+    let stray: Vec<&str> = lines.filter(|l| l.starts_with('|')).collect();
+    assert!(stray.is_empty(), "rows after a break in the table: {stray:?}");
+    let documented: Vec<String> = rows[2..]
+        .iter()
+        .flat_map(|row| {
+            let first_cell = row.split('|').nth(1).unwrap_or("");
+            first_cell.split('`').skip(1).step_by(2).map(str::to_owned).collect::<Vec<_>>()
+        })
+        .collect();
+    let (tables, leaves) = every_accepted_key();
+    let missing: Vec<&String> = leaves.iter().filter(|k| !documented.contains(k)).collect();
+    assert!(missing.is_empty(), "accepted but not in docs/CONFIG.md: {missing:?}");
+    let unknown: Vec<&String> =
+        documented.iter().filter(|k| !leaves.contains(k) && !tables.contains(k)).collect();
+    assert!(unknown.is_empty(), "in docs/CONFIG.md but not accepted: {unknown:?}");
 }

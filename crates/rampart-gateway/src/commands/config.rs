@@ -11,22 +11,23 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Args, Subcommand, ValueEnum};
-use rampart::auth::Authenticator;
-use rampart::clock::SystemClock;
-use rampart::config::{ConfigError, DEFAULT_ENV_PREFIX, Loaded, Loader, Profile};
+use rampart::config::{DEFAULT_ENV_PREFIX, Profile};
+
+use super::{CANNOT_RUN, EXIT_STATUS, load_config};
 
 /// `rampart config ...`
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validates a configuration, reading the files it names (key files, the
-    /// JWKS file): exit 0 with a summary when it loads, exit 1 with one line
-    /// per problem when it does not.
+    /// JWKS file): a summary when it loads, one line per problem (all of
+    /// them) when it does not.
+    #[command(after_help = EXIT_STATUS)]
     Check(LoadArgs),
     /// Prints the effective configuration and where each value came from
     /// (default, file and line, or variable). Secrets print as ******.
+    #[command(after_help = EXIT_STATUS)]
     Show(LoadArgs),
 }
 
@@ -35,7 +36,8 @@ pub enum ConfigCommand {
 pub struct LoadArgs {
     /// The TOML file.
     file: PathBuf,
-    /// Check against this profile whatever the file says.
+    /// Load under this profile, whatever the file and the environment say
+    /// (production refuses insecure settings; development warns).
     #[arg(long, value_enum)]
     profile: Option<ProfileArg>,
     /// The prefix of configuration variables.
@@ -49,45 +51,25 @@ enum ProfileArg {
     Production,
 }
 
-impl LoadArgs {
-    fn load(&self) -> Result<Loaded, ConfigError> {
-        let mut loader = Loader::new().file(&self.file).env_prefix(&self.env_prefix);
-        if let Some(profile) = self.profile {
-            loader = loader.profile(match profile {
-                ProfileArg::Development => Profile::Development,
-                ProfileArg::Production => Profile::Production,
-            });
-        }
-        loader.load()
-    }
-}
-
 /// Runs the command.
 pub fn run(command: &ConfigCommand) -> ExitCode {
     let (ConfigCommand::Check(args) | ConfigCommand::Show(args)) = command;
-    let loaded = match args.load() {
-        Ok(loaded) => loaded,
-        Err(err) => {
-            // One line per problem, each naming its key and source.
-            let _ = writeln!(io::stderr().lock(), "{err}");
-            return ExitCode::FAILURE;
-        }
-    };
     let mut out = io::stdout().lock();
     let mut err = io::stderr().lock();
-    // Files read only when the service builds its parts (the JWKS file):
-    // `check` reads them now, so a missing one is found before a deploy.
-    if let Err(problem) = Authenticator::new(&loaded.config().auth, Arc::new(SystemClock)) {
-        let key = problem.config_key().unwrap_or("");
-        let _ = writeln!(err, "{key}: {}", problem.message());
-        return ExitCode::FAILURE;
-    }
+    let profile = args.profile.map(|profile| match profile {
+        ProfileArg::Development => Profile::Development,
+        ProfileArg::Production => Profile::Production,
+    });
+    let loaded = match load_config(&args.file, &args.env_prefix, profile, &mut err) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
     for warning in loaded.warnings() {
         let key = warning.config_key().unwrap_or("");
         let _ = writeln!(err, "warning: {key}: {}", warning.message());
     }
     let config = loaded.config();
-    let _ = match command {
+    let written = match command {
         ConfigCommand::Check(_) => writeln!(
             out,
             "{}: valid for the {} profile ({} settings, {} warnings)",
@@ -105,5 +87,8 @@ pub fn run(command: &ConfigCommand) -> ExitCode {
             })
         }
     };
+    if written.is_err() {
+        return ExitCode::from(CANNOT_RUN);
+    }
     ExitCode::SUCCESS
 }

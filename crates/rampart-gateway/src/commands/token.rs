@@ -21,12 +21,15 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use rampart::auth::TokenIssuer;
 use rampart::clock::SystemClock;
-use rampart::config::{DEFAULT_ENV_PREFIX, Loader};
+use rampart::config::DEFAULT_ENV_PREFIX;
+
+use super::{CANNOT_RUN, EXIT_STATUS, INVALID, load_config};
 
 /// `rampart token ...`.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Print a signed token for a subject (HS keys only).
+    #[command(after_help = EXIT_STATUS)]
     Issue(IssueArgs),
 }
 
@@ -42,7 +45,7 @@ pub struct IssueArgs {
     /// A permission to grant (repeatable).
     #[arg(long = "perm", value_name = "PERMISSION")]
     permissions: Vec<String>,
-    /// A role to grant (repeatable).
+    /// A role to grant (repeatable): one the configuration defines in `[auth.roles]`.
     #[arg(long = "role", value_name = "ROLE")]
     roles: Vec<String>,
     /// How long the token is valid, e.g. "15m" or "1h" (default: `jwt.lifetime`).
@@ -67,14 +70,16 @@ pub fn run(command: &TokenCommand, out: &mut dyn Write, err: &mut dyn Write) -> 
     if let Some(code) = super::apikey::refuse_bad_permissions(&args.permissions, err) {
         return code;
     }
-    let loaded = match Loader::new().file(&args.config).env_prefix(&args.env_prefix).load() {
+    let loaded = match load_config(&args.config, &args.env_prefix, None, err) {
         Ok(loaded) => loaded,
-        Err(why) => {
-            let _ = writeln!(err, "{why}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let config = loaded.config();
+    // A role the configuration does not define would grant nothing, silently.
+    if let Some(role) = args.roles.iter().find(|role| config.auth.roles().get(role).is_none()) {
+        let _ = writeln!(err, "error: --role {role:?} names no role defined in auth.roles");
+        return ExitCode::from(INVALID);
+    }
     let token = TokenIssuer::new(
         config.auth.jwt(),
         args.kid.as_deref(),
@@ -85,14 +90,14 @@ pub fn run(command: &TokenCommand, out: &mut dyn Write, err: &mut dyn Write) -> 
     match token {
         Ok(token) => {
             if writeln!(out, "{token}").is_err() {
-                return ExitCode::FAILURE;
+                return ExitCode::from(CANNOT_RUN);
             }
             ExitCode::SUCCESS
         }
         Err(why) => {
             let key = why.config_key().map(|k| format!("{k}: ")).unwrap_or_default();
             let _ = writeln!(err, "error: {key}{}", why.message());
-            ExitCode::FAILURE
+            ExitCode::from(INVALID)
         }
     }
 }

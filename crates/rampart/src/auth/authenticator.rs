@@ -45,7 +45,7 @@ use super::lockout::{LockKey, Lockout};
 use super::principal::Principal;
 use super::session::{CSRF_HEADER, Session, SessionManager};
 use crate::clock::Clock;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, code};
 use crate::ratelimit::RateLimiter;
 
 /// The header an API key may come in instead of `Authorization`.
@@ -136,7 +136,8 @@ impl Authenticator {
         self.check(method, headers, &self.presented(headers)).map_err(|refusal| refusal.error)
     }
 
-    /// Authenticates like [`Authenticator::authenticate`], under `lockout`.
+    /// Authenticates like [`Authenticator::authenticate`], under `lockout`,
+    /// for a request from `client`.
     ///
     /// A locked client is refused before its credential is looked at. A
     /// failure counts against the client and against the credential, when
@@ -147,11 +148,16 @@ impl Authenticator {
     /// right credential passes a credential lock unless its client has been
     /// failing too ([`Lockout::check_holder`]). Refusals are
     /// `AUTH_LOCKED_OUT` (429) with `Retry-After`.
+    ///
+    /// The client address is required: failures no client can be charged
+    /// with would lock the credential's holder out along with its guesser.
+    /// A session cookie that opened but names no live session (expired,
+    /// ended, forgotten) is not an attempt and counts nothing.
     pub async fn authenticate_guarded<L: RateLimiter>(
         &self,
         method: &Method,
         headers: &HeaderMap,
-        client: Option<IpAddr>,
+        client: IpAddr,
         lockout: &Lockout<L>,
     ) -> Result<Authenticated, Error> {
         let presented = self.presented(headers);
@@ -163,17 +169,15 @@ impl Authenticator {
         method: &Method,
         headers: &HeaderMap,
         presented: &Presented<'_>,
-        client: Option<IpAddr>,
+        client: IpAddr,
         lockout: &Lockout<L>,
     ) -> Result<Authenticated, Error> {
-        if let Some(ip) = client {
-            lockout.check(&[LockKey::Client(ip)]).await?;
-        }
+        lockout.check(&[LockKey::Client(client)]).await?;
         match self.check(method, headers, presented) {
             Ok(found) => {
                 let principal = found.principal();
                 let id = principal.api_key_id().unwrap_or_else(|| principal.subject());
-                lockout.check_holder(&LockKey::Credential(id), client).await?;
+                lockout.check_holder(&LockKey::Credential(id), Some(client)).await?;
                 Ok(found)
             }
             // Only a presented credential that failed counts; a request
@@ -183,6 +187,11 @@ impl Authenticator {
                     Presented::Nothing => return Err(refusal.error),
                     Presented::ApiKey(key) => self.inner.api_keys.known_id(key).map(str::to_owned),
                     Presented::Bearer(_) => refusal.signed_subject,
+                    // A cookie that opens was issued here: an old one is
+                    // not an attempt, only one that does not open is.
+                    Presented::Session(_) if refusal.error.code() != code::SESSION_TAMPERED => {
+                        return Err(refusal.error);
+                    }
                     Presented::Session(_) => None,
                 };
                 let credential = credential.as_deref().map(LockKey::Credential);
@@ -191,7 +200,7 @@ impl Authenticator {
                     None => Ok(()),
                 };
                 let mut keys = Vec::with_capacity(2);
-                keys.extend(client.map(LockKey::Client));
+                keys.push(LockKey::Client(client));
                 keys.extend(credential);
                 lockout.record_failure(&keys).await;
                 locked?;

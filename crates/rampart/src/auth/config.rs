@@ -123,6 +123,11 @@ pub struct RawJwks {
     /// The algorithm for RSA keys that carry no `alg` (otherwise skipped).
     #[serde(default)]
     pub default_rsa_algorithm: Option<String>,
+    /// Whether the file's keys end once it has been missing or unusable for
+    /// a whole `check_interval` (default true); false keeps them until it
+    /// reads again.
+    #[serde(default)]
+    pub drop_keys_when_unreadable: Option<bool>,
 }
 
 /// One `[[auth.api_keys]]` entry.
@@ -302,6 +307,7 @@ pub(crate) struct JwksConfig {
     pub(crate) check_interval: Duration,
     pub(crate) min_reload_interval: Duration,
     pub(crate) default_rsa_algorithm: Option<Algorithm>,
+    pub(crate) drop_keys_when_unreadable: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -348,12 +354,14 @@ impl Default for LockoutConfig {
     }
 }
 
-/// `[auth]` as a section of the whole configuration.
+/// `[auth]` as a section of the whole configuration. Loading also reads
+/// the JWKS file, so a missing or broken one is reported with every other
+/// problem (the verifier reads it again when it is built).
 impl crate::config::Section for AuthConfig {
     type Raw = RawAuthConfig;
 
     fn from_raw(raw: RawAuthConfig) -> Result<AuthConfig, Error> {
-        raw.validate()
+        raw.validate_reading(true)
     }
 }
 
@@ -361,20 +369,42 @@ impl RawAuthConfig {
     /// Validates every setting into an [`AuthConfig`]. Key files named in
     /// the settings are read here; the JWKS file is read when the verifier
     /// is built.
+    ///
+    /// # Errors
+    /// The problem, naming its key; when several tables have problems, one
+    /// error for them all, each problem in its source chain as a
+    /// [`ConfigError`](crate::config::ConfigError).
     pub fn validate(self) -> Result<AuthConfig, Error> {
+        self.validate_reading(false)
+    }
+
+    /// Validates each table on its own, so every table's problem is
+    /// reported at once; with `read_jwks`, checks the JWKS file too.
+    fn validate_reading(self, read_jwks: bool) -> Result<AuthConfig, Error> {
+        let mut problems = Vec::new();
         let mut roles = RoleMap::new();
         for (role, permissions) in &self.roles {
-            let set = permission_set(&format!("auth.roles.{role}"), permissions)?;
-            roles.insert(role.clone(), set);
+            let set = permission_set(&format!("auth.roles.{role}"), permissions);
+            // A role with a bad permission still exists for the keys naming it.
+            roles.insert(role.clone(), keep(&mut problems, set).unwrap_or_else(PermissionSet::new));
         }
-        Ok(AuthConfig {
-            jwt: jwt_config(self.jwt)?,
-            api_keys: api_keys(self.api_keys, &roles)?,
-            roles,
-            session: self.session.map(session_config).transpose()?,
-            lockout: lockout_config(&self.lockout)?,
-        })
+        let jwt = jwt_config(self.jwt, &mut problems, read_jwks);
+        let api_keys = keep(&mut problems, api_keys(self.api_keys, &roles));
+        let session = keep(&mut problems, self.session.map(session_config).transpose());
+        let lockout = keep(&mut problems, lockout_config(&self.lockout));
+        match (jwt, api_keys, session, lockout) {
+            (Some(jwt), Some(api_keys), Some(session), Some(lockout)) if problems.is_empty() => {
+                Ok(AuthConfig { jwt, api_keys, roles, session, lockout })
+            }
+            _ if problems.len() == 1 => Err(problems.remove(0)),
+            _ => Err(crate::config::ConfigError::new(problems).into()),
+        }
     }
+}
+
+/// The value of a part that validated; a problem noted otherwise.
+fn keep<T>(problems: &mut Vec<Error>, part: Result<T, Error>) -> Option<T> {
+    part.map_err(|err| problems.push(err)).ok()
 }
 
 fn bad(key: impl Into<String>, why: &'static str) -> Error {
@@ -416,10 +446,40 @@ fn min_hs_secret(algorithm: Algorithm) -> usize {
     }
 }
 
-fn jwt_config(raw: RawJwtConfig) -> Result<JwtConfig, Error> {
-    let mut keys = Vec::with_capacity(raw.keys.len());
+/// `[auth.jwt]`, noting each of its tables' problems; with `read_jwks`,
+/// the JWKS file's too.
+fn jwt_config(raw: RawJwtConfig, problems: &mut Vec<Error>, read_jwks: bool) -> Option<JwtConfig> {
+    let keys = keep(problems, jwt_keys(raw.keys));
+    let jwks = keep(problems, raw.jwks.map(jwks_config).transpose());
+    if read_jwks && let Some(Some(jwks)) = &jwks {
+        keep(problems, super::jwt::check_jwks_file(jwks));
+    }
+    let leeway = keep(problems, leeway(raw.leeway.as_deref()));
+    let max_token_bytes = raw.max_token_bytes.unwrap_or(8192);
+    if !(256..=65_536).contains(&max_token_bytes) {
+        problems.push(bad("auth.jwt.max_token_bytes", "must be between 256 and 65536"));
+    }
+    if raw.issuers.iter().any(String::is_empty) {
+        problems.push(bad("auth.jwt.issuers", "must not hold an empty issuer"));
+    }
+    if raw.audiences.iter().any(String::is_empty) {
+        problems.push(bad("auth.jwt.audiences", "must not hold an empty audience"));
+    }
+    Some(JwtConfig {
+        keys: keys?,
+        jwks: jwks?,
+        issuers: raw.issuers,
+        audiences: raw.audiences,
+        leeway: leeway?,
+        max_token_bytes,
+        cache_capacity: raw.cache_capacity.unwrap_or(10_000),
+    })
+}
+
+fn jwt_keys(raw: Vec<RawJwtKey>) -> Result<Vec<JwtKey>, Error> {
+    let mut keys = Vec::with_capacity(raw.len());
     let mut kids = HashSet::new();
-    for (i, key) in raw.keys.into_iter().enumerate() {
+    for (i, key) in raw.into_iter().enumerate() {
         let path = format!("auth.jwt.keys[{i}]");
         if key.kid.is_empty() || key.kid.len() > 128 {
             return Err(bad(format!("{path}.kid"), "must have 1 to 128 characters"));
@@ -429,56 +489,43 @@ fn jwt_config(raw: RawJwtConfig) -> Result<JwtConfig, Error> {
         }
         keys.push(jwt_key(&path, key)?);
     }
-    let jwks = match raw.jwks {
-        None => None,
-        Some(jwks) => Some(JwksConfig {
-            check_interval: duration(
-                "auth.jwt.jwks.check_interval",
-                jwks.check_interval.as_deref(),
-                Duration::from_secs(30),
-            )?,
-            min_reload_interval: duration(
-                "auth.jwt.jwks.min_reload_interval",
-                jwks.min_reload_interval.as_deref(),
-                Duration::from_secs(30),
-            )?,
-            default_rsa_algorithm: match jwks.default_rsa_algorithm.as_deref() {
-                None => None,
-                Some(text) => {
-                    let key = "auth.jwt.jwks.default_rsa_algorithm";
-                    let alg = algorithm(key, text)?;
-                    if alg.family() != AlgorithmFamily::Rsa {
-                        return Err(bad(key, "must be an RSA algorithm (RS* or PS*)"));
-                    }
-                    Some(alg)
+    Ok(keys)
+}
+
+fn jwks_config(jwks: RawJwks) -> Result<JwksConfig, Error> {
+    Ok(JwksConfig {
+        check_interval: duration(
+            "auth.jwt.jwks.check_interval",
+            jwks.check_interval.as_deref(),
+            Duration::from_secs(30),
+        )?,
+        min_reload_interval: duration(
+            "auth.jwt.jwks.min_reload_interval",
+            jwks.min_reload_interval.as_deref(),
+            Duration::from_secs(30),
+        )?,
+        default_rsa_algorithm: match jwks.default_rsa_algorithm.as_deref() {
+            None => None,
+            Some(text) => {
+                let key = "auth.jwt.jwks.default_rsa_algorithm";
+                let alg = algorithm(key, text)?;
+                if alg.family() != AlgorithmFamily::Rsa {
+                    return Err(bad(key, "must be an RSA algorithm (RS* or PS*)"));
                 }
-            },
-            file: jwks.file,
-        }),
-    };
-    let leeway = duration("auth.jwt.leeway", raw.leeway.as_deref(), Duration::from_secs(30))?;
+                Some(alg)
+            }
+        },
+        drop_keys_when_unreadable: jwks.drop_keys_when_unreadable.unwrap_or(true),
+        file: jwks.file,
+    })
+}
+
+fn leeway(raw: Option<&str>) -> Result<Duration, Error> {
+    let leeway = duration("auth.jwt.leeway", raw, Duration::from_secs(30))?;
     if leeway > Duration::from_secs(300) {
         return Err(bad("auth.jwt.leeway", "must be at most 5 minutes"));
     }
-    let max_token_bytes = raw.max_token_bytes.unwrap_or(8192);
-    if !(256..=65_536).contains(&max_token_bytes) {
-        return Err(bad("auth.jwt.max_token_bytes", "must be between 256 and 65536"));
-    }
-    if raw.issuers.iter().any(String::is_empty) {
-        return Err(bad("auth.jwt.issuers", "must not hold an empty issuer"));
-    }
-    if raw.audiences.iter().any(String::is_empty) {
-        return Err(bad("auth.jwt.audiences", "must not hold an empty audience"));
-    }
-    Ok(JwtConfig {
-        keys,
-        jwks,
-        issuers: raw.issuers,
-        audiences: raw.audiences,
-        leeway,
-        max_token_bytes,
-        cache_capacity: raw.cache_capacity.unwrap_or(10_000),
-    })
+    Ok(leeway)
 }
 
 fn jwt_key(path: &str, key: RawJwtKey) -> Result<JwtKey, Error> {
@@ -718,6 +765,7 @@ impl serde::Serialize for AuthConfig {
                     "check_interval": secs(j.check_interval),
                     "min_reload_interval": secs(j.min_reload_interval),
                     "default_rsa_algorithm": j.default_rsa_algorithm.map(|a| format!("{a:?}")),
+                    "drop_keys_when_unreadable": j.drop_keys_when_unreadable,
                 })),
                 "issuers": self.jwt.issuers,
                 "audiences": self.jwt.audiences,

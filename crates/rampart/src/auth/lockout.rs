@@ -138,6 +138,11 @@ impl<L: RateLimiter> Lockout<L> {
         })
     }
 
+    /// Whether failures are counted (`auth.lockout.enabled`).
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// Records every lockout as a `security.lockout` event in the audit trail.
     #[must_use]
     pub fn with_auditor(mut self, auditor: Auditor) -> Lockout<L> {

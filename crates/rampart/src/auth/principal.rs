@@ -115,12 +115,24 @@ impl Principal {
         self.credential_id().filter(|_| self.method() == AuthMethod::ApiKey)
     }
 
-    /// All claims of a JWT (empty for other methods).
+    /// All claims of a JWT, exactly as verified (empty for other methods).
     pub fn claims(&self) -> &Map<String, Value> {
         self.inner.claims.get_or_init(|| {
-            // The text was verified and parsed once already; it is a JSON object.
-            let json = self.inner.claims_json.as_deref().unwrap_or(b"{}");
-            serde_json::from_slice(json).unwrap_or_default()
+            let Some(json) = self.inner.claims_json.as_deref() else {
+                return Map::new();
+            };
+            // Verification read every value of this object as the map does,
+            // nested far less deeply than serde_json's limit, and refused the
+            // token otherwise (`auth::jwt`): this parse cannot fail. Should a
+            // change ever break that, it must be loud, not an empty map.
+            serde_json::from_slice(json).unwrap_or_else(|err| {
+                tracing::error!(
+                    target: "rampart::auth",
+                    error = %err,
+                    "BUG: the claims of a verified token do not parse"
+                );
+                Map::new()
+            })
         })
     }
 

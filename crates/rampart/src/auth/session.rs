@@ -251,13 +251,30 @@ impl SessionManager {
         Ok(self.cookies(session))
     }
 
-    /// Checks a session cookie's value: tampered, foreign, ended, rotated
-    /// away or expired sessions are Authentication errors. A valid one is
-    /// marked as used now (for the idle timeout).
+    /// Checks a session cookie's value. A valid one is marked as used now
+    /// (for the idle timeout). The refusals are Authentication errors:
+    ///
+    /// - `SESSION_TAMPERED`: the value does not open (edited, moved from
+    ///   another cookie, sealed with another key). Only this one can be an
+    ///   attack, and only this one is fed to the monitor as a tampered cookie.
+    /// - `SESSION_INVALID`: it opens, so this server issued it, but names no
+    ///   live session: ended by logout, rotated away, evicted by
+    ///   `max_sessions_per_subject`, or forgotten in a restart.
+    /// - `SESSION_EXPIRED`: past its idle or absolute lifetime.
+    ///
+    /// The last two are what any browser holding an old cookie gets: an
+    /// ordinary "sign in again", neither a failed attempt nor a signal.
+    /// Answer every refusal with [`SessionManager::removal_cookie`]
+    /// (`AuthLayer` does), so the browser stops sending the cookie.
     pub fn authenticate(&self, cookie_value: &str) -> Result<Session, Error> {
         let cookie = Cookie::new(self.config.cookie_name.clone(), cookie_value.to_owned());
         let Some(opened) = CookieJar::new().private(&self.key).decrypt(cookie) else {
-            return Err(invalid(Failure::BadSignature));
+            return Err(failure(
+                AuthMethod::Session,
+                Failure::BadSignature,
+                code::SESSION_TAMPERED,
+                "The session cookie is not valid; sign in again",
+            ));
         };
         let id = opened.value();
         let now = self.now();
@@ -334,6 +351,12 @@ impl SessionManager {
     pub fn end(&self, session: &Session) -> String {
         self.store().remove(&session.id);
         metrics::gauge!("rampart_auth_sessions").set(self.live_count());
+        self.removal_cookie()
+    }
+
+    /// The `Set-Cookie` value that removes the session cookie from the
+    /// browser: the answer to a cookie that was refused.
+    pub fn removal_cookie(&self) -> String {
         let mut removal = self.base_cookie(self.config.cookie_name.clone(), String::new());
         removal.make_removal();
         removal.to_string()

@@ -101,7 +101,11 @@ impl Loader {
     /// # Errors
     /// Every problem found, each naming its key and source: an unreadable
     /// file, bad TOML, an unknown key, a wrong type, a value out of range,
-    /// and in the production profile every insecure setting.
+    /// a file the configuration names that cannot be read, and in the
+    /// production profile every insecure setting. All of them at once: a
+    /// value of the wrong type is left out (its default stands in) and the
+    /// rest is still validated and checked, so one run reports everything
+    /// (except after bad TOML, which leaves nothing to read).
     pub fn load(&self) -> Result<Loaded, ConfigError> {
         let mut origin = Origin { profile_forced: self.profile.is_some(), ..Origin::default() };
         let mut figment = Figment::new();
@@ -127,6 +131,7 @@ impl Loader {
         figment = figment.merge(Layer { dict, name: ENV_PROVIDER });
         origin.figment = figment;
 
+        let mut problems = Problems::default();
         let mut raw: RawConfig = match origin.figment.extract_lossy() {
             Ok(raw) => raw,
             Err(first) => {
@@ -136,29 +141,40 @@ impl Loader {
                 let unknown = unknown
                     .filter(|key| !TOP_LEVEL_KEYS.contains(&key.as_str()))
                     .map(|key| figment::Error::from(Kind::UnknownField(key, TOP_LEVEL_KEYS)));
-                let mut problems: Vec<Error> = Vec::new();
                 for err in first.into_iter().chain(section_errors(&origin.figment)).chain(unknown) {
-                    let problem = origin.rewrite(&err);
-                    if !problems.iter().any(|p| p.config_key() == problem.config_key()) {
-                        problems.push(problem);
-                    }
+                    problems.add(origin.rewrite(&err));
                 }
-                return Err(ConfigError { problems });
+                // Go on without the values that did not read, so the checks
+                // below report their problems in this same run.
+                match every_error::<RawConfig>(&origin.figment).1 {
+                    Some(raw) => raw,
+                    None => return Err(ConfigError { problems: problems.0 }),
+                }
             }
         };
         if let Some(profile) = self.profile {
             raw.profile = profile;
         }
-        let config = Config::from_raw(raw).map_err(|problems| ConfigError {
-            problems: problems.iter().map(|p| origin.locate(&origin.masked(p))).collect(),
-        })?;
-        let findings: Vec<Error> =
-            checks::findings(&config).iter().map(|f| origin.locate(f)).collect();
-        if config.profile == Profile::Production && !findings.is_empty() {
-            return Err(ConfigError { problems: findings });
+        let (config, invalid) = Config::from_raw(raw);
+        for problem in &invalid {
+            problems.add(origin.locate(&origin.masked(problem)));
         }
-        let settings = origin.settings(&config);
-        Ok(Loaded { config, warnings: findings, settings })
+        let findings: Vec<Error> =
+            config.iter().flat_map(checks::findings).map(|f| origin.locate(&f)).collect();
+        // In production the findings are problems; in development, warnings.
+        let warnings = if config.as_ref().is_none_or(|c| c.profile == Profile::Production) {
+            findings.into_iter().for_each(|finding| problems.add(finding));
+            Vec::new()
+        } else {
+            findings
+        };
+        match config {
+            Some(config) if problems.0.is_empty() => {
+                let settings = origin.settings(&config);
+                Ok(Loaded { config, warnings, settings })
+            }
+            _ => Err(ConfigError { problems: problems.0 }),
+        }
     }
 
     /// The configuration variables, nested by `__`, as one table.
@@ -319,6 +335,32 @@ fn printable(text: &str) -> String {
         .collect()
 }
 
+/// The problems found so far, one per key: a problem is left out when one
+/// already reported concerns the same key, or a table holding it or held by
+/// it (a value of the wrong type, replaced by its default, must not be
+/// reported again by the checks that then see the default).
+#[derive(Default)]
+struct Problems(Vec<Error>);
+
+impl Problems {
+    fn add(&mut self, problem: Error) {
+        let key = problem.config_key().unwrap_or("");
+        if !self.0.iter().any(|p| keys_overlap(p.config_key().unwrap_or(""), key)) {
+            self.0.push(problem);
+        }
+    }
+}
+
+/// Whether `a` and `b` are the same key, or one holds the other
+/// (`tls` and `tls.cert_path`, `keys` and `keys[0].kid`). The empty key (a
+/// problem with the file itself) overlaps only itself.
+fn keys_overlap(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    long.strip_prefix(short).is_some_and(|rest| {
+        rest.is_empty() || (!short.is_empty() && (rest.starts_with('.') || rest.starts_with('[')))
+    })
+}
+
 /// One layer of values, named for the source it came from.
 struct Layer {
     dict: Dict,
@@ -330,28 +372,39 @@ const MAX_PROBLEMS_PER_TABLE: usize = 32;
 
 /// Every problem in one table, not only the first one serde stops at: each
 /// problem's key is taken out and the table read again, until it reads or
-/// a problem has no key to take out (a missing one).
-pub(super) fn every_error<T: serde::de::DeserializeOwned>(table: &Figment) -> Vec<figment::Error> {
+/// a problem has no key to take out (a missing one). Returns the problems,
+/// and the table read without the keys taken out, when it then reads.
+pub(super) fn every_error<T: serde::de::DeserializeOwned>(
+    table: &Figment,
+) -> (Vec<figment::Error>, Option<T>) {
     let mut dict = match table.extract::<Dict>() {
         Ok(dict) => dict,
-        Err(err) => return err.into_iter().collect(),
+        Err(err) => return (err.into_iter().collect(), None),
     };
     let mut errors: Vec<figment::Error> = Vec::new();
     let mut removed: Vec<Vec<String>> = Vec::new();
     while errors.len() < MAX_PROBLEMS_PER_TABLE {
         let attempt = Figment::from(Layer { dict: dict.clone(), name: FILE_PROVIDER });
-        let Err(found) = attempt.extract_lossy::<T>() else { break };
+        let found = match attempt.extract_lossy::<T>() {
+            Ok(value) => return (errors, Some(value)),
+            Err(found) => found,
+        };
         let mut progress = false;
         for err in found {
             let mut path = err.path.clone();
             match &err.kind {
                 Kind::UnknownField(name, _) if path.last() != Some(name) => path.push(name.clone()),
-                // Taken out by an earlier round: not the user's doing.
+                // Taken out by an earlier round: not the user's doing. The
+                // table that now misses it goes too, so the rest still reads.
                 Kind::MissingField(name)
                     if removed
                         .iter()
                         .any(|r| r.split_last() == Some((&name.to_string(), &path))) =>
                 {
+                    if remove_at(&mut dict, &path) {
+                        removed.push(path);
+                        progress = true;
+                    }
                     continue;
                 }
                 _ => {}
@@ -371,7 +424,7 @@ pub(super) fn every_error<T: serde::de::DeserializeOwned>(table: &Figment) -> Ve
             break;
         }
     }
-    errors
+    (errors, None)
 }
 
 /// Takes the value at `path` out of `dict`; false if there is none.
@@ -704,6 +757,13 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// Several problems as one error, e.g. for a [`Section`](super::Section)
+    /// whose tables each have one: converted into an [`Error`], the loader
+    /// reports each of them.
+    pub(crate) fn new(problems: Vec<Error>) -> ConfigError {
+        ConfigError { problems }
+    }
+
     /// The problems, in the order found.
     pub fn problems(&self) -> &[Error] {
         &self.problems

@@ -203,17 +203,21 @@ macro_rules! config {
         ];
 
         impl Config {
-            /// Validates every part, collecting every problem.
-            fn from_raw(raw: RawConfig) -> Result<Config, Vec<Error>> {
+            /// Validates every part, collecting every problem. Beside the
+            /// problems comes the configuration with each part that failed
+            /// at its default, so the production checks still look at the
+            /// parts that did not (`None` only if a default fails too).
+            fn from_raw(raw: RawConfig) -> (Option<Config>, Vec<Error>) {
                 let mut problems = Vec::new();
-                let top = validate_top_level(&raw, &mut problems);
+                let (secret_key, trusted_proxies) = validate_top_level(&raw, &mut problems);
                 $(
                     let $name = <$ty as Section>::from_raw(raw.$name)
-                        .map_err(|e| problems.push(in_section(e, stringify!($name))))
+                        .map_err(|e| problems.extend(section_problems(&e, stringify!($name))))
+                        .or_else(|()| <$ty as Section>::from_raw(Default::default()))
                         .ok();
                 )*
-                match (top, $($name,)*) {
-                    (Some((secret_key, trusted_proxies)), $(Some($name),)*) if problems.is_empty() => Ok(Config {
+                let config = match ($($name,)*) {
+                    ($(Some($name),)*) => Some(Config {
                         profile: raw.profile,
                         secret_key,
                         error_format: raw.error_format,
@@ -222,8 +226,9 @@ macro_rules! config {
                         trusted_proxies,
                         $($name,)*
                     }),
-                    _ => Err(problems),
-                }
+                    _ => None,
+                };
+                (config, problems)
             }
         }
 
@@ -234,7 +239,7 @@ macro_rules! config {
             $(
                 if figment.contains(stringify!($name)) {
                     let section = figment.focus(stringify!($name));
-                    let found = loader::every_error::<<$ty as Section>::Raw>(&section);
+                    let (found, _) = loader::every_error::<<$ty as Section>::Raw>(&section);
                     errors.extend(found.into_iter().map(|mut e| {
                         e.path.insert(0, stringify!($name).to_owned());
                         e
@@ -269,29 +274,36 @@ impl Default for Config {
     /// The development defaults, as loading an empty file gives.
     fn default() -> Config {
         // The defaults are valid: `defaults_are_valid_and_as_documented` says so.
-        Config::from_raw(RawConfig::default()).expect("the defaults are valid")
+        let (config, problems) = Config::from_raw(RawConfig::default());
+        assert!(problems.is_empty(), "the defaults are valid: {problems:?}");
+        config.expect("the defaults are valid")
+    }
+}
+
+/// The problems a section's error stands for: those of a
+/// [`ConfigError`] it bundles (a section with several bad tables), or
+/// itself; each keyed from the top.
+fn section_problems(err: &Error, section: &str) -> Vec<Error> {
+    let bundled = err.chain().next().and_then(|cause| cause.downcast_ref::<ConfigError>());
+    match bundled {
+        Some(bundle) => bundle.problems().iter().map(|p| in_section(p, section)).collect(),
+        None => vec![in_section(err, section)],
     }
 }
 
 /// Prefixes a section's key with the section name when the section gave a
 /// path relative to itself.
-fn in_section(err: Error, section: &str) -> Error {
-    match err.config_key() {
-        Some(key) if key == section || key.starts_with(&format!("{section}.")) => err,
-        Some(key) => {
-            let key = format!("{section}.{key}");
-            Error::configuration(key, err.message().to_owned())
-        }
-        None => Error::configuration(section, err.message().to_owned()),
-    }
+fn in_section(err: &Error, section: &str) -> Error {
+    let key = match err.config_key() {
+        Some(key) if key == section || key.starts_with(&format!("{section}.")) => key.to_owned(),
+        Some(key) => format!("{section}.{key}"),
+        None => section.to_owned(),
+    };
+    Error::configuration(key, err.message().to_owned())
 }
 
 /// Validates the top-level keys; returns the secret key and the proxies.
-fn validate_top_level(
-    raw: &RawConfig,
-    problems: &mut Vec<Error>,
-) -> Option<(Secret<String>, Vec<IpNet>)> {
-    let before = problems.len();
+fn validate_top_level(raw: &RawConfig, problems: &mut Vec<Error>) -> (Secret<String>, Vec<IpNet>) {
     let secret_key = match &raw.secret_key {
         None => Secret::new(DEVELOPMENT_SECRET_KEY.to_owned()),
         Some(key) if key.expose().is_empty() => {
@@ -326,7 +338,12 @@ fn validate_top_level(
             )),
         }
     }
-    (problems.len() == before).then_some((secret_key, proxies))
+    // With a bad entry the default (none) stands in: the production checks
+    // name entries by their index in the file.
+    if proxies.len() < raw.trusted_proxies.len() {
+        proxies.clear();
+    }
+    (secret_key, proxies)
 }
 
 #[cfg(test)]
@@ -352,10 +369,20 @@ mod tests {
 
     #[test]
     fn section_keys_are_made_absolute() {
-        let err = in_section(Error::configuration("window", "why"), "rate_limit");
+        let err = in_section(&Error::configuration("window", "why"), "rate_limit");
         assert_eq!(err.config_key(), Some("rate_limit.window"));
-        let err = in_section(Error::configuration("rate_limit.window", "why"), "rate_limit");
+        let err = in_section(&Error::configuration("rate_limit.window", "why"), "rate_limit");
         assert_eq!(err.config_key(), Some("rate_limit.window"));
+        // A section with several bad tables bundles their problems: each counts.
+        let bundle = Error::from(ConfigError::new(vec![
+            Error::configuration("auth.jwt.leeway", "a"),
+            Error::configuration("session.secret", "b"),
+        ]));
+        let keys: Vec<_> = section_problems(&bundle, "auth")
+            .iter()
+            .map(|p| p.config_key().unwrap_or("").to_owned())
+            .collect();
+        assert_eq!(keys, ["auth.jwt.leeway", "auth.session.secret"]);
     }
 
     #[test]
@@ -373,7 +400,7 @@ mod tests {
             ..RawConfig::default()
         };
         let keys: Vec<String> = Config::from_raw(raw)
-            .unwrap_err()
+            .1
             .iter()
             .filter_map(|e| e.config_key().map(str::to_owned))
             .collect();

@@ -112,7 +112,8 @@ registry! {
     TOKEN_EXPIRED => Authentication, "The bearer token has expired (`exp` is past, allowing for the configured leeway).";
     TOKEN_NOT_YET_VALID => Authentication, "The bearer token is not valid yet (`nbf` is in the future, allowing for the configured leeway).";
     API_KEY_INVALID => Authentication, "The API key is malformed, fails its checksum, is unknown, or its secret is wrong.";
-    SESSION_INVALID => Authentication, "The session cookie was tampered with, made by another server, ended by logout, or rotated away.";
+    SESSION_TAMPERED => Authentication, "The session cookie does not open: it was edited, moved from another cookie, or sealed with another key (counted as tampering by the monitor).";
+    SESSION_INVALID => Authentication, "The session cookie names no live session (ended by logout, rotated away, or forgotten by the server); sign in again.";
     SESSION_EXPIRED => Authentication, "The session passed its idle or absolute lifetime; sign in again.";
     CSRF_REJECTED => Authorization, "A state-changing request on a session lacked the CSRF token or came from a foreign origin.";
     AUTH_LOCKED_OUT => RateLimited, "Too many failed authentications from this client or for this credential; retry after `Retry-After`.";

@@ -3,7 +3,8 @@
 //! [`AuthLayer`] authenticates every request through an
 //! [`Authenticator`] and puts the [`Principal`] (and the [`Session`], for
 //! cookie requests) in the request's extensions; a failure is answered by
-//! the error handler (401 with `WWW-Authenticate`, 403 for CSRF). Handlers
+//! the error handler (401 with `WWW-Authenticate`, 403 for CSRF); a refused
+//! session cookie is also cleared (`Set-Cookie` with `Max-Age=0`). Handlers
 //! then take `Principal` as an extractor: since only `rampart::auth` can
 //! make one, a handler that takes it cannot run unauthenticated.
 //! [`RequireLayer`] checks a permission requirement in front of a route
@@ -15,7 +16,12 @@
 //! With [`AuthLayer::lockout`], repeated failures lock the client (its
 //! address from axum's `ConnectInfo<SocketAddr>`, forwarding headers believed
 //! only from [`AuthLayer::trusted_proxies`]) and the credential out: 429
-//! `AUTH_LOCKED_OUT` with `Retry-After`. See [`Lockout`].
+//! `AUTH_LOCKED_OUT` with `Retry-After`. See [`Lockout`]. A lockout needs the
+//! client address: an app served without `ConnectInfo` (plain
+//! `axum::serve(listener, app)`) gets a 500 for every request and an error
+//! log naming `into_make_service_with_connect_info::<SocketAddr>()`, rather
+//! than failures no client is charged with, which would lock a credential's
+//! holder out along with its guesser.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -46,20 +52,23 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
-use http::Request;
+use http::header::SET_COOKIE;
 use http::request::Parts;
+use http::{HeaderValue, Request};
 use ipnet::IpNet;
 use tower::{Layer, Service};
 
 use super::RenderedError;
-use crate::auth::{Authenticator, Lockout, Principal, Requirement, Session, credentials_required};
-use crate::error::Error;
-use crate::ratelimit::key::{ForwardedHeader, Identity, client_ip};
+use super::client::client_address;
+use crate::auth::{
+    Authenticator, Lockout, Presented, Principal, Requirement, Session, credentials_required,
+};
+use crate::error::{Error, ErrorKind};
+use crate::ratelimit::key::{ForwardedHeader, Identity};
 
 /// Authenticates every request; see the [module documentation](self).
 #[derive(Debug, Clone)]
@@ -90,7 +99,9 @@ impl AuthLayer {
         AuthLayer { optional: true, ..AuthLayer::new(authenticator) }
     }
 
-    /// Counts failures and refuses locked clients and credentials.
+    /// Counts failures and refuses locked clients and credentials. The app
+    /// must be served with `into_make_service_with_connect_info::<SocketAddr>()`
+    /// (see the [module documentation](self)).
     #[must_use]
     pub fn lockout(mut self, lockout: Arc<Lockout>) -> AuthLayer {
         self.lockout = Some(lockout);
@@ -145,26 +156,27 @@ where
         Box::pin(async move {
             let auth = &layer.authenticator;
             let presented = auth.presented(request.headers());
-            if layer.optional && presented == crate::auth::Presented::Nothing {
+            if layer.optional && presented == Presented::Nothing {
                 return inner.call(request).await;
             }
-            let checked = match &layer.lockout {
+            let checked = match layer.lockout.as_deref().filter(|lockout| lockout.is_enabled()) {
                 None => auth
                     .check(request.method(), request.headers(), &presented)
                     .map_err(|refusal| refusal.error),
                 Some(lockout) => {
-                    let peer =
-                        request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-                    let client = peer.map(|peer| {
-                        client_ip(
-                            peer,
-                            request.headers(),
-                            &layer.trusted_proxies,
-                            layer.forwarded_header,
-                        )
-                    });
-                    auth.guarded(request.method(), request.headers(), &presented, client, lockout)
-                        .await
+                    let client = client_address(
+                        &request,
+                        &layer.trusted_proxies,
+                        layer.forwarded_header,
+                        "auth.lockout",
+                    );
+                    match client {
+                        Ok(client) => {
+                            let (method, headers) = (request.method(), request.headers());
+                            auth.guarded(method, headers, &presented, client, lockout).await
+                        }
+                        Err(err) => Err(err),
+                    }
                 }
             };
             match checked {
@@ -187,7 +199,20 @@ where
                     }
                     Ok(response)
                 }
-                Err(err) => Ok(err.into_response()),
+                Err(err) => {
+                    // A refused session cookie is cleared, so a browser holding
+                    // an old one stops sending it.
+                    let clear = matches!(presented, Presented::Session(_))
+                        && err.kind() == ErrorKind::Authentication;
+                    let mut response = err.into_response();
+                    if clear
+                        && let Some(sessions) = auth.sessions()
+                        && let Ok(removal) = HeaderValue::from_str(&sessions.removal_cookie())
+                    {
+                        response.headers_mut().append(SET_COOKIE, removal);
+                    }
+                    Ok(response)
+                }
             }
         })
     }

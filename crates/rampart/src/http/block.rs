@@ -38,8 +38,9 @@ type ClientKey = Arc<dyn Fn(&HeaderMap, &Extensions) -> Option<String> + Send + 
 /// It also feeds the monitor: every rampart error rendered by the layers
 /// and handlers inside it ([`RenderedError`] in the response) is observed
 /// for the client: a failed authentication (not a request with no
-/// credential at all), a permission denial, a validation rejection, a rate
-/// limit hit, a session cookie that does not open. Put it outermost, so a
+/// credential at all, nor an old session cookie the server no longer
+/// honours), a permission denial, a validation rejection, a rate limit hit,
+/// a session cookie that does not open (`SESSION_TAMPERED`). Put it outermost, so a
 /// client that keeps failing is blocked without further calls by hand.
 /// A refusal made after an [`AuthLayer`](super::auth::AuthLayer) inside it
 /// verified the caller also counts for that subject.
@@ -174,12 +175,16 @@ where
 }
 
 /// The signal a refusal rendered below this layer is to the monitor. A
-/// request that carried no credential at all is not a failed attempt.
+/// request that carried no credential at all is not a failed attempt, and
+/// neither is a genuine session cookie the server no longer honours (ended,
+/// expired, forgotten): only a cookie that does not open is tampering.
 fn signal_of(rendered: &RenderedError) -> Option<Signal> {
-    if rendered.code == code::SESSION_INVALID {
+    if rendered.code == code::SESSION_TAMPERED {
         return Some(Signal::TamperedCookie);
     }
-    if rendered.code == code::AUTHENTICATION_REQUIRED {
+    if [code::AUTHENTICATION_REQUIRED, code::SESSION_INVALID, code::SESSION_EXPIRED]
+        .contains(&rendered.code)
+    {
         return None;
     }
     match rendered.kind {

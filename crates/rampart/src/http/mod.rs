@@ -19,6 +19,7 @@
 
 pub mod auth;
 mod block;
+mod client;
 mod ratelimit;
 mod response;
 mod valid;

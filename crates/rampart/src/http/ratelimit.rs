@@ -3,20 +3,20 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::extract::{ConnectInfo, MatchedPath};
+use axum::extract::MatchedPath;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use ipnet::IpNet;
 use tower::{Layer, Service};
 
+use super::client::client_address;
 use crate::error::Error;
 use crate::handler::{ErrorHandler, RequestContext};
-use crate::ratelimit::key::{ForwardedHeader, Identity, KeyInputs, KeyPart, build_key, client_ip};
+use crate::ratelimit::key::{ForwardedHeader, Identity, KeyInputs, KeyPart, build_key};
 use crate::ratelimit::{Decision, Limiter, Quota, RateLimitSettings, RateLimiter};
 
 /// `RateLimit-Policy`.
@@ -294,18 +294,10 @@ impl<L> Clone for Shared<L> {
 impl<L> Shared<L> {
     fn key_of<B>(&self, request: &Request<B>) -> Result<String, Error> {
         let needs_ip = self.key.iter().any(|part| *part != KeyPart::Route);
-        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        let client_ip = match peer {
-            Some(peer) => {
-                client_ip(peer, request.headers(), &self.trusted_proxies, self.forwarded_header)
-            }
-            None if needs_ip => {
-                return Err(Error::configuration(
-                    "rate_limit.key",
-                    "the client address is unknown: serve the app with ConnectInfo<SocketAddr>",
-                ));
-            }
-            None => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        let client_ip = if needs_ip {
+            client_address(request, &self.trusted_proxies, self.forwarded_header, "rate_limit.key")?
+        } else {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
         };
         let inputs = KeyInputs {
             client_ip,

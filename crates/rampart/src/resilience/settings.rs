@@ -7,7 +7,9 @@ use serde::Deserialize;
 use super::{CircuitBreaker, Jitter, RetryBudget, RetryPolicy};
 use crate::error::Error;
 
-/// The `retry` section of a configuration: see [`RetryPolicy::builder`]
+/// Retry settings as an application's own configuration holds them (they
+/// are not a section of rampart's [`Config`](crate::config::Config): a
+/// `[retry]` table there is an unknown key): see [`RetryPolicy::builder`]
 /// for what each setting does.
 ///
 /// Durations are human strings ("500ms", "30s"). Each struct has one fallible
@@ -104,7 +106,9 @@ impl RetrySettings {
     }
 }
 
-/// The `circuit_breaker` section: see [`CircuitBreaker::builder`] for what each does.
+/// Circuit breaker settings as an application's own configuration holds them
+/// (not a section of rampart's [`Config`](crate::config::Config) either): see
+/// [`CircuitBreaker::builder`] for what each does.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CircuitBreakerSettings {

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use rampart::audit::sink::{SyncPolicy, file::FileSink};
 use rampart::audit::{AuditKey, Auditor};
+use rampart::auth::NewApiKey;
 
 /// The Redis URL to test against, or `None` (after printing why) when the
 /// test should be skipped.
@@ -161,4 +162,18 @@ pub fn audit_records(dir: &Path, event_type: &str) -> Vec<serde_json::Value> {
         .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("JSON"))
         .filter(|record| record["event_type"] == event_type)
         .collect()
+}
+
+/// `key` with its secret replaced (checksum recomputed), so it reaches the
+/// hash comparison and fails there: guess `n` at the secret of a known id.
+pub fn guessed_api_key(key: &NewApiKey, n: usize) -> String {
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let body = format!("rk_{}_{:0>43}", key.id(), n);
+    let mut crc = u64::from(crc32fast::hash(body.as_bytes()));
+    let mut sum = [b'0'; 6];
+    for slot in sum.iter_mut().rev() {
+        *slot = BASE62[usize::try_from(crc % 62).expect("small")];
+        crc /= 62;
+    }
+    format!("{body}{}", String::from_utf8_lossy(&sum))
 }

@@ -9,7 +9,12 @@
 //! `roles` that is not an array grants no roles, a non-string entry is
 //! skipped, a `sub` that is not a string is no subject. A claim named twice
 //! is refused (RFC 7519 §4 allows refusing duplicates; accepting the last
-//! one would let two parsers disagree).
+//! one would let two parsers disagree; the verifier also refuses a key named
+//! twice anywhere, before reading).
+//!
+//! Every other value is read through, never skipped unread: a number out of
+//! range or a lone surrogate fails here as it would in the claim map, so a
+//! token that verifies always has the claims it was verified with.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -29,28 +34,29 @@ pub(super) struct Header<'a> {
     pub(super) crit: Option<IgnoredAny>,
 }
 
-/// The registered (and rampart's own) claims.
-#[derive(Deserialize)]
+/// The registered (and rampart's own) claims; any other claim is read
+/// through ([`Checked`]) and dropped.
+#[derive(Default)]
 pub(super) struct Registered<'a> {
-    #[serde(default)]
     pub(super) exp: Time,
-    #[serde(default)]
     pub(super) nbf: Time,
-    #[serde(default, borrow)]
     pub(super) aud: Audience<'a>,
-    #[serde(default, borrow)]
     pub(super) sub: Text<'a>,
-    #[serde(default, borrow)]
     pub(super) iss: Text<'a>,
-    #[serde(default, borrow)]
     pub(super) jti: Text<'a>,
-    #[serde(default, borrow)]
     pub(super) scope: Text<'a>,
-    #[serde(default, borrow)]
     pub(super) roles: Texts<'a>,
-    #[serde(default, borrow)]
     pub(super) permissions: Texts<'a>,
 }
+
+/// The claims [`Registered`] keeps, in the order of its fields.
+const REGISTERED: [&str; 9] =
+    ["exp", "nbf", "aud", "sub", "iss", "jti", "scope", "roles", "permissions"];
+
+/// Any JSON value, read in full and kept not: numbers must be in range and
+/// strings must decode, as a `serde_json::Value` would need. (serde's
+/// `IgnoredAny` only scans past them, so `1e400` or `"\ud800"` would pass.)
+struct Checked;
 
 /// A time claim (`exp`, `nbf`): RFC 7519's NumericDate is a non-negative
 /// JSON number; fractions are cut off. Anything else, strings and `null`
@@ -91,6 +97,99 @@ impl Text<'_> {
 /// The string entries of an array claim; anything else reads as empty.
 #[derive(Default)]
 pub(super) struct Texts<'a>(pub(super) Vec<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Registered<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(RegisteredVisitor)
+    }
+}
+
+struct RegisteredVisitor;
+
+impl<'de> Visitor<'de> for RegisteredVisitor {
+    type Value = Registered<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object of claims")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut claims = Registered::default();
+        let mut seen = [false; REGISTERED.len()];
+        while let Some(Text(name)) = map.next_key::<Text<'de>>()? {
+            let Some(index) = name.as_deref().and_then(|n| REGISTERED.iter().position(|r| *r == n))
+            else {
+                map.next_value::<Checked>()?;
+                continue;
+            };
+            if std::mem::replace(&mut seen[index], true) {
+                return Err(de::Error::duplicate_field(REGISTERED[index]));
+            }
+            match index {
+                0 => claims.exp = map.next_value()?,
+                1 => claims.nbf = map.next_value()?,
+                2 => claims.aud = map.next_value()?,
+                3 => claims.sub = map.next_value()?,
+                4 => claims.iss = map.next_value()?,
+                5 => claims.jti = map.next_value()?,
+                6 => claims.scope = map.next_value()?,
+                7 => claims.roles = map.next_value()?,
+                _ => claims.permissions = map.next_value()?,
+            }
+        }
+        Ok(claims)
+    }
+}
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+}
 
 impl<'de> Deserialize<'de> for Time {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -166,12 +265,12 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element::<Checked>()?.is_some() {}
         Ok(Scalar::Other)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
         Ok(Scalar::Other)
     }
 }
@@ -207,7 +306,7 @@ impl<'de> Visitor<'de> for AudienceVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
         Ok(Audience::Invalid)
     }
 
@@ -275,12 +374,12 @@ impl<'de> Visitor<'de> for TextVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element::<Checked>()?.is_some() {}
         Ok(None)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
         Ok(None)
     }
 }
@@ -304,7 +403,7 @@ impl<'de> Visitor<'de> for TextsVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
         Ok(Vec::new())
     }
 

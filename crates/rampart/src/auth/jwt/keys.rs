@@ -1,15 +1,27 @@
 //! The verification keys: those from configuration plus a JWKS file, each
 //! pinned to one algorithm, with storm-safe reloading of the file.
+//!
+//! The file is read every `check_interval`, and on an unknown `kid` at most
+//! once per `min_reload_interval`; its keys are replaced only when its
+//! content (SHA-256) changed, whatever its size and modification time say.
+//! A file that cannot be read or used is logged at `error` and counted
+//! (`rampart_auth_jwks_reloads_total{outcome="error"}`); its keys are kept
+//! for one more `check_interval` (a deployment may be halfway through
+//! replacing it) and then, unless `drop_keys_when_unreadable = false`,
+//! withdrawn: a deleted key file must not keep its keys valid forever.
+//! Only a regular file of at most 1 MiB is read.
 
 use std::collections::HashMap;
 use std::fs;
+use std::io::Read as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::auth::config::{JwksConfig, JwtConfig, JwtKey};
 use crate::clock::Clock;
@@ -18,8 +30,9 @@ use crate::error::{Error, io_reason};
 /// JWKS files larger than this are refused (a real one is a few KiB).
 const MAX_JWKS_BYTES: u64 = 1024 * 1024;
 
-/// One consistent set of keys. `generation` changes whenever the set does,
-/// so cached verifications made under an older set are not trusted.
+/// One consistent set of keys. `generation` changes whenever the set does
+/// (and only then), so cached verifications made under an older set are
+/// not trusted.
 #[derive(Debug)]
 pub(crate) struct KeySet {
     pub(crate) generation: u64,
@@ -51,7 +64,7 @@ pub(crate) struct KeyRing {
     current: RwLock<Arc<KeySet>>,
     clock: Arc<dyn Clock>,
     origin: Instant,
-    /// When the file's stamp is next looked at, in nanoseconds since `origin`.
+    /// When the file is next read, in nanoseconds since `origin`.
     next_check: AtomicU64,
     reload: Mutex<ReloadState>,
     reloads: AtomicU64,
@@ -59,7 +72,11 @@ pub(crate) struct KeyRing {
 
 #[derive(Debug, Default)]
 struct ReloadState {
-    stamp: Option<(SystemTime, u64)>,
+    /// The SHA-256 of the content the file's keys came from; `None` while
+    /// no key of the file is in use.
+    digest: Option<[u8; 32]>,
+    /// Since when the file has failed to read, in a row.
+    failing_since: Option<Instant>,
     last_forced: Option<Instant>,
 }
 
@@ -77,14 +94,9 @@ impl KeyRing {
             reloads: AtomicU64::new(0),
         };
         if let Some(jwks) = &ring.jwks {
-            let (stamp, keys) = read_jwks(jwks).map_err(|why| {
-                let message = match why.source.downcast_ref::<std::io::Error>() {
-                    Some(io) => format!("{}: {}", why.message, io_reason(io)),
-                    None => why.message.to_owned(),
-                };
-                Error::configuration("auth.jwt.jwks.file", message).with_source(why.source)
-            })?;
-            ring.install(keys, &mut lock(&ring.reload), stamp);
+            let (digest, keys) = read_jwks(jwks).map_err(ReadError::into_config_error)?;
+            ring.reloads.fetch_add(1, Ordering::Relaxed);
+            ring.install(keys, &mut lock(&ring.reload), Some(digest));
             ring.schedule_check(ring.clock.now(), jwks.check_interval);
         }
         Ok(ring)
@@ -95,8 +107,8 @@ impl KeyRing {
         self.reloads.load(Ordering::Relaxed)
     }
 
-    /// The current key set, after looking for a changed JWKS file when the
-    /// check interval has passed (one caller looks; the others go on).
+    /// The current key set, after reading the JWKS file again when the
+    /// check interval has passed (one caller reads; the others go on).
     pub(crate) fn current(&self) -> Arc<KeySet> {
         if let Some(jwks) = &self.jwks {
             let now = self.clock.now();
@@ -104,10 +116,7 @@ impl KeyRing {
                 && let Ok(mut state) = self.reload.try_lock()
             {
                 self.schedule_check(now, jwks.check_interval);
-                let stamp = file_stamp(jwks);
-                if stamp.is_some() && stamp != state.stamp {
-                    self.reload_file(jwks, &mut state, "changed");
-                }
+                self.reload_file(jwks, &mut state, now, "interval");
             }
         }
         self.snapshot()
@@ -127,7 +136,7 @@ impl KeyRing {
             .is_none_or(|last| now.saturating_duration_since(last) >= jwks.min_reload_interval);
         if due {
             state.last_forced = Some(now);
-            self.reload_file(jwks, &mut state, "unknown_kid");
+            self.reload_file(jwks, &mut state, now, "unknown_kid");
         }
         drop(state);
         self.snapshot()
@@ -140,38 +149,69 @@ impl KeyRing {
         }
     }
 
-    fn reload_file(&self, jwks: &JwksConfig, state: &mut ReloadState, trigger: &'static str) {
-        match read_jwks(jwks) {
-            Ok((stamp, keys)) => {
-                self.install(keys, state, stamp);
-                metrics::counter!("rampart_auth_jwks_reloads_total", "outcome" => "ok", "trigger" => trigger)
-                    .increment(1);
-                tracing::info!(target: "rampart::auth", trigger, "JWKS file reloaded");
+    /// Reads the file; replaces its keys when its content changed, and
+    /// withdraws them once it has failed for a whole `check_interval`.
+    fn reload_file(
+        &self,
+        jwks: &JwksConfig,
+        state: &mut ReloadState,
+        now: Instant,
+        trigger: &'static str,
+    ) {
+        let read = read_bounded(jwks).and_then(|text| {
+            let digest: [u8; 32] = Sha256::digest(&text).into();
+            if state.digest == Some(digest) {
+                return Ok(None);
+            }
+            parse_jwks(&text, jwks.default_rsa_algorithm).map(|keys| Some((digest, keys)))
+        });
+        let outcome = match read {
+            Ok(changed) => {
+                self.reloads.fetch_add(1, Ordering::Relaxed);
+                state.failing_since = None;
+                match changed {
+                    None => "unchanged",
+                    Some((digest, keys)) => {
+                        self.install(keys, state, Some(digest));
+                        tracing::info!(target: "rampart::auth", trigger, "JWKS file reloaded");
+                        "ok"
+                    }
+                }
             }
             Err(why) => {
-                // Keep serving the keys we have: a half-written or broken file
-                // must not log everyone out.
-                metrics::counter!("rampart_auth_jwks_reloads_total", "outcome" => "error", "trigger" => trigger)
-                    .increment(1);
+                let since = *state.failing_since.get_or_insert(now);
+                // A deployment may be halfway through replacing the file: its
+                // keys last one more interval, then end (unless configured not to).
+                let in_use = state.digest.is_some();
+                let withdraw = jwks.drop_keys_when_unreadable
+                    && in_use
+                    && now.saturating_duration_since(since) >= jwks.check_interval;
+                let keys = match (in_use, jwks.drop_keys_when_unreadable) {
+                    (false, _) => "none of its keys is in use",
+                    (true, false) => "its keys are kept: drop_keys_when_unreadable is false",
+                    (true, true) if withdraw => "its keys are withdrawn",
+                    (true, true) => "its keys are kept until one check_interval has passed",
+                };
                 tracing::error!(
                     target: "rampart::auth",
                     trigger,
                     error = %why.source,
-                    "JWKS file could not be reloaded ({}); keeping the previous keys",
-                    why.message
+                    withdrawn = withdraw,
+                    "JWKS file {}; {keys}",
+                    why.message,
                 );
+                if withdraw {
+                    self.install(Vec::new(), state, None);
+                }
+                "error"
             }
-        }
+        };
+        metrics::counter!("rampart_auth_jwks_reloads_total", "outcome" => outcome, "trigger" => trigger)
+            .increment(1);
     }
 
-    fn install(
-        &self,
-        jwks_keys: Vec<JwtKey>,
-        state: &mut ReloadState,
-        stamp: Option<(SystemTime, u64)>,
-    ) {
-        self.reloads.fetch_add(1, Ordering::Relaxed);
-        state.stamp = stamp;
+    fn install(&self, jwks_keys: Vec<JwtKey>, state: &mut ReloadState, digest: Option<[u8; 32]>) {
+        state.digest = digest;
         let mut guard = match self.current.write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -202,14 +242,20 @@ fn lock(mutex: &Mutex<ReloadState>) -> std::sync::MutexGuard<'_, ReloadState> {
     }
 }
 
-fn file_stamp(jwks: &JwksConfig) -> Option<(SystemTime, u64)> {
-    let meta = fs::metadata(&jwks.file).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
-}
-
 struct ReadError {
     message: &'static str,
     source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl ReadError {
+    /// The problem as `auth.jwt.jwks.file`'s configuration error.
+    fn into_config_error(self) -> Error {
+        let message = match self.source.downcast_ref::<std::io::Error>() {
+            Some(io) => format!("{}: {}", self.message, io_reason(io)),
+            None => self.message.to_owned(),
+        };
+        Error::configuration("auth.jwt.jwks.file", message).with_source(self.source)
+    }
 }
 
 fn read_error(
@@ -219,30 +265,56 @@ fn read_error(
     ReadError { message, source: source.into() }
 }
 
-type Stamped = (Option<(SystemTime, u64)>, Vec<JwtKey>);
+/// Checks that the JWKS file reads and parses, as the verifier will read it
+/// (for `config check`, which reports it among the other problems).
+pub(crate) fn check_jwks_file(jwks: &JwksConfig) -> Result<(), Error> {
+    read_jwks(jwks).map(drop).map_err(ReadError::into_config_error)
+}
 
-/// Reads and parses the JWKS file. Keys that cannot be used are skipped
-/// (and logged); a file that is not a JWKS at all is an error.
-fn read_jwks(jwks: &JwksConfig) -> Result<Stamped, ReadError> {
-    let stamp = file_stamp(jwks);
-    if stamp.is_some_and(|(_, len)| len > MAX_JWKS_BYTES) {
+/// Reads and parses the JWKS file; returns the SHA-256 of its content too.
+fn read_jwks(jwks: &JwksConfig) -> Result<([u8; 32], Vec<JwtKey>), ReadError> {
+    let text = read_bounded(jwks)?;
+    let keys = parse_jwks(&text, jwks.default_rsa_algorithm)?;
+    Ok((Sha256::digest(&text).into(), keys))
+}
+
+/// The file's bytes, if it is a regular file of at most [`MAX_JWKS_BYTES`].
+/// A device (`/dev/zero`) would be read without end, a FIFO would block
+/// the request that happened to look: both are refused before opening.
+fn read_bounded(jwks: &JwksConfig) -> Result<Vec<u8>, ReadError> {
+    let meta = fs::metadata(&jwks.file).map_err(|err| read_error("cannot be read", err))?;
+    if !meta.is_file() {
+        return Err(read_error("is not a regular file", "not a regular file"));
+    }
+    let file = fs::File::open(&jwks.file).map_err(|err| read_error("cannot be read", err))?;
+    let mut text = Vec::with_capacity(usize::try_from(meta.len().min(MAX_JWKS_BYTES)).unwrap_or(0));
+    // One byte past the limit tells a file that grew since `metadata` apart.
+    file.take(MAX_JWKS_BYTES + 1)
+        .read_to_end(&mut text)
+        .map_err(|err| read_error("cannot be read", err))?;
+    if u64::try_from(text.len()).unwrap_or(u64::MAX) > MAX_JWKS_BYTES {
         return Err(read_error("is larger than 1 MiB", "JWKS file too large"));
     }
-    let text = fs::read(&jwks.file).map_err(|err| read_error("cannot be read", err))?;
-    let doc: Value = serde_json::from_slice(&text).map_err(|err| read_error("is not JSON", err))?;
+    Ok(text)
+}
+
+/// Parses a JWKS. Keys that cannot be used are skipped (and logged); a
+/// file that is not a JWKS at all is an error.
+fn parse_jwks(text: &[u8], default_rsa: Option<Algorithm>) -> Result<Vec<JwtKey>, ReadError> {
+    let doc: Value = serde_json::from_slice(text).map_err(|err| read_error("is not JSON", err))?;
     let Some(entries) = doc.get("keys").and_then(Value::as_array) else {
         return Err(read_error("has no \"keys\" array", "not a JWKS"));
     };
     let mut keys = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
-        match jwk_key(entry, jwks.default_rsa_algorithm) {
+        match jwk_key(entry, default_rsa) {
             Ok(key) => keys.push(key),
             Err(why) => {
                 tracing::warn!(target: "rampart::auth", index = i, "JWKS key skipped: {why}");
             }
         }
     }
-    Ok((stamp, keys))
+    Ok(keys)
 }
 
 /// One JWK as a pinned verification key. Symmetric (`oct`) keys are

@@ -13,11 +13,21 @@
 //!    or HS256 signed with an RSA public key as the secret, fail here;
 //!    a `crit` header is refused (no extension is understood);
 //! 3. the signature;
-//! 4. the claims (a JSON object; a claim named twice is refused):
-//!    `exp` (required, a number), `nbf` (when present), `iss`
-//!    and `aud` (when configured; a token with an `aud` is refused if no
-//!    audience is configured, per RFC 7519), `sub` (required), each time
-//!    claim with the configured leeway (default 30 s).
+//! 4. the claims: a JSON object, every value of which must read as JSON
+//!    (a number out of range or a lone surrogate is refused, not skipped),
+//!    nested at most 16 levels deep, with no key named twice
+//!    anywhere (nor in the header): parsers disagree on which of two
+//!    values counts. Then `exp` (required, a number), `nbf` (when present),
+//!    `iss` and `aud` (when configured; a token with an `aud` is refused if
+//!    no audience is configured, per RFC 7519), `sub` (required), each time
+//!    claim with the configured leeway (default 30 s). What verifies is
+//!    exactly what [`Principal::claims`] returns.
+//!
+//! Every refusal before the signature is verified (steps 1 to 3) answers
+//! the same `TOKEN_INVALID` "The token could not be verified": an unsigned
+//! probe learns nothing about which key ids exist or which algorithm each
+//! is pinned to. Which check failed is in the `reason` label of
+//! `rampart_auth_failures_total` and in a `debug` log line.
 //!
 //! A verified token is remembered (bounded cache, keyed by the SHA-256 of
 //! the token, so only the identical token hits). A hit re-checks `exp` and
@@ -65,6 +75,7 @@ use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 
 pub use issue::TokenIssuer;
+pub(crate) use keys::check_jwks_file;
 
 use self::claims::{Audience, Header, Registered, Time};
 use self::keys::KeyRing;
@@ -74,6 +85,15 @@ use super::principal::{AuthMethod, Principal};
 use super::{Failure, failure};
 use crate::clock::Clock;
 use crate::error::{Code, Error, code};
+use crate::validate::JsonLimits;
+
+/// How deep a token's header and claims may nest: deeper is refused (a
+/// real token nests two or three levels).
+const MAX_JSON_DEPTH: usize = 16;
+
+/// The one public answer to a token refused before its signature was
+/// verified, whatever the reason.
+const NOT_VERIFIED: &str = "The token could not be verified";
 
 /// Verifies bearer JWTs; see the [module documentation](self).
 pub struct JwtVerifier {
@@ -81,6 +101,8 @@ pub struct JwtVerifier {
     rules: ClaimRules,
     roles: RoleMap,
     max_token_bytes: usize,
+    /// Depth, size and duplicate keys of the header and the claims.
+    json_limits: JsonLimits,
     cache: Option<Cache<[u8; 32], Arc<CachedToken>>>,
     clock: Arc<dyn Clock>,
     /// Signature checks performed (the expensive part), for tests and stats.
@@ -114,6 +136,13 @@ impl JwtVerifier {
             },
             roles: config.roles.clone(),
             max_token_bytes: jwt.max_token_bytes,
+            // The token's size bounds every count; only the depth is its own.
+            json_limits: JsonLimits::default()
+                .max_size(jwt.max_token_bytes)
+                .max_string_chars(jwt.max_token_bytes)
+                .max_object_keys(jwt.max_token_bytes)
+                .max_array_len(jwt.max_token_bytes)
+                .max_depth(MAX_JSON_DEPTH),
             cache: (jwt.cache_capacity > 0).then(|| Cache::new(jwt.cache_capacity)),
             clock,
             signature_checks: AtomicU64::new(0),
@@ -129,7 +158,7 @@ impl JwtVerifier {
     /// was when that is known: only when its signature was good.
     pub(crate) fn verify_or_refuse(&self, token: &str) -> Result<Principal, Refusal> {
         if token.len() > self.max_token_bytes {
-            return Err(invalid(Failure::TooLarge, "The token is too large").into());
+            return Err(unverified(Failure::TooLarge).into());
         }
         let now = self.unix_now();
         let keys = self.ring.current();
@@ -149,7 +178,7 @@ impl JwtVerifier {
             return Ok(hit.principal.clone());
         }
         let Some((message, signature)) = split(token) else {
-            return Err(invalid(Failure::Malformed, "The token is malformed").into());
+            return Err(unverified(Failure::Malformed).into());
         };
 
         // Headers are small: decode into the stack, or the heap when one is not.
@@ -164,12 +193,13 @@ impl JwtVerifier {
             }
             Err(DecodeSliceError::DecodeError(_)) => &[],
         };
-        let header: Header<'_> = json_object(header_json)
-            .ok_or_else(|| invalid(Failure::Malformed, "The token header is malformed"))?;
+        if self.json_limits.check(header_json).is_err() {
+            return Err(unverified(Failure::Malformed).into());
+        }
+        let header: Header<'_> =
+            json_object(header_json).ok_or_else(|| unverified(Failure::Malformed))?;
         if header.crit.is_some() {
-            return Err(
-                invalid(Failure::Malformed, "The token has critical header extensions").into()
-            );
+            return Err(unverified(Failure::Malformed).into());
         }
         let kid = header.kid.as_deref();
         let mut keys = keys;
@@ -177,23 +207,27 @@ impl JwtVerifier {
             keys = self.ring.refresh_for_unknown_kid();
         }
         let Some(key) = keys.find(kid) else {
-            return Err(invalid(Failure::UnknownKey, "The token's signing key is unknown").into());
+            return Err(unverified(Failure::UnknownKey).into());
         };
         if header.alg != key.algorithm {
-            return Err(invalid(
-                Failure::WrongAlgorithm,
-                "The token's algorithm is not allowed for its key",
-            )
-            .into());
+            return Err(unverified(Failure::WrongAlgorithm).into());
         }
         self.signature_checks.fetch_add(1, Ordering::Relaxed);
         if !key.verify_signature(message, signature) {
-            return Err(invalid(Failure::BadSignature, "The token's signature is invalid").into());
+            return Err(unverified(Failure::BadSignature).into());
         }
         let claims_json = decode_part(payload_b64)
             .ok_or_else(|| invalid(Failure::Malformed, "The token payload is malformed"))?;
-        let claims: Registered<'_> = json_object(&claims_json)
-            .ok_or_else(|| invalid(Failure::Malformed, "The token payload is not a JSON object"))?;
+        if self.json_limits.check(&claims_json).is_err() {
+            return Err(invalid(
+                Failure::BadClaim,
+                "The token's claims nest too deeply, are too large or name a key twice",
+            )
+            .into());
+        }
+        let claims: Registered<'_> = json_object(&claims_json).ok_or_else(|| {
+            invalid(Failure::Malformed, "The token's claims are not a valid JSON object")
+        })?;
         let times = self.rules.check(&claims, now).map_err(|error| Refusal {
             error,
             signed_subject: claims.sub.as_str().filter(|s| !s.is_empty()).map(str::to_owned),
@@ -377,6 +411,12 @@ impl ClaimRules {
         }
         Ok(())
     }
+}
+
+/// A refusal before the signature was verified: the one public answer,
+/// the reason only in the metric label and the debug log.
+fn unverified(reason: Failure) -> Error {
+    invalid(reason, NOT_VERIFIED)
 }
 
 fn invalid(reason: Failure, message: &'static str) -> Error {
