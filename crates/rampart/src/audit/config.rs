@@ -390,6 +390,24 @@ mod tests {
     }
 
     #[test]
+    fn the_key_file_must_be_a_small_regular_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let big = dir.path().join("big.key");
+        std::fs::write(&big, vec![b'k'; 1 << 20]).expect("write");
+        let dev_zero = std::path::Path::new("/dev/zero");
+        for (path, why) in [
+            (big.as_path(), "larger than"),
+            (dev_zero, "not a regular file"),
+            (dir.path(), "not a regular file"),
+        ] {
+            let json = serde_json::json!({"key_file": path, "file": {"dir": "d"}});
+            let err = AuditConfig::from_raw(raw(json)).expect_err("refused");
+            assert_eq!(err.config_key(), Some("audit.key_file"));
+            assert!(err.message().contains(why), "{}", err.message());
+        }
+    }
+
+    #[test]
     fn fsync_accepts_the_three_forms() {
         let key = "k".repeat(32);
         for (fsync, expected) in [
