@@ -206,6 +206,11 @@ impl AuditConfig {
         &self.key
     }
 
+    /// The key file, when the key came from one.
+    pub(crate) fn key_file(&self) -> Option<&std::path::Path> {
+        self.key_file.as_deref()
+    }
+
     /// The failure policy.
     pub fn failure_policy(&self) -> FailurePolicy {
         self.failure_policy

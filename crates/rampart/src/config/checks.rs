@@ -38,6 +38,13 @@ pub(super) fn findings(config: &Config) -> Vec<Error> {
              when a proxy in front terminates TLS",
         ));
     }
+    let key_files = [
+        ("audit.key_file", config.audit.as_ref().and_then(|audit| audit.key_file())),
+        ("tls.key_path", config.tls.key_path.as_deref()),
+    ];
+    for (key, path) in key_files {
+        found.extend(path.and_then(|path| super::paths::check_key_file(key, path)));
+    }
     for (i, net) in config.trusted_proxies.iter().enumerate() {
         if net.prefix_len() == 0 {
             found.push(Error::configuration(
