@@ -6,7 +6,12 @@
 //! files by their first seq, then the active `audit.jsonl`). Checkpoints
 //! (see [`chain`](super::chain)) let the verifier notice that records after
 //! the last one present existed: without them, removing the newest records
-//! cannot be told from a log that simply ended there.
+//! cannot be told from a log that simply ended there. An `audit.gap` record
+//! (a sink found records it had confirmed missing, and said so) is reported
+//! as [`FindingKind::Lost`].
+//!
+//! Files are opened one at a time, and only regular files (a FIFO in a
+//! file's place is refused rather than waited on).
 //!
 //! ```
 //! use rampart::audit::verify::{verify_lines, FindingKind};
