@@ -29,6 +29,14 @@ fn sql<T>(url: &str, f: impl AsyncFnOnce(tokio_postgres::Client) -> T) -> T {
     })
 }
 
+/// Runs `statements` on a connection to `url`.
+fn execute(url: &str, statements: &str) {
+    let statements = statements.to_owned();
+    sql(url, async move |client| {
+        client.batch_execute(&statements).await.unwrap_or_else(|e| panic!("{statements}: {e}"));
+    });
+}
+
 /// A schema of our own, dropped when the guard goes.
 struct Schema {
     url: String,
@@ -241,10 +249,7 @@ fn a_dropped_table_is_never_made_again_under_either_policy() {
             .start()
             .expect("starts");
         assert_eq!(confirmed(&auditor, 5), 5);
-        let table = schema.table();
-        schema.sql(async |client| {
-            client.batch_execute(&format!("DROP TABLE {table}")).await.expect("drop")
-        });
+        execute(&url, &format!("DROP TABLE {}", schema.table()));
         let after = confirmed(&auditor, 5);
         auditor.shutdown(Duration::from_secs(10)).expect("stops");
         assert!(!exists(&schema, &schema.table()), "{policy:?}: the table was made again");
@@ -271,22 +276,18 @@ fn a_table_made_again_empty_is_a_recorded_gap_under_fail_open() {
     assert_eq!(confirmed(&auditor, 5), 5);
     // Dropped: the writes fail (fail-open goes on, the events are lost).
     let table = schema.table();
-    schema.sql(async |client| {
-        client.batch_execute(&format!("DROP TABLE {table}")).await.expect("drop")
-    });
+    execute(&url, &format!("DROP TABLE {table}"));
     assert_eq!(confirmed(&auditor, 2), 2);
     assert_eq!(auditor.stats().lost, 2);
     // Then made again by hand, empty: the sink goes on from what it had
     // confirmed and records that the records before are lost.
-    schema.sql(async |client| {
-        client
-            .batch_execute(&format!(
-                "CREATE TABLE {table} (seq bigint PRIMARY KEY, time timestamptz NOT NULL, \
-                 event_type text NOT NULL, hash text NOT NULL, record text NOT NULL)"
-            ))
-            .await
-            .expect("create")
-    });
+    execute(
+        &url,
+        &format!(
+            "CREATE TABLE {table} (seq bigint PRIMARY KEY, time timestamptz NOT NULL, \
+             event_type text NOT NULL, hash text NOT NULL, record text NOT NULL)"
+        ),
+    );
     assert_eq!(confirmed(&auditor, 5), 5);
     auditor.shutdown(Duration::from_secs(10)).expect("stops");
     let verdict = schema.export(tmp.path());
@@ -328,16 +329,14 @@ fn the_sink_runs_as_a_writer_that_can_only_select_and_insert() {
         url.set_username(role).expect("user");
         url.to_string()
     };
-    let (name, own, write) = (schema.name.clone(), owner.clone(), writer.clone());
-    schema.sql(async move |client| {
-        client
-            .batch_execute(&format!(
-                "CREATE ROLE \"{own}\" LOGIN; CREATE ROLE \"{write}\" LOGIN; \
-                 CREATE SCHEMA \"{name}\" AUTHORIZATION \"{own}\""
-            ))
-            .await
-            .expect("roles")
-    });
+    let name = &schema.name;
+    execute(
+        &url,
+        &format!(
+            "CREATE ROLE \"{owner}\" LOGIN; CREATE ROLE \"{writer}\" LOGIN; \
+             CREATE SCHEMA \"{name}\" AUTHORIZATION \"{owner}\""
+        ),
+    );
     // The owner role creates the tables (its first start), then grants the writer
     // what it needs: USAGE on the schema, SELECT and INSERT on the two tables.
     let owner_url = as_role(&owner);
@@ -346,16 +345,14 @@ fn the_sink_runs_as_a_writer_that_can_only_select_and_insert() {
         .start()
         .expect("the owner starts");
     auditor.shutdown(Duration::from_secs(10)).expect("stops");
-    let (name, write, table) = (schema.name.clone(), writer.clone(), schema.table());
-    sql(&owner_url, async move |client| {
-        client
-            .batch_execute(&format!(
-                "GRANT USAGE ON SCHEMA \"{name}\" TO \"{write}\"; \
-                 GRANT SELECT, INSERT ON {table}, {table}_checkpoints TO \"{write}\""
-            ))
-            .await
-            .expect("grants")
-    });
+    let table = schema.table();
+    execute(
+        &owner_url,
+        &format!(
+            "GRANT USAGE ON SCHEMA \"{name}\" TO \"{writer}\"; \
+             GRANT SELECT, INSERT ON {table}, {table}_checkpoints TO \"{writer}\""
+        ),
+    );
     let writer_url = as_role(&writer);
     for _ in 0..2 {
         let auditor = Auditor::builder(key())

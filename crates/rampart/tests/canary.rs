@@ -63,6 +63,7 @@ const CANARIES: &[&str] = &[
 
 /// Debug shapes a credential hides in.
 #[derive(Debug)]
+#[expect(dead_code, reason = "read only through its Debug output")]
 struct Account {
     user: &'static str,
     password: Option<String>,
@@ -71,9 +72,11 @@ struct Account {
 }
 
 #[derive(Debug)]
+#[expect(dead_code, reason = "read only through its Debug output")]
 struct ApiToken(String);
 
 #[derive(Debug)]
+#[expect(dead_code, reason = "read only through its Debug output")]
 struct Nested {
     key_id: u32,
     value: (String, Vec<u8>),

@@ -34,10 +34,8 @@ fn resolve_in(dict: &mut Dict, key: &[&str], dir: &Path) {
     let Some((first, rest)) = key.split_first() else { return };
     let name = first.strip_suffix("[]").unwrap_or(first);
     match (dict.get_mut(name), rest.is_empty()) {
-        (Some(Value::String(_, path)), true) => {
-            if Path::new(path.as_str()).is_relative() {
-                *path = dir.join(path.as_str()).to_string_lossy().into_owned();
-            }
+        (Some(Value::String(_, path)), true) if Path::new(path.as_str()).is_relative() => {
+            *path = dir.join(path.as_str()).to_string_lossy().into_owned();
         }
         (Some(Value::Dict(_, inner)), false) => resolve_in(inner, rest, dir),
         (Some(Value::Array(_, items)), false) if first.ends_with("[]") => {

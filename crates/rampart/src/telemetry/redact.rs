@@ -630,7 +630,7 @@ mod tests {
             ),
         ];
         for (input, expected) in cases {
-            assert_eq!(r(&input), expected, "{input}");
+            assert_eq!(r(input), expected, "{input}");
         }
     }
 
