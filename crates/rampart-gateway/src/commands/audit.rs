@@ -3,7 +3,7 @@
 //! Exit status: 0 when intact (with the record count on stdout), 1 naming
 //! the first record that was altered, removed, inserted, reordered,
 //! truncated or lost, 2 when the check could not run (unreadable key or
-//! files, or no checkpoint file under `--require-checkpoints`).
+//! files, or no checkpoint under `--require-checkpoints`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ pub enum AuditCommand {
     /// records, and the checkpoints.
     #[command(after_help = "Exit status: 0 intact (with the record count), 1 tampered \
         (naming the first bad record and how), 2 the check could not run (or no checkpoint \
-        file under --require-checkpoints).")]
+        under --require-checkpoints).")]
     Verify(VerifyArgs),
 }
 
@@ -38,10 +38,11 @@ pub struct VerifyArgs {
     /// A checkpoint file; default: audit.checkpoints.jsonl in a directory given as the only path.
     #[arg(long, value_name = "F")]
     checkpoints: Option<PathBuf>,
-    /// Fail (exit 2) when there is no checkpoint file, instead of checking
-    /// without one. Without checkpoints, records cut off the end of the
-    /// trail cannot be told from a trail that ended there: use this in
-    /// scheduled checks, and whenever the sink writes checkpoints.
+    /// Fail (exit 2) when there is no checkpoint file, or none of its
+    /// checkpoints vouches for a record, instead of checking without them.
+    /// Without checkpoints, records cut off the end of the trail cannot be
+    /// told from a trail that ended there: use this in scheduled checks (a
+    /// running sink writes checkpoints, so a trail without any is suspect).
     #[arg(long)]
     require_checkpoints: bool,
 }
