@@ -3,12 +3,9 @@
 //! wherever the service, or `rampart config check`, is started (and a file
 //! planted in the working directory is never picked up instead).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use figment::value::{Dict, Value};
-
-use crate::error::Error;
 
 /// The keys whose values are paths; `[]` stands for each table of an array.
 const PATH_KEYS: &[&[&str]] = &[
@@ -47,18 +44,6 @@ fn resolve_in(dict: &mut Dict, key: &[&str], dir: &Path) {
         }
         _ => {}
     }
-}
-
-/// A finding for a secret key file that users other than its owner may
-/// read or change: a warning in development, refused in production.
-pub(super) fn check_key_file(key: &str, path: &Path) -> Option<Error> {
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-    (mode & 0o077 != 0).then(|| {
-        Error::configuration(
-            key,
-            format!("names a key file open to other users (mode {mode:o}): chmod 600 it"),
-        )
-    })
 }
 
 #[cfg(test)]
