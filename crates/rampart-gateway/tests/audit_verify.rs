@@ -149,3 +149,113 @@ fn the_wrong_key_and_unreadable_inputs_are_told_apart() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("short\n"));
 }
+
+/// Runs `cmd`, killing it if it has not finished within `secs`.
+fn run_within(mut cmd: Command, secs: u64) -> Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().expect("waits").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running after {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// `rampart audit verify <args>` in a shell with `limits` applied first.
+fn verify_limited(limits: &str, args: &[&std::ffi::OsStr]) -> Output {
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg(format!("{limits}; exec \"$0\" audit verify \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_rampart"))
+        .args(args);
+    run_within(cmd, 30)
+}
+
+#[test]
+fn many_rotated_files_are_read_one_at_a_time() {
+    let t = trail(1200, Some(4096));
+    let files = rampart::audit::verify::files_in(&t.dir).expect("lists");
+    assert!(files.len() > 100, "{}", files.len());
+    // Far fewer descriptors than files.
+    let out = verify_limited(
+        "ulimit -n 32",
+        &[t.dir.as_os_str(), "--key-file".as_ref(), t.key_file.as_os_str()],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).starts_with("OK: 1201 records intact"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_fifo_or_a_device_is_refused_not_read() {
+    let t = trail(3, None);
+    let active = t.dir.join("audit.jsonl");
+    std::fs::remove_file(&active).expect("rm");
+    assert!(Command::new("mkfifo").arg(&active).status().expect("mkfifo").success());
+    let out =
+        verify_limited("true", &[t.dir.as_os_str(), "--key-file".as_ref(), t.key_file.as_os_str()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a regular file"), "{err}");
+    // A key file that never ends is refused at once, within a small memory limit.
+    let out = verify_limited(
+        "ulimit -v 1000000",
+        &[t.dir.as_os_str(), "--key-file".as_ref(), "/dev/zero".as_ref()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--key-file") && err.contains("not a regular file"), "{err}");
+    // So is a key file far larger than any key.
+    let big = t.dir.parent().expect("parent").join("big.key");
+    std::fs::write(&big, vec![b'k'; 1 << 20]).expect("write");
+    let out = verify(&[&t.dir], &big, None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("larger than"));
+}
+
+#[test]
+fn require_checkpoints_refuses_to_call_an_unwitnessed_trail_intact() {
+    let t = trail(20, None);
+    let cps = t.dir.join("audit.checkpoints.jsonl");
+    let require = |paths: &[&Path], cps: Option<&Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rampart"));
+        cmd.args(["audit", "verify", "--require-checkpoints"]).args(paths);
+        cmd.arg("--key-file").arg(&t.key_file);
+        if let Some(cps) = cps {
+            cmd.arg("--checkpoints").arg(cps);
+        }
+        cmd.output().expect("runs")
+    };
+    assert_eq!(require(&[&t.dir], None).status.code(), Some(0));
+    // The tail cut and the checkpoints removed: without the flag it passes.
+    edit(&t.dir.join("audit.jsonl"), |l| l.truncate(15));
+    std::fs::remove_file(&cps).expect("rm");
+    assert_eq!(verify(&[&t.dir], &t.key_file, None).status.code(), Some(0));
+    let out = require(&[&t.dir], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no checkpoint file"));
+    // An emptied checkpoint file vouches for nothing either.
+    std::fs::write(&cps, "").expect("empty");
+    let out = require(&[&t.dir], Some(&cps));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no checkpoint vouches"));
+    // And the help says when to use it.
+    let help = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["audit", "verify", "--help"])
+        .output()
+        .expect("runs");
+    let help = stdout(&help);
+    assert!(help.contains("--require-checkpoints") && help.contains("scheduled checks"), "{help}");
+}

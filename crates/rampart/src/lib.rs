@@ -52,6 +52,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+mod files;
 pub mod handler;
 #[cfg(feature = "http")]
 pub mod http;

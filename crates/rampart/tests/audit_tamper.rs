@@ -25,28 +25,32 @@ struct Log {
 /// A real log written by the file sink: the start-up record and 11 events.
 fn log() -> &'static Log {
     static LOG: OnceLock<Log> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let auditor = Auditor::builder(key())
-            .sink(FileSink::new(dir.path()).fsync(SyncPolicy::Never))
-            .start()
-            .expect("starts");
-        for i in 1..RECORDS {
-            let event =
-                AuditEvent::new("doc.read", "read").actor(format!("user-{i}")).detail("i", i);
-            auditor.record_blocking(event).expect("recorded");
-        }
-        auditor.shutdown(Duration::from_secs(10)).expect("stops");
-        let text = std::fs::read(dir.path().join("audit.jsonl")).expect("read");
-        let lines: Vec<Vec<u8>> =
-            text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
-        assert_eq!(lines.len(), RECORDS);
-        let checkpoints = read_checkpoints(&key(), &dir.path().join("audit.checkpoints.jsonl"))
-            .expect("readable")
-            .expect("authentic");
-        assert_eq!(checkpoints.last().expect("one at shutdown").seq(), RECORDS as u64);
-        Log { lines, checkpoints }
-    })
+    LOG.get_or_init(|| write_log("user"))
+}
+
+/// A log written the same way by `actor`s: with another actor, another
+/// chain sealed with the same key (as a second replica, or an older log, is).
+fn write_log(actor: &str) -> Log {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let auditor = Auditor::builder(key())
+        .sink(FileSink::new(dir.path()).fsync(SyncPolicy::Never))
+        .start()
+        .expect("starts");
+    for i in 1..RECORDS {
+        let event =
+            AuditEvent::new("doc.read", "read").actor(format!("{actor}-{i}")).detail("i", i);
+        auditor.record_blocking(event).expect("recorded");
+    }
+    auditor.shutdown(Duration::from_secs(10)).expect("stops");
+    let text = std::fs::read(dir.path().join("audit.jsonl")).expect("read");
+    let lines: Vec<Vec<u8>> =
+        text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
+    assert_eq!(lines.len(), RECORDS);
+    let checkpoints = read_checkpoints(&key(), &dir.path().join("audit.checkpoints.jsonl"))
+        .expect("readable")
+        .expect("authentic");
+    assert_eq!(checkpoints.last().expect("one at shutdown").seq(), RECORDS as u64);
+    Log { lines, checkpoints }
 }
 
 fn join(lines: &[Vec<u8>]) -> Vec<u8> {
@@ -149,6 +153,28 @@ proptest! {
         prop_assert_eq!(finding.line, at as u64 + 1);
         if at < RECORDS {
             prop_assert_eq!(finding.kind, FindingKind::Inserted);
+        }
+    }
+}
+
+#[test]
+fn a_record_from_another_chain_with_the_same_key_is_not_accepted() {
+    let other = write_log("replica");
+    for at in [3, 7, RECORDS - 1] {
+        // Authentic records at the very seq they claim, from another chain:
+        // one in place of ours, or all of ours from there on.
+        let mut one = log().lines.clone();
+        one[at] = other.lines[at].clone();
+        let mut tail = log().lines[..at].to_vec();
+        tail.extend_from_slice(&other.lines[at..]);
+        for (name, lines) in [("one", one), ("tail", tail)] {
+            let finding = verify(join(&lines), &[]).finding.expect(name);
+            assert_eq!(
+                (finding.kind, finding.line),
+                (FindingKind::Altered, at as u64 + 1),
+                "{name} at {at}"
+            );
+            assert!(finding.detail.contains("prev differs"), "{name} at {at}: {finding}");
         }
     }
 }

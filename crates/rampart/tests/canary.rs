@@ -1,7 +1,9 @@
 //! The canary test: known secrets planted through every path we know of
 //! (configuration file and variables, a mistyped secret, error chains and
 //! context notes, span fields, event fields, format arguments, `Debug`
-//! output) must not appear in anything printed or logged.
+//! output of every shape: `Some(..)`, newtypes, nested structs, header
+//! pairs, `url::Url`; percent-encoded credentials; a URL password holding
+//! `@`) must not appear in anything printed or logged.
 
 mod support;
 
@@ -23,8 +25,62 @@ const PEM_BODY: &str = "MIIEcanaryPEMbody0123456789";
 const DB_PASSWORD: &str = "canary-db-pw-77";
 const MISTYPED: &str = "canary-mistyped-secret-41";
 
-const CANARIES: &[&str] =
-    &[SECRET_KEY, PASSWORD, JWT, API_KEY, BEARER, PEM_BODY, DB_PASSWORD, MISTYPED];
+const OPTION_PASSWORD: &str = "canary-opt-pw-58Jd";
+const NEWTYPE_TOKEN: &str = "canary-newtype-tok-Q2";
+const NESTED_SECRET: &str = "canary-nested-secret-Vb3";
+const HEADER_KEY: &str = "canary-hdr-key-8Hq";
+const URL_PASSWORD: &str = "canary-url-pw-3Kx";
+const SPAN_URL_PASSWORD: &str = "canary-span-url-pw-6Wn";
+const CHAIN_PASSWORD: &str = "canary-chain-pw-7Yt";
+const PCT_JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJwY3QiOiJjYW5hcnkifQ.cGN0LWNhbmFyeS1zaWc";
+const PCT_PASSWORD: &str = "canary-pct-pw-4Lm";
+const PCT_JSON_PASSWORD: &str = "canary-pct-json-9Qz";
+const PCT_BEARER: &str = "canary-pct-bearer-0123456789";
+const AT_PASSWORD_TAIL: &str = "w0rd-canary-tail";
+
+const CANARIES: &[&str] = &[
+    SECRET_KEY,
+    PASSWORD,
+    JWT,
+    API_KEY,
+    BEARER,
+    PEM_BODY,
+    DB_PASSWORD,
+    MISTYPED,
+    OPTION_PASSWORD,
+    NEWTYPE_TOKEN,
+    NESTED_SECRET,
+    HEADER_KEY,
+    URL_PASSWORD,
+    SPAN_URL_PASSWORD,
+    CHAIN_PASSWORD,
+    PCT_JWT,
+    PCT_PASSWORD,
+    PCT_JSON_PASSWORD,
+    PCT_BEARER,
+    AT_PASSWORD_TAIL,
+];
+
+/// Debug shapes a credential hides in.
+#[derive(Debug)]
+#[expect(dead_code, reason = "read only through its Debug output")]
+struct Account {
+    user: &'static str,
+    password: Option<String>,
+    token: ApiToken,
+    secret: Nested,
+}
+
+#[derive(Debug)]
+#[expect(dead_code, reason = "read only through its Debug output")]
+struct ApiToken(String);
+
+#[derive(Debug)]
+#[expect(dead_code, reason = "read only through its Debug output")]
+struct Nested {
+    key_id: u32,
+    value: (String, Vec<u8>),
+}
 
 #[derive(Debug)]
 struct Login {
@@ -109,6 +165,47 @@ fn scenario(printed: &mut Vec<String>) {
         "key material"
     );
     tracing::error!(dsn = %format!("postgres://app:{DB_PASSWORD}@db/orders"), "pool failed");
+
+    // Debug shapes, as a field and in the message, flat and pretty.
+    let account = Account {
+        user: "bob",
+        password: Some(OPTION_PASSWORD.into()),
+        token: ApiToken(NEWTYPE_TOKEN.into()),
+        secret: Nested { key_id: 7, value: (NESTED_SECRET.into(), vec![1, 2]) },
+    };
+    tracing::info!(?account, "account loaded");
+    tracing::info!("account: {account:?} / {account:#?}");
+    let headers = vec![("accept", "*/*".to_owned()), ("x-api-key", HEADER_KEY.to_owned())];
+    tracing::debug!(?headers, "upstream request");
+    tracing::debug!("headers {headers:#?}");
+    // A url::Url, as an event field and as a span field.
+    let db = url::Url::parse(&format!("postgres://app:{URL_PASSWORD}@db/orders")).expect("url");
+    tracing::info!(db = ?db, "connecting");
+    let replica = url::Url::parse(&format!("postgres://app:{SPAN_URL_PASSWORD}@replica/orders"))
+        .expect("url");
+    let pool = tracing::info_span!("pool", db = ?replica);
+    pool.in_scope(|| tracing::info!("pool ready"));
+    // Percent-encoded credentials, and a URL password holding an `@`.
+    tracing::info!(uri = %format!("/cb?next=%2Fa%3Ftoken%3D{PCT_JWT}&x=1"), "callback");
+    tracing::info!(
+        "form q=password%3D{PCT_PASSWORD}%26a%3D1 body=%7B%22password%22%3A%22{PCT_JSON_PASSWORD}%22%7D"
+    );
+    tracing::warn!(forwarded = %format!("h=Authorization%3A%20Bearer%20{PCT_BEARER}"));
+    tracing::error!(cache = %format!("redis://:p4ss@{AT_PASSWORD_TAIL}@cache:6379/0"), "cache down");
+
+    // An error whose source chain prints a Debug shape, through the handler.
+    let config = Account {
+        user: "svc",
+        password: Some(CHAIN_PASSWORD.into()),
+        token: ApiToken(NEWTYPE_TOKEN.into()),
+        secret: Nested { key_id: 1, value: (NESTED_SECRET.into(), Vec::new()) },
+    };
+    let err = Error::internal(Failure(
+        "connect failed".into(),
+        Some(Box::new(Failure(format!("with {config:?}"), None))),
+    ));
+    let problem = ErrorHandler::default().report(&err, &RequestContext::new());
+    printed.push(problem.to_json());
 }
 
 fn run(format: &str) -> (String, Vec<String>) {
@@ -136,6 +233,10 @@ fn no_canary_escapes_in_json_or_text() {
         // The scenario really logged: the handler's chain and the redactions are there.
         assert!(logs.lines().count() >= 30, "{logs}");
         assert!(logs.contains("[REDACTED]"), "{logs}");
+        // The shapes were logged, their secrets replaced.
+        for shown in ["x-api-key", "account loaded", "pool ready", "cache down", "connect failed"] {
+            assert!(logs.contains(shown), "{format}: {shown} not logged:\n{logs}");
+        }
         assert!(
             logs.contains("query failed: connect to postgres://app:[REDACTED]@db:5432"),
             "{logs}"

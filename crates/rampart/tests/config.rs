@@ -637,3 +637,70 @@ fn config_md_documents_exactly_the_keys_the_loader_accepts() {
         documented.iter().filter(|k| !leaves.contains(k) && !tables.contains(k)).collect();
     assert!(unknown.is_empty(), "in docs/CONFIG.md but not accepted: {unknown:?}");
 }
+
+/// `conf/app.toml` under a temporary directory, with `toml` in it and a key
+/// file `conf/audit.key` of the given mode.
+fn config_dir(toml: &str, key_mode: u32) -> (tempfile::TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let conf = tmp.path().join("conf");
+    std::fs::create_dir_all(conf.join("keys")).expect("dirs");
+    let key = conf.join("audit.key");
+    std::fs::write(&key, "audit-key-audit-key-audit-key-audit-key\n").expect("key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(key_mode)).expect("chmod");
+    std::fs::copy("tests/fixtures/auth/ec_public.pem", conf.join("keys/ec.pem")).expect("pem");
+    std::fs::write(conf.join("app.toml"), toml).expect("config");
+    (tmp, conf)
+}
+
+#[test]
+fn relative_paths_are_relative_to_the_config_file_not_the_working_directory() {
+    let toml = "[audit]\nkey_file = \"audit.key\"\n[audit.file]\ndir = \"trail\"\n\
+                checkpoints = \"../witness/cps.jsonl\"\n\
+                [[auth.jwt.keys]]\nkid = \"ec\"\nalgorithm = \"ES256\"\npublic_key_file = \"keys/ec.pem\"\n\
+                [auth.jwt.jwks]\nfile = \"jwks.json\"\n";
+    let (_tmp, conf) = config_dir(toml, 0o600);
+    // The working directory is elsewhere (the crate's), and holds none of these files.
+    let loaded = Loader::new()
+        .file(conf.join("app.toml"))
+        .env_vars(None::<(String, String)>)
+        .load()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let value =
+        |key: &str| loaded.settings().iter().find(|s| s.key == key).expect(key).value.clone();
+    let under = |path: &str| format!("{:?}", conf.join(path).display().to_string());
+    assert_eq!(value("audit.key_file"), under("audit.key"));
+    assert_eq!(value("audit.file.dir"), under("trail"));
+    assert_eq!(value("audit.file.checkpoints"), under("../witness/cps.jsonl"));
+    // Values from the environment stay as given: relative to the working directory.
+    let loaded = Loader::new()
+        .file(conf.join("app.toml"))
+        .env_vars([("RAMPART_AUDIT__FILE__DIR", "from-env")])
+        .load()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir =
+        loaded.settings().iter().find(|s| s.key == "audit.file.dir").expect("dir").value.clone();
+    assert_eq!(dir, "\"from-env\"");
+}
+
+#[test]
+fn a_key_file_open_to_other_users_is_a_warning_and_refused_in_production() {
+    let toml =
+        format!("{SECURE}[audit]\nkey_file = \"audit.key\"\n[audit.file]\ndir = \"trail\"\n");
+    for mode in [0o644, 0o640, 0o604, 0o660] {
+        let (_tmp, conf) = config_dir(&toml, mode);
+        let file = || Loader::new().file(conf.join("app.toml")).env_vars(None::<(String, String)>);
+        let err = file().load().expect_err("production refuses");
+        let found = problems(&err);
+        assert_eq!(found.len(), 1, "{err}");
+        assert_eq!(found[0].0, "audit.key_file");
+        assert!(found[0].1.contains("open to other users"), "{err}");
+        let dev = file().profile(Profile::Development).load().expect("development loads");
+        let warned: Vec<_> = dev.warnings().iter().filter_map(|w| w.config_key()).collect();
+        assert_eq!(warned, ["audit.key_file"], "{mode:o}");
+    }
+    let (_tmp, conf) = config_dir(&toml, 0o600);
+    let loaded =
+        Loader::new().file(conf.join("app.toml")).env_vars(None::<(String, String)>).load();
+    assert!(loaded.unwrap_or_else(|e| panic!("{e}")).warnings().is_empty());
+}

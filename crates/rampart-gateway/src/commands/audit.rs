@@ -1,8 +1,9 @@
 //! `rampart audit verify`: checks an audit chain.
 //!
 //! Exit status: 0 when intact (with the record count on stdout), 1 naming
-//! the first record that was altered, removed, inserted, reordered or
-//! truncated, 2 when the check could not run (unreadable key or files).
+//! the first record that was altered, removed, inserted, reordered,
+//! truncated or lost, 2 when the check could not run (unreadable key or
+//! files, or no checkpoint under `--require-checkpoints`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,7 +20,8 @@ pub enum AuditCommand {
     /// Verify an audit chain: every record's HMAC, the links between
     /// records, and the checkpoints.
     #[command(after_help = "Exit status: 0 intact (with the record count), 1 tampered \
-        (naming the first bad record and how), 2 the check could not run.")]
+        (naming the first bad record and how), 2 the check could not run (or no checkpoint \
+        under --require-checkpoints).")]
     Verify(VerifyArgs),
 }
 
@@ -36,6 +38,13 @@ pub struct VerifyArgs {
     /// A checkpoint file; default: audit.checkpoints.jsonl in a directory given as the only path.
     #[arg(long, value_name = "F")]
     checkpoints: Option<PathBuf>,
+    /// Fail (exit 2) when there is no checkpoint file, or none of its
+    /// checkpoints vouches for a record, instead of checking without them.
+    /// Without checkpoints, records cut off the end of the trail cannot be
+    /// told from a trail that ended there: use this in scheduled checks (a
+    /// running sink writes checkpoints, so a trail without any is suspect).
+    #[arg(long)]
+    require_checkpoints: bool,
 }
 
 /// Runs an audit command.
@@ -54,6 +63,11 @@ fn verify(args: &VerifyArgs) -> ExitCode {
         [dir] if dir.is_dir() => Some(dir.join(CHECKPOINTS_NAME)).filter(|p| p.is_file()),
         _ => None,
     });
+    if args.require_checkpoints && checkpoints.is_none() {
+        return fail(
+            "--require-checkpoints: no checkpoint file (give --checkpoints, or a directory holding audit.checkpoints.jsonl)",
+        );
+    }
     let verdict = match verify_paths(&key, &args.paths, checkpoints.as_deref()) {
         Ok(verdict) => verdict,
         Err(err) => {
@@ -61,6 +75,15 @@ fn verify(args: &VerifyArgs) -> ExitCode {
             return fail(&cause);
         }
     };
+    if args.require_checkpoints
+        && verdict.is_intact()
+        && verdict.checkpoints_matched == 0
+        && verdict.records > 0
+    {
+        return fail(
+            "--require-checkpoints: no checkpoint vouches for any record, so a cut-off tail cannot be detected",
+        );
+    }
     let mut out = std::io::stdout().lock();
     match verdict.finding {
         None => {

@@ -6,13 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::chain::{Chain, ChainHead};
+use super::chain::{Chain, ChainHead, GAP_EVENT_TYPE};
 use super::context;
-use super::event::{AuditEvent, PreparedEvent};
+use super::event::{AuditEvent, Outcome, PreparedEvent};
 use super::key::AuditKey;
 use super::sink::{Sink, SyncPolicy};
 use crate::clock::{Clock, SystemClock};
-use crate::error::{Error, code};
+use crate::error::{Error, Severity, code};
 
 /// What happens to the operation being audited when its event cannot be written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -250,7 +250,9 @@ impl AuditorBuilder {
                 clock: Arc::clone(&self.clock),
                 stats: Arc::clone(&stats),
                 checkpoint_interval: self.checkpoint_interval,
+                policy: self.policy,
                 chain: None,
+                confirmed: None,
                 unsynced_since: None,
                 checkpointed: 0,
                 last_checkpoint: Instant::now(),
@@ -340,12 +342,11 @@ impl Auditor {
     /// `enable_all`, as `#[tokio::main]` does).
     pub async fn record(&self, event: AuditEvent) -> Result<(), Error> {
         let started = Instant::now();
-        let (ack_tx, ack) = tokio::sync::oneshot::channel();
+        let (ack_tx, mut ack) = tokio::sync::oneshot::channel();
         let job = self.job(event, Some(Ack::Async(ack_tx)));
         if self.shared.closed.load(Ordering::Acquire) {
             return self.settle(Err(Failure::Closed), started);
         }
-        let mut enqueued = false;
         // One timer for both waits: for room, then for the write.
         let waited = tokio::time::timeout(self.shared.timeout, async {
             match self.shared.tx.try_send(job) {
@@ -355,8 +356,7 @@ impl Auditor {
                     self.shared.tx.send_async(job).await.map_err(|_| Failure::Closed)?;
                 }
             }
-            enqueued = true;
-            match ack.await {
+            match (&mut ack).await {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(Failure::NoSink),
                 // Dropped unanswered: the queue closed under it, uncounted so far.
@@ -366,8 +366,15 @@ impl Auditor {
         .await;
         let outcome = match waited {
             Ok(outcome) => outcome,
-            Err(_) if enqueued => Err(Failure::Unconfirmed),
-            Err(_) => Err(Failure::QueueFull),
+            // The wait ended, and with it any send still pending (its job dropped).
+            // A job the queue took may have been taken just before: it lives
+            // on while its answer can still come, so it is unconfirmed, not lost.
+            Err(_) => match ack.try_recv() {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(Failure::NoSink),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => Err(Failure::Unconfirmed),
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => Err(Failure::QueueFull),
+            },
         };
         self.settle(outcome, started)
     }
@@ -701,8 +708,13 @@ struct Worker {
     clock: Arc<dyn Clock>,
     stats: Arc<Stats>,
     checkpoint_interval: Duration,
+    policy: FailurePolicy,
     /// `None` until opened, and again after an error (the sink is re-opened).
     chain: Option<Chain>,
+    /// The newest record known to be in the sink's storage (read back when
+    /// opened, or confirmed since): a re-open must find the storage at least
+    /// this far, or confirmed records were lost.
+    confirmed: Option<ChainHead>,
     unsynced_since: Option<Instant>,
     checkpointed: u64,
     last_checkpoint: Instant,
@@ -760,42 +772,93 @@ impl Worker {
                 )
             }),
         });
-        match opened {
-            Ok(head) => {
-                if self.chain.is_none() && self.checkpointed == 0 {
-                    self.checkpointed = head.seq;
-                }
-                self.chain = Some(Chain::new(self.key.clone(), &head));
+        let head = match opened {
+            Ok(head) => head,
+            Err(err) => {
+                self.failed("to open", &err);
+                return Err(err);
+            }
+        };
+        if let Some(confirmed) = self.confirmed.clone().filter(|c| is_behind(&head, c)) {
+            return self.lost_records(&head, &confirmed);
+        }
+        if self.checkpointed == 0 {
+            self.checkpointed = head.seq;
+        }
+        self.chain = Some(Chain::new(self.key.clone(), &head));
+        self.confirmed = Some(head);
+        metrics::gauge!("rampart_audit_sink_up", "sink" => self.name()).set(1.0);
+        Ok(())
+    }
+
+    /// The re-opened storage ends before `confirmed`: records callers were
+    /// told are kept are gone (the directory removed, the file or the table
+    /// replaced). Fail-closed refuses to go on; fail-open goes on from
+    /// `confirmed` with an `audit.gap` record that verification reports.
+    fn lost_records(&mut self, found: &ChainHead, confirmed: &ChainHead) -> Result<(), Error> {
+        metrics::counter!("rampart_audit_gaps_total", "sink" => self.name()).increment(1);
+        let what = format!(
+            "its storage ends at seq {} but seq {} was confirmed: confirmed records were removed or replaced",
+            found.seq, confirmed.seq
+        );
+        if self.policy == FailurePolicy::FailClosed {
+            let err = unavailable().context(format!(
+                "{what}; refusing to go on (fail_closed) until they are restored or the process restarts"
+            ));
+            self.failed("to open", &err);
+            return Err(err);
+        }
+        tracing::error!(target: "rampart::audit", sink = %self.sink.name(), found_seq = found.seq, confirmed_seq = confirmed.seq,
+            "audit sink lost records it had confirmed ({what}); going on (fail_open) after an audit.gap record");
+        let gap = AuditEvent::new(GAP_EVENT_TYPE, "lost")
+            .severity(Severity::Critical)
+            .outcome(Outcome::Error)
+            .detail("sink", self.sink.name())
+            .detail("found_seq", found.seq)
+            .detail("found_hash", found.hash.clone())
+            .detail("confirmed_seq", confirmed.seq)
+            .detail("confirmed_hash", confirmed.hash.clone());
+        let mut chain = Chain::new(self.key.clone(), confirmed);
+        match self.write_now(&mut chain, gap) {
+            Ok(_) => {
+                self.confirmed = Some(chain.head());
+                self.chain = Some(chain);
                 metrics::gauge!("rampart_audit_sink_up", "sink" => self.name()).set(1.0);
                 Ok(())
             }
             Err(err) => {
-                self.failed("to open", &err);
+                self.failed("to record a gap", &err);
                 Err(err)
             }
         }
     }
 
-    fn self_test(&mut self) -> Result<(), Error> {
-        let Some(chain) = self.chain.as_mut() else { return Err(unavailable()) };
-        let resumed = chain.seq();
-        let event = AuditEvent::new("audit.started", "start")
-            .detail("sink", self.sink.name())
-            .detail("resumed_after_seq", resumed)
-            .into_prepared(&self.key, self.clock.system_time(), &Default::default());
+    /// Seals `event` onto `chain`, appends and syncs it; returns its line.
+    fn write_now(&mut self, chain: &mut Chain, event: AuditEvent) -> Result<Vec<u8>, Error> {
+        let event = event.into_prepared(&self.key, self.clock.system_time(), &Default::default());
         let record = chain.seal(&event);
-        let result = self
-            .sink
-            .append(std::slice::from_ref(&record))
-            .and_then(|()| self.sink.sync())
-            .and_then(|()| match self.sink.last_record()? {
-                Some(back) if back == record.line => Ok(()),
+        self.sink.append(std::slice::from_ref(&record)).and_then(|()| self.sink.sync())?;
+        Ok(record.line)
+    }
+
+    fn self_test(&mut self) -> Result<(), Error> {
+        let Some(mut chain) = self.chain.take() else { return Err(unavailable()) };
+        let started = AuditEvent::new("audit.started", "start")
+            .detail("sink", self.sink.name())
+            .detail("resumed_after_seq", chain.seq());
+        let result =
+            self.write_now(&mut chain, started).and_then(|line| match self.sink.last_record()? {
+                Some(back) if back == line => Ok(()),
                 _ => {
                     Err(unavailable().context("the record read back differs from the one written"))
                 }
             });
-        if let Err(err) = &result {
-            self.failed("its start-up self-test", err);
+        match &result {
+            Ok(()) => {
+                self.confirmed = Some(chain.head());
+                self.chain = Some(chain);
+            }
+            Err(err) => self.failed("its start-up self-test", err),
         }
         result
     }
@@ -817,7 +880,10 @@ impl Worker {
             }
         }
         match result {
-            Ok(()) => true,
+            Ok(()) => {
+                self.confirmed = Some(chain.head());
+                true
+            }
             Err(err) => {
                 self.failed("to write", &err);
                 false
@@ -875,4 +941,9 @@ impl Worker {
             Err(err) => self.failed("to write a checkpoint", &err),
         }
     }
+}
+
+/// Whether storage ending at `head` lacks the `confirmed` record.
+fn is_behind(head: &ChainHead, confirmed: &ChainHead) -> bool {
+    head.seq < confirmed.seq || (head.seq == confirmed.seq && head.hash != confirmed.hash)
 }

@@ -36,6 +36,10 @@ use super::key::AuditKey;
 /// `prev` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The event type of the record a sink writes when it finds records it had
+/// confirmed missing from its storage (fail-open); verification reports it.
+pub(crate) const GAP_EVENT_TYPE: &str = "audit.gap";
+
 const CHECKPOINT_LABEL: &[u8] = b"rampart-audit-checkpoint\n";
 
 /// Where a chain stands: its last record.
@@ -146,11 +150,14 @@ impl Chain {
         SealedRecord { seq, hash, event, line }
     }
 
+    /// Where the chain stands: the last record sealed.
+    pub(crate) fn head(&self) -> ChainHead {
+        ChainHead { seq: self.seq, hash: String::from_utf8_lossy(&self.prev).into_owned() }
+    }
+
     /// A checkpoint vouching for the last record sealed.
     pub(crate) fn checkpoint(&self, now: SystemTime) -> Checkpoint {
-        let head =
-            ChainHead { seq: self.seq, hash: String::from_utf8_lossy(&self.prev).into_owned() };
-        Checkpoint::new(&self.key, &head, now)
+        Checkpoint::new(&self.key, &self.head(), now)
     }
 }
 

@@ -206,6 +206,11 @@ impl AuditConfig {
         &self.key
     }
 
+    /// The key file, when the key came from one.
+    pub(crate) fn key_file(&self) -> Option<&std::path::Path> {
+        self.key_file.as_deref()
+    }
+
     /// The failure policy.
     pub fn failure_policy(&self) -> FailurePolicy {
         self.failure_policy
@@ -386,6 +391,24 @@ mod tests {
             {
                 assert!(!err.message().contains(secret), "{text}: {}", err.message());
             }
+        }
+    }
+
+    #[test]
+    fn the_key_file_must_be_a_small_regular_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let big = dir.path().join("big.key");
+        std::fs::write(&big, vec![b'k'; 1 << 20]).expect("write");
+        let dev_zero = std::path::Path::new("/dev/zero");
+        for (path, why) in [
+            (big.as_path(), "larger than"),
+            (dev_zero, "not a regular file"),
+            (dir.path(), "not a regular file"),
+        ] {
+            let json = serde_json::json!({"key_file": path, "file": {"dir": "d"}});
+            let err = AuditConfig::from_raw(raw(json)).expect_err("refused");
+            assert_eq!(err.config_key(), Some("audit.key_file"));
+            assert!(err.message().contains(why), "{}", err.message());
         }
     }
 

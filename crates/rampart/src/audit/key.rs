@@ -15,6 +15,10 @@ pub(crate) type HmacSha256 = Hmac<Sha256>;
 /// The shortest key accepted, in bytes.
 pub const MIN_KEY_LEN: usize = 32;
 
+/// The largest key file read, in bytes: a key, not a document (and never a
+/// device that does not end, such as `/dev/zero`).
+const MAX_KEY_FILE: u64 = 4096;
+
 /// Domain label for the key that HMACs sensitive detail values, so a detail
 /// digest can never be replayed as a record hash.
 const DETAIL_LABEL: &[u8] = b"rampart-audit-detail-v1";
@@ -66,13 +70,14 @@ impl AuditKey {
     }
 
     /// Reads a key file: its bytes, with trailing white space (a final
-    /// newline) removed, are the key. Errors name `key_path` and never the content.
+    /// newline) removed, are the key. The file must be a regular file of at
+    /// most 4 KiB. Errors name `key_path` and never the content.
     pub fn from_file(
         id: impl Into<String>,
         path: &Path,
         key_path: &str,
     ) -> Result<AuditKey, Error> {
-        let mut bytes = std::fs::read(path).map_err(|err| {
+        let mut bytes = crate::files::read_capped(path, MAX_KEY_FILE).map_err(|err| {
             Error::configuration(
                 key_path.to_owned(),
                 format!("cannot read the key file: {}", io_reason(&err)),

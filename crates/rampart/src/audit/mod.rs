@@ -13,6 +13,11 @@
 //! `AUDIT_UNAVAILABLE`) or fail open (it goes on; the loss is counted and
 //! logged). Nothing is dropped without a count and a log line.
 //!
+//! Confirmed means kept: a sink that finds, on re-opening, fewer records
+//! than it had confirmed (a removed directory, a replaced file, a dropped
+//! table) refuses to go on under fail-closed, and under fail-open goes on
+//! after an `audit.gap` record that [`verify`] reports as lost.
+//!
 //! Values merged into every event come from the [`context`] scope.
 //! Sensitive values are stored only as an HMAC
 //! ([`AuditEvent::sensitive_detail`]).

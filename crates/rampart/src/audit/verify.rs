@@ -6,7 +6,12 @@
 //! files by their first seq, then the active `audit.jsonl`). Checkpoints
 //! (see [`chain`](super::chain)) let the verifier notice that records after
 //! the last one present existed: without them, removing the newest records
-//! cannot be told from a log that simply ended there.
+//! cannot be told from a log that simply ended there. An `audit.gap` record
+//! (a sink found records it had confirmed missing, and said so) is reported
+//! as [`FindingKind::Lost`].
+//!
+//! Files are opened one at a time, and only regular files (a FIFO in a
+//! file's place is refused rather than waited on).
 //!
 //! ```
 //! use rampart::audit::verify::{verify_lines, FindingKind};
@@ -17,13 +22,14 @@
 //! assert_eq!(verdict.finding.unwrap().kind, FindingKind::Altered);
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use super::chain::{Checkpoint, GENESIS, ParsedRecord, parse_checkpoint, parse_record};
+use super::chain::{
+    Checkpoint, GAP_EVENT_TYPE, GENESIS, ParsedRecord, parse_checkpoint, parse_record,
+};
 use super::key::AuditKey;
 use crate::error::Error;
 
@@ -40,6 +46,9 @@ pub enum FindingKind {
     Reordered,
     /// The end is missing: a checkpoint vouches for later records, or the last line is torn.
     Truncated,
+    /// Records a sink had confirmed vanished from its storage while it ran;
+    /// the sink noticed and said so in an `audit.gap` record (fail-open).
+    Lost,
 }
 
 impl fmt::Display for FindingKind {
@@ -50,6 +59,7 @@ impl fmt::Display for FindingKind {
             FindingKind::Inserted => "inserted",
             FindingKind::Reordered => "reordered",
             FindingKind::Truncated => "truncated",
+            FindingKind::Lost => "lost",
         })
     }
 }
@@ -143,9 +153,8 @@ pub fn verify_paths(
         None => Vec::new(),
     };
     let mut lines = Lines::default();
-    for path in &files {
-        let file = File::open(path).map_err(|err| io_error("opening", path, &err))?;
-        lines.push(path.display().to_string(), Box::new(BufReader::new(file)));
+    for path in files {
+        lines.push_file(path);
     }
     verify(key, lines, &checkpoints)
 }
@@ -159,7 +168,7 @@ pub fn verify_lines(
     checkpoints: &[Checkpoint],
 ) -> Result<Verdict, Error> {
     let mut lines = Lines::default();
-    lines.push(name.to_owned(), Box::new(BufReader::new(records)));
+    lines.push_reader(name.to_owned(), Box::new(BufReader::new(records)));
     verify(key, lines, checkpoints)
 }
 
@@ -169,11 +178,10 @@ pub fn read_checkpoints(
     key: &AuditKey,
     path: &Path,
 ) -> Result<Result<Vec<Checkpoint>, Finding>, Error> {
-    let file = File::open(path).map_err(|err| io_error("opening", path, &err))?;
     let mut lines = Lines::default();
-    lines.push(path.display().to_string(), Box::new(BufReader::new(file)));
+    lines.push_file(path.to_path_buf());
     let mut list = Vec::new();
-    while let Some(line) = lines.next_line().map_err(|err| io_error("reading", path, &err))? {
+    while let Some(line) = lines.next_line()? {
         if !line.complete {
             break;
         }
@@ -208,28 +216,54 @@ struct Line {
     complete: bool,
 }
 
-/// Lines from several readers in turn, remembering where each came from.
+/// Lines from several inputs in turn, remembering where each came from.
+/// Files are opened one at a time, when their turn comes, so a trail of
+/// many rotated files never holds more than one open.
 #[derive(Default)]
 struct Lines {
-    readers: std::collections::VecDeque<(String, Box<dyn BufRead>)>,
+    inputs: VecDeque<Input>,
+    current: Option<(String, Box<dyn BufRead>)>,
     number: u64,
     peeked: Option<Line>,
 }
 
+enum Input {
+    File(PathBuf),
+    Reader(String, Box<dyn BufRead>),
+}
+
 impl Lines {
-    fn push(&mut self, name: String, reader: Box<dyn BufRead>) {
-        self.readers.push_back((name, reader));
+    fn push_file(&mut self, path: PathBuf) {
+        self.inputs.push_back(Input::File(path));
     }
 
-    fn next_line(&mut self) -> io::Result<Option<Line>> {
+    fn push_reader(&mut self, name: String, reader: Box<dyn BufRead>) {
+        self.inputs.push_back(Input::Reader(name, reader));
+    }
+
+    fn next_line(&mut self) -> Result<Option<Line>, Error> {
         if let Some(line) = self.peeked.take() {
             return Ok(Some(line));
         }
-        while let Some((name, reader)) = self.readers.front_mut() {
-            let mut bytes = Vec::new();
-            if reader.by_ref().take(MAX_LINE).read_until(b'\n', &mut bytes)? == 0 {
-                self.readers.pop_front();
+        loop {
+            if self.current.is_none() {
+                self.current = match self.inputs.pop_front() {
+                    None => return Ok(None),
+                    Some(Input::Reader(name, reader)) => Some((name, reader)),
+                    Some(Input::File(path)) => {
+                        // Only regular files: a FIFO in the trail's place would hang the check.
+                        let file = crate::files::open_regular(&path)
+                            .map_err(|err| io_error("opening", &path, &err))?;
+                        Some((path.display().to_string(), Box::new(BufReader::new(file))))
+                    }
+                };
                 self.number = 0;
+            }
+            let Some((name, reader)) = self.current.as_mut() else { continue };
+            let mut bytes = Vec::new();
+            let read = reader.by_ref().take(MAX_LINE).read_until(b'\n', &mut bytes);
+            if read.map_err(|err| io_error("reading", Path::new(name.as_str()), &err))? == 0 {
+                self.current = None;
                 continue;
             }
             self.number += 1;
@@ -247,10 +281,9 @@ impl Lines {
             }
             return Ok(Some(Line { file: name.clone(), number: self.number, bytes, complete }));
         }
-        Ok(None)
     }
 
-    fn peek(&mut self) -> io::Result<Option<&Line>> {
+    fn peek(&mut self) -> Result<Option<&Line>, Error> {
         if self.peeked.is_none() {
             self.peeked = self.next_line()?;
         }
@@ -259,7 +292,6 @@ impl Lines {
 }
 
 fn verify(key: &AuditKey, mut lines: Lines, checkpoints: &[Checkpoint]) -> Result<Verdict, Error> {
-    let read_err = |err: io::Error| Error::internal(err).context("reading audit records");
     let mut vouched: HashMap<u64, &Checkpoint> = HashMap::new();
     for cp in checkpoints {
         vouched.entry(cp.seq).or_insert(cp);
@@ -269,8 +301,11 @@ fn verify(key: &AuditKey, mut lines: Lines, checkpoints: &[Checkpoint]) -> Resul
     let mut expected = 1u64;
     let mut prev = GENESIS.to_owned();
     let mut last_place = (String::from("(no records)"), 0u64);
+    // Members come in a fixed order and only `event_type` can hold this one
+    // (checked on authentic records only).
+    let gap_member = format!(",\"event_type\":\"{GAP_EVENT_TYPE}\",");
     let finding = loop {
-        let Some(line) = lines.next_line().map_err(read_err)? else { break None };
+        let Some(line) = lines.next_line()? else { break None };
         last_place = (line.file.clone(), line.number);
         let found = |kind, detail: String| Finding {
             kind,
@@ -288,7 +323,7 @@ fn verify(key: &AuditKey, mut lines: Lines, checkpoints: &[Checkpoint]) -> Resul
         let record = parse_record(key, &line.bytes).filter(|r| r.authentic);
         let Some(record) = record else {
             // A bad line followed by the record the chain expects was slipped in.
-            let next = lines.peek().map_err(read_err)?.map(|next| parse_record(key, &next.bytes));
+            let next = lines.peek()?.map(|next| parse_record(key, &next.bytes));
             let inserted = matches!(next, Some(Some(ParsedRecord { authentic: true, seq, prev: ref p, .. }))
                 if seq == expected && *p == prev);
             break Some(if inserted {
@@ -300,6 +335,9 @@ fn verify(key: &AuditKey, mut lines: Lines, checkpoints: &[Checkpoint]) -> Resul
                 )
             });
         };
+        if memchr::memmem::find(&line.bytes, gap_member.as_bytes()).is_some() {
+            break Some(found(FindingKind::Lost, describe_gap(&line.bytes)));
+        }
         if record.seq == expected && record.prev == prev {
             if let Some(cp) = vouched.get(&record.seq) {
                 if cp.hash != record.hash {
@@ -332,7 +370,7 @@ fn verify(key: &AuditKey, mut lines: Lines, checkpoints: &[Checkpoint]) -> Resul
         // A gap: reordered if the missing record turns up later, else removed.
         let gap = record.seq;
         let mut later = None;
-        while let Some(rest) = lines.next_line().map_err(read_err)? {
+        while let Some(rest) = lines.next_line()? {
             if parse_record(key, &rest.bytes).is_some_and(|r| r.authentic && r.seq == expected) {
                 later = Some((rest.file, rest.number));
                 break;
@@ -370,4 +408,19 @@ fn verify(key: &AuditKey, mut lines: Lines, checkpoints: &[Checkpoint]) -> Resul
         })
     });
     Ok(Verdict { records, checkpoints_matched: matched, finding })
+}
+
+/// What an `audit.gap` record says was lost.
+fn describe_gap(line: &[u8]) -> String {
+    let details = serde_json::from_slice::<serde_json::Value>(line)
+        .ok()
+        .map(|record| record["details"].clone())
+        .unwrap_or_default();
+    match (details["found_seq"].as_u64(), details["confirmed_seq"].as_u64()) {
+        (Some(found), Some(confirmed)) => format!(
+            "the sink found its storage ending at seq {found} after it had confirmed seq \
+             {confirmed}, and recorded the loss here (audit.gap)"
+        ),
+        _ => "the sink recorded a loss of confirmed records here (audit.gap)".to_owned(),
+    }
 }

@@ -2,6 +2,9 @@
 //! in front of real users. In the production profile each finding is an
 //! error and loading fails; in development they are warnings.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
 use super::{Config, DEVELOPMENT_SECRET_KEY, MIN_SECRET_KEY_LEN};
 use crate::error::Error;
 
@@ -70,6 +73,13 @@ pub(super) fn findings(config: &Config) -> Vec<Error> {
              when a proxy in front terminates TLS",
         ));
     }
+    let key_files = [
+        ("audit.key_file", config.audit.as_ref().and_then(|audit| audit.key_file())),
+        ("tls.key_path", config.tls.key_path.as_deref()),
+    ];
+    for (key, path) in key_files {
+        found.extend(path.and_then(|path| key_file_open_to_others(key, path)));
+    }
     for (i, net) in config.trusted_proxies.iter().enumerate() {
         if net.prefix_len() == 0 {
             found.push(Error::configuration(
@@ -107,6 +117,18 @@ fn weakness(secret: &[u8]) -> Option<String> {
             "has too little variety to be random ({distinct} distinct bytes, at most {} bits): \
              set a random secret, e.g. `openssl rand -base64 48`",
             bits.floor()
+        )
+    })
+}
+
+/// A finding for a secret key file that users other than its owner may
+/// read or change: a warning in development, refused in production.
+fn key_file_open_to_others(key: &str, path: &Path) -> Option<Error> {
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        Error::configuration(
+            key,
+            format!("names a key file open to other users (mode {mode:o}): chmod 600 it"),
         )
     })
 }

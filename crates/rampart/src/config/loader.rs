@@ -10,7 +10,7 @@ use figment::error::{Actual, Kind};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Provider};
 
-use super::{Config, MASK, Profile, RawConfig, TOP_LEVEL_KEYS, checks, section_errors};
+use super::{Config, MASK, Profile, RawConfig, TOP_LEVEL_KEYS, checks, paths, section_errors};
 use crate::error::{Error, io_reason};
 
 /// The default prefix of configuration variables: `RAMPART_RATE_LIMIT__REQUESTS`
@@ -123,7 +123,10 @@ impl Loader {
                 }
                 FileInput::Text { name, text } => (name.clone(), text.clone()),
             };
-            let dict = parse_toml(&name, &text, &mut origin.lines)?;
+            let mut dict = parse_toml(&name, &text, &mut origin.lines)?;
+            if let FileInput::Path(path) = file {
+                paths::resolve(&mut dict, path.parent().unwrap_or(std::path::Path::new("")));
+            }
             origin.file = Some(name);
             figment = figment.merge(Layer { dict, name: FILE_PROVIDER });
         }

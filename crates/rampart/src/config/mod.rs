@@ -52,6 +52,7 @@ use crate::handler::ErrorFormat;
 
 mod checks;
 mod loader;
+mod paths;
 mod secret;
 mod sections;
 mod units;

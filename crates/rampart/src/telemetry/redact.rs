@@ -167,11 +167,40 @@ impl Redactor {
 
     /// Calls `found(start, end)` for each secret in `text`, in order, never
     /// overlapping; both ends are on char boundaries.
+    ///
+    /// Text holding `%XX` escapes is also scanned as it reads decoded
+    /// (`password%3Dhunter2`, `%22token%22%3A...`), and what is found there
+    /// is redacted in the text as written.
     pub(crate) fn for_each_secret(&self, text: &str, mut found: impl FnMut(usize, usize)) {
-        let bytes = text.as_bytes();
+        let Some(decoded) = PercentDecoded::of(text) else {
+            self.scan(text.as_bytes(), found);
+            return;
+        };
+        let mut spans = Vec::new();
+        self.scan(text.as_bytes(), |start, end| spans.push((start, end)));
+        self.scan(&decoded.bytes, |start, end| spans.push(decoded.span_in(text, start, end)));
+        spans.sort_unstable();
+        let mut current: Option<(usize, usize)> = None;
+        for (start, end) in spans.into_iter().filter(|(start, end)| start < end) {
+            current = match current {
+                Some((from, to)) if start <= to => Some((from, to.max(end))),
+                Some((from, to)) => {
+                    found(from, to);
+                    Some((start, end))
+                }
+                None => Some((start, end)),
+            };
+        }
+        if let Some((from, to)) = current {
+            found(from, to);
+        }
+    }
+
+    /// [`for_each_secret`](Redactor::for_each_secret) over bytes as they are.
+    fn scan(&self, bytes: &[u8], mut found: impl FnMut(usize, usize)) {
         let mut pos = 0;
         while pos < bytes.len() {
-            let Some(m) = self.triggers.find(Input::new(text).span(pos..text.len())) else {
+            let Some(m) = self.triggers.find(Input::new(bytes).span(pos..bytes.len())) else {
                 break;
             };
             match check(self.kinds[m.pattern().as_usize()], bytes, m.start(), m.end()) {
@@ -183,6 +212,55 @@ impl Redactor {
                 _ => pos = m.start() + 1,
             }
         }
+    }
+}
+
+/// Text with its `%XX` escapes decoded, and where each byte came from.
+struct PercentDecoded {
+    bytes: Vec<u8>,
+    /// The offset in the text of each decoded byte, and the text's length last.
+    origin: Vec<usize>,
+}
+
+impl PercentDecoded {
+    /// `None` when `text` holds no `%XX` escape (the usual case: no copy made).
+    fn of(text: &str) -> Option<PercentDecoded> {
+        let b = text.as_bytes();
+        let hex = |at: usize| b.get(at).and_then(|&c| (c as char).to_digit(16));
+        let escape_at = |at: usize| Some(hex(at + 1)? * 16 + hex(at + 2)?);
+        memchr::memchr_iter(b'%', b).find(|&at| escape_at(at).is_some())?;
+        let mut bytes = Vec::with_capacity(b.len());
+        let mut origin = Vec::with_capacity(b.len() + 1);
+        let mut i = 0;
+        while i < b.len() {
+            origin.push(i);
+            match (b[i], escape_at(i)) {
+                // Two hex digits make at most 255.
+                (b'%', Some(value)) => {
+                    bytes.push(u8::try_from(value).unwrap_or(b'%'));
+                    i += 3;
+                }
+                (c, _) => {
+                    bytes.push(c);
+                    i += 1;
+                }
+            }
+        }
+        origin.push(b.len());
+        Some(PercentDecoded { bytes, origin })
+    }
+
+    /// The span of `text` that decodes to `start..end`, widened to char boundaries.
+    fn span_in(&self, text: &str, start: usize, end: usize) -> (usize, usize) {
+        let mut from = self.origin[start];
+        let mut to = self.origin[end];
+        while !text.is_char_boundary(from) {
+            from -= 1;
+        }
+        while !text.is_char_boundary(to) {
+            to += 1;
+        }
+        (from, to)
     }
 }
 
@@ -255,16 +333,18 @@ fn check(kind: Trigger, b: &[u8], start: usize, end: usize) -> Option<(usize, us
             Some((start, stop))
         }
         Trigger::UrlUserinfo => {
-            let stop = run(b, end, |c| {
-                !matches!(c, b'@' | b'/' | b'?' | b'#' | b'"' | b'\'') && !c.is_ascii_whitespace()
+            // The userinfo ends at the authority's last `@`: a password may
+            // hold an unencoded `@` of its own.
+            let authority = run(b, end, |c| {
+                !matches!(c, b'/' | b'?' | b'#' | b'"' | b'\'') && !c.is_ascii_whitespace()
             });
-            if stop == b.len() || b[stop] != b'@' {
-                return None;
-            }
-            let colon = end + b[end..stop].iter().position(|&c| c == b':')?;
-            Some((colon + 1, stop))
+            let at = end + b[end..authority].iter().rposition(|&c| c == b'@')?;
+            let colon = end + b[end..at].iter().position(|&c| c == b':')?;
+            Some((colon + 1, at))
         }
-        Trigger::Name { whole_line } => assigned_value(b, end, whole_line),
+        Trigger::Name { whole_line } => {
+            assigned_value(b, end, whole_line).or_else(|| paired_value(b, start, end, whole_line))
+        }
         Trigger::GenericKey => {
             let (from, to) = assigned_value(b, end, false)?;
             (to - from >= 16 && entropy(&b[from..to]) >= 3.0).then_some((from, to))
@@ -291,7 +371,27 @@ fn assigned_value(b: &[u8], mut i: usize, whole_line: bool) -> Option<(usize, us
         Some(b':') if b.get(i + 1) != Some(&b':') => i += 1,
         _ => return None,
     }
-    i = run(b, i, |c| c == b' ' || c == b'\t');
+    value_at(b, run(b, i, |c| c == b' ' || c == b'\t'), whole_line)
+}
+
+/// The value of a `("name", value)` pair, as a list of headers prints
+/// with `{:?}`; the name was found at `start..end`.
+fn paired_value(b: &[u8], start: usize, end: usize, whole_line: bool) -> Option<(usize, usize)> {
+    let is_name = |c: u8| is_word(c) || c == b'-' || c == b'.';
+    let from = start - b[..start].iter().rev().take_while(|&&c| is_name(c)).count();
+    let to = run(b, end, is_name);
+    let before = b[..from].strip_suffix(b"\"")?;
+    let opened = before.iter().rev().find(|c| !c.is_ascii_whitespace()) == Some(&b'(');
+    if !opened || b.get(to..to + 2) != Some(b"\",".as_slice()) {
+        return None;
+    }
+    value_at(b, run(b, to + 2, |c| c.is_ascii_whitespace()), whole_line)
+}
+
+/// The value starting at `i`: a quoted string's content, a Debug-printed
+/// value (`Some(..)`, `Name(..)`, `Name { .. }`, a list, tuple or map) up to
+/// its matching close, or a word.
+fn value_at(b: &[u8], i: usize, whole_line: bool) -> Option<(usize, usize)> {
     let escaped = b.get(i) == Some(&b'\\') && matches!(b.get(i + 1), Some(b'"' | b'\''));
     let quote = match b.get(i + usize::from(escaped)) {
         Some(&q @ (b'"' | b'\'')) => Some(q),
@@ -310,13 +410,58 @@ fn assigned_value(b: &[u8], mut i: usize, whole_line: bool) -> Option<(usize, us
                 }
             }
         }
-        None if whole_line => run(b, start, |c| c != b'\n' && c != b'\r'),
-        None => run(b, start, |c| {
-            !c.is_ascii_whitespace()
-                && !matches!(c, b',' | b';' | b'&' | b')' | b']' | b'}' | b'"' | b'\'' | b'\\')
-        }),
+        None => match debug_value_end(b, start) {
+            Some(stop) => stop,
+            None if whole_line => run(b, start, |c| c != b'\n' && c != b'\r'),
+            None => run(b, start, |c| {
+                !c.is_ascii_whitespace()
+                    && !matches!(c, b',' | b';' | b'&' | b')' | b']' | b'}' | b'"' | b'\'' | b'\\')
+            }),
+        },
     };
     (stop > start).then_some((start, stop))
+}
+
+/// Where a Debug-printed value starting at `i` ends: `Some(..)` or
+/// `Name(..)`, `Name { .. }`, or a bare `[..]`, `(..)`, `{..}`, through the
+/// matching close (strings skipped), or the end of the text if it never
+/// closes. `None` if no such value starts at `i`.
+fn debug_value_end(b: &[u8], i: usize) -> Option<usize> {
+    let name_end = run(b, i, |c| is_word(c) || c == b':');
+    let open = run(b, name_end, |c| c == b' ');
+    let named = name_end > i;
+    let shaped = match b.get(open)? {
+        b'(' => open == name_end,
+        b'{' => true,
+        b'[' => !named,
+        _ => false,
+    };
+    if !shaped || (!named && open != i) {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut j = open;
+    while j < b.len() {
+        match b[j] {
+            b'"' => {
+                // Past the string, escapes included.
+                j += 1;
+                while j < b.len() && b[j] != b'"' {
+                    j += if b[j] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(j + 1);
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    Some(b.len())
 }
 
 /// Shannon entropy in bits per byte.
@@ -418,6 +563,78 @@ mod tests {
     }
 
     #[test]
+    fn debug_printed_values_are_replaced_whole() {
+        let url = url::Url::parse("postgres://app:s3cr3t@db:5432/orders").expect("url");
+        let cases = [
+            (
+                "Login { user: \"bob\", password: Some(\"hunter2\") }".to_owned(),
+                "Login { user: \"bob\", password: [REDACTED] }".to_owned(),
+            ),
+            (
+                "Creds { token: ApiToken(\"t-1)2\\\"3\"), id: 7 }".into(),
+                "Creds { token: [REDACTED], id: 7 }".into(),
+            ),
+            (
+                "Conf { secret: Inner { a: \"x\", b: (\"y\", [1, 2]) }, n: 1 }".into(),
+                "Conf { secret: [REDACTED], n: 1 }".into(),
+            ),
+            (
+                "Login {\n    password: Some(\n        \"hunter2\",\n    ),\n}".into(),
+                "Login {\n    password: [REDACTED],\n}".into(),
+            ),
+            (
+                "[(\"accept\", \"*/*\"), (\"x-api-key\", \"k-123\")]".into(),
+                "[(\"accept\", \"*/*\"), (\"x-api-key\", \"[REDACTED]\")]".into(),
+            ),
+            (
+                "(\n    \"Cookie\",\n    \"sid=1\",\n)".into(),
+                "(\n    \"Cookie\",\n    \"[REDACTED]\",\n)".into(),
+            ),
+            (format!("{url:?}"), format!("{url:?}").replace("Some(\"s3cr3t\")", "[REDACTED]")),
+            ("session: Some(unclosed \"x".into(), "session: [REDACTED]".into()),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(r(&input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn percent_encoded_credentials_are_replaced_where_they_are_written() {
+        let cases = [
+            (format!("next=%2Fa%3Ftoken%3D{JWT}"), "next=%2Fa%3Ftoken%3D[REDACTED]".to_owned()),
+            (format!("t=%3D{JWT}"), "t=%3D[REDACTED]".to_owned()),
+            ("q=password%3Dhunter2%26x%3D1".into(), "q=password%3D[REDACTED]%26x%3D1".into()),
+            (
+                "body=%7B%22password%22%3A%22hunter2%22%7D".into(),
+                "body=%7B%22password%22%3A%22[REDACTED]%22%7D".into(),
+            ),
+            (
+                "h=Authorization%3A%20Bearer%20abc.DEF-123_x".into(),
+                "h=Authorization%3A%20[REDACTED]".into(),
+            ),
+            ("é=%C3%A9 password%3Dh%C3%A9llo w".into(), "é=%C3%A9 password%3D[REDACTED] w".into()),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(r(&input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn a_url_password_ends_at_the_last_at_sign() {
+        let cases = [
+            ("redis://:p4ss@w0rd-tail@cache:6379/0", "redis://:[REDACTED]@cache:6379/0"),
+            ("postgres://u:a@b@c@db/x?y=z@w", "postgres://u:[REDACTED]@db/x?y=z@w"),
+            (
+                "see https://example.com/a@b and mail bob@x.org",
+                "see https://example.com/a@b and mail bob@x.org",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(r(input), expected, "{input}");
+        }
+    }
+
+    #[test]
     fn ordinary_text_is_left_alone() {
         for text in [
             "request completed in 12ms",
@@ -431,6 +648,9 @@ mod tests {
             "tokens=12 session started",
             "std::collections::HashMap key::value",
             "héllo wörld ✓ eyJ",
+            "50% of 100% done, /search?q=a%20b%C3%A9",
+            "Some(42) items at Point { x: 1, y: 2 }",
+            "http://user@host/path",
         ] {
             assert_eq!(r(text), text);
         }

@@ -9,7 +9,15 @@
 //!
 //! On open, a final line without its newline (a write cut short by a crash
 //! or a full disk) is moved to `audit.torn-<unix seconds>` beside the log
-//! and cut off, and the chain continues from the last complete record.
+//! and cut off, and the chain continues from the last complete record; a
+//! torn checkpoint line goes to `audit.checkpoints.torn-<unix seconds>`.
+//!
+//! The files are opened only if they are regular files, never through a
+//! symbolic link (a link planted in a shared directory would send the trail,
+//! or the repair of a torn line, to another file). After every write and
+//! sync the sink checks that its open file is still the one at its path;
+//! if the file or the directory was removed or replaced, the write fails
+//! (nothing written into a file that is no longer the trail is confirmed).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -23,7 +31,7 @@
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -132,6 +140,37 @@ impl FileSink {
         }
     }
 
+    /// Moves a final line without its newline (a write cut short by a crash
+    /// or a full disk) to `<stem>.torn-<unix seconds>` beside `path`, then
+    /// cuts it off; returns where the complete lines end.
+    fn set_aside_torn_line(&self, file: &File, path: &Path) -> Result<u64, Error> {
+        let tail = last_line(file).map_err(|e| self.err("reading", e))?;
+        let Some(torn) = &tail.torn else { return Ok(tail.end) };
+        let at = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+        let aside = path.with_file_name(format!("{stem}.torn-{}", at.as_secs()));
+        let mut out = open_append(&aside).map_err(|e| self.err("saving a torn line", e))?;
+        out.write_all(torn)
+            .and_then(|()| out.sync_data())
+            .map_err(|e| self.err("saving a torn line", e))?;
+        file.set_len(tail.end)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| self.err("cutting a torn line", e))?;
+        tracing::warn!(target: "rampart::audit", file = %path.display(), bytes = torn.len(), aside = %aside.display(),
+            "an audit file ended in an incomplete line (a crash or a full disk during a write); it was moved aside and the file continues from its last complete line");
+        Ok(tail.end)
+    }
+
+    /// Fails unless the open active file is still the one at its path.
+    fn check_active(&mut self) -> Result<(), Error> {
+        let path = self.dir.join(ACTIVE_NAME);
+        let checked = still_at(self.active()?, &path);
+        checked.map_err(|e| {
+            self.active = None;
+            self.err("checking the active file", e)
+        })
+    }
+
     fn rotate(&mut self) -> Result<(), Error> {
         let file = self.active()?;
         file.sync_data().map_err(|e| self.err("syncing before rotation", e))?;
@@ -185,28 +224,11 @@ impl Sink for FileSink {
         }
         let path = self.dir.join(ACTIVE_NAME);
         let file = open_append(&path).map_err(|e| self.err("opening", e))?;
-        let tail = last_line(&file).map_err(|e| self.err("reading", e))?;
-        if let Some(torn) = &tail.torn {
-            let at = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-            let aside = self.dir.join(format!("audit.torn-{}", at.as_secs()));
-            let mut out = open_append(&aside).map_err(|e| self.err("saving a torn line", e))?;
-            out.write_all(torn)
-                .and_then(|()| out.sync_data())
-                .map_err(|e| self.err("saving a torn line", e))?;
-            file.set_len(tail.end)
-                .and_then(|()| file.sync_data())
-                .map_err(|e| self.err("cutting a torn line", e))?;
-            tracing::warn!(target: "rampart::audit", file = %path.display(), bytes = torn.len(), aside = %aside.display(),
-                "the audit log ended in an incomplete line (a crash or a full disk during a write); it was moved aside and the chain continues from the last complete record");
-        }
-        self.len = tail.end;
+        self.len = self.set_aside_torn_line(&file, &path)?;
         self.active = Some(file);
         let cp = open_append(&self.checkpoints_path)
             .map_err(|e| self.err("opening the checkpoints", e))?;
-        let cp_tail = last_line(&cp).map_err(|e| self.err("reading the checkpoints", e))?;
-        if cp_tail.torn.is_some() {
-            cp.set_len(cp_tail.end).map_err(|e| self.err("cutting a torn checkpoint", e))?;
-        }
+        self.set_aside_torn_line(&cp, &self.checkpoints_path)?;
         self.checkpoints = Some(cp);
         self.last_record()
     }
@@ -237,12 +259,13 @@ impl Sink for FileSink {
         }
         self.buf = buf;
         self.len += added;
-        Ok(())
+        self.check_active()
     }
 
     fn sync(&mut self) -> Result<(), Error> {
         let file = self.active()?;
-        file.sync_data().map_err(|e| self.err("syncing", e))
+        file.sync_data().map_err(|e| self.err("syncing", e))?;
+        self.check_active()
     }
 
     fn sync_soon(&mut self) -> Result<(), Error> {
@@ -255,6 +278,7 @@ impl Sink for FileSink {
         if let Some(err) = failed {
             return Err(self.err("syncing", err));
         }
+        self.check_active()?;
         let file = self.active()?.try_clone().map_err(|e| self.err("syncing", e))?;
         // One fsync already waiting covers this one too.
         let _ = self.syncer.as_ref().map(|s| s.tx.try_send(file));
@@ -269,7 +293,7 @@ impl Sink for FileSink {
         let files = crate::audit::verify::files_in(&self.dir)?;
         match files.iter().rev().find(|p| p.file_name().is_some_and(|n| n != ACTIVE_NAME)) {
             Some(path) => {
-                let file = File::open(path).map_err(|e| self.err("reading", e))?;
+                let file = crate::files::open_regular(path).map_err(|e| self.err("reading", e))?;
                 Ok(last_line(&file).map_err(|e| self.err("reading", e))?.line)
             }
             None => Ok(None),
@@ -282,13 +306,59 @@ impl Sink for FileSink {
         };
         let mut line = checkpoint.line.clone();
         line.push(b'\n');
-        let result = file.write_all(&line).and_then(|()| file.sync_data());
-        result.map_err(|e| self.err("writing a checkpoint", e))
+        let result = file
+            .write_all(&line)
+            .and_then(|()| file.sync_data())
+            .and_then(|()| still_at(file, &self.checkpoints_path));
+        result.map_err(|e| {
+            self.checkpoints = None;
+            self.err("writing a checkpoint", e)
+        })
     }
 }
 
+/// Opens `path` to append (created 0600): only a regular file, never
+/// through a symbolic link.
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().read(true).append(true).create(true).mode(0o600).open(path)
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|err| match err.raw_os_error() {
+            Some(libc::ELOOP) => io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} is a symbolic link; audit files are opened only directly",
+                    path.display()
+                ),
+            ),
+            _ => err,
+        })?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    Ok(file)
+}
+
+/// Fails unless `file` is still the file at `path`: not removed (no link
+/// left to it) and not replaced (another file, a directory or a link there).
+fn still_at(file: &File, path: &Path) -> io::Result<()> {
+    let open = file.metadata()?;
+    let there = std::fs::symlink_metadata(path);
+    let same = there.is_ok_and(|there| there.dev() == open.dev() && there.ino() == open.ino());
+    if open.nlink() == 0 || !same {
+        return Err(io::Error::other(format!(
+            "{} was removed or replaced while open: what was written to it is not in the trail",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {

@@ -45,7 +45,13 @@ pub enum SyncPolicy {
 /// each, so they need not be `Sync`.
 ///
 /// The worker calls [`open`](Sink::open) first and again after any error,
-/// so a sink returns to a consistent state by re-reading what it holds.
+/// so a sink returns to a consistent state by re-reading what it holds. A
+/// re-open that returns a record older than the last one the sink
+/// confirmed is a loss: refused under fail-closed, recorded as an
+/// `audit.gap` record under fail-open. So a sink must never hand back
+/// storage it silently made anew: fail instead (the PostgreSQL sink does
+/// not create its table again; the file sink fails a write whose file is
+/// no longer at its path).
 pub trait Sink: Send + 'static {
     /// A short name for logs and metrics (`file`, `postgres`).
     fn name(&self) -> &str;

@@ -1,9 +1,19 @@
 //! The PostgreSQL sink (feature `postgres`).
 //!
-//! On open it creates, if missing, the table and a `<table>_checkpoints`
-//! table (the migration below), then continues the chain from the row with
-//! the highest `seq`. A batch goes in as one `COPY ... FROM STDIN` statement
+//! On its first open it looks for the table and a `<table>_checkpoints`
+//! table (`to_regclass`) and creates only what is missing (the migration
+//! below), then continues the chain from the row with the highest `seq`.
+//! Once it has seen its tables it never creates them again: a table dropped
+//! while the sink runs makes every later write fail (handled by the failure
+//! policy), rather than a new chain starting at seq 1 unnoticed.
+//! A batch goes in as one `COPY ... FROM STDIN` statement
 //! (sent `batch_size` rows per message), so it is stored whole or not at all.
+//!
+//! Least privilege: when the tables exist, the sink needs only `SELECT` and
+//! `INSERT` on them (and `USAGE` on their schema). Let an owner role create
+//! them (run the migration, or start the sink once as the owner) and run the
+//! service as a writer role that cannot delete or change what it wrote
+//! (docs/OPERATIONS.md shows the grants).
 //!
 //! ```sql
 //! CREATE TABLE IF NOT EXISTS <table> (
@@ -138,6 +148,8 @@ pub struct PostgresSink {
     client: Option<Client>,
     /// The `COPY` statement, prepared once per connection.
     copy: Option<Statement>,
+    /// The tables were found (or made) by an earlier open: they are never made again.
+    tables_seen: bool,
 }
 
 impl fmt::Debug for PostgresSink {
@@ -164,6 +176,7 @@ impl PostgresSink {
             runtime: None,
             client: None,
             copy: None,
+            tables_seen: false,
         })
     }
 
@@ -176,6 +189,7 @@ impl PostgresSink {
             runtime: None,
             client: None,
             copy: None,
+            tables_seen: false,
         }
     }
 
@@ -191,6 +205,30 @@ impl PostgresSink {
     pub fn op_timeout(mut self, timeout: Duration) -> PostgresSink {
         self.op_timeout = timeout;
         self
+    }
+
+    /// The statements creating what `found` (schema, table, checkpoints
+    /// table) says is missing.
+    fn migration(&self, [schema, table, checkpoints]: [bool; 3]) -> String {
+        let mut sql = String::new();
+        if let (false, Some(name)) = (schema, &self.table.schema) {
+            sql.push_str(&format!("CREATE SCHEMA IF NOT EXISTS \"{name}\"; "));
+        }
+        if !table {
+            sql.push_str(&format!(
+                "CREATE TABLE IF NOT EXISTS {} (seq bigint PRIMARY KEY, time timestamptz NOT NULL, \
+                 event_type text NOT NULL, hash text NOT NULL, record text NOT NULL); ",
+                self.table.quoted("")
+            ));
+        }
+        if !checkpoints {
+            sql.push_str(&format!(
+                "CREATE TABLE IF NOT EXISTS {} (seq bigint NOT NULL, time timestamptz NOT NULL, \
+                 record text NOT NULL);",
+                self.table.quoted("_checkpoints")
+            ));
+        }
+        sql
     }
 
     /// Runs `op` on the sink's runtime within the operation timeout; on any
@@ -262,25 +300,47 @@ impl Sink for PostgresSink {
             }
         });
         self.client = Some(client);
-        let schema =
-            self.table.schema.as_ref().map(|s| format!("CREATE SCHEMA IF NOT EXISTS \"{s}\";"));
-        let migration = format!(
-            "{}CREATE TABLE IF NOT EXISTS {} (seq bigint PRIMARY KEY, time timestamptz NOT NULL, \
-             event_type text NOT NULL, hash text NOT NULL, record text NOT NULL); \
-             CREATE TABLE IF NOT EXISTS {} (seq bigint NOT NULL, time timestamptz NOT NULL, record text NOT NULL);",
-            schema.unwrap_or_default(),
+        // What exists already is not created again, so a role allowed only
+        // to write into existing tables can run the sink.
+        let names = [
+            self.table.schema.as_ref().map_or_else(|| "public".to_owned(), |s| format!("\"{s}\"")),
             self.table.quoted(""),
             self.table.quoted("_checkpoints"),
-        );
+        ];
+        let found: [bool; 3] = self.run("looking for the tables", |client| async move {
+            let query = "SELECT to_regnamespace($1) IS NOT NULL, to_regclass($2) IS NOT NULL, \
+                         to_regclass($3) IS NOT NULL";
+            let result = client
+                .query_one(query, &[&names[0], &names[1], &names[2]])
+                .await
+                .map(|row| [row.get(0), row.get(1), row.get(2)]);
+            (client, result)
+        })?;
+        if found.contains(&false) {
+            if self.tables_seen {
+                return Err(sink_error(
+                    "postgres",
+                    "opening",
+                    std::io::Error::other(format!(
+                        "the table {} or its checkpoints table is gone; it is not made again \
+                         (the chain would start over at seq 1): restore it",
+                        self.table.quoted("")
+                    )),
+                ));
+            }
+            let migration = self.migration(found);
+            self.run("creating the tables", |client| async move {
+                let result = client.batch_execute(&migration).await;
+                (client, result)
+            })?;
+        }
+        self.tables_seen = true;
         let copy = format!(
             "COPY {} (seq, time, event_type, hash, record) FROM STDIN",
             self.table.quoted("")
         );
-        let statement = self.run("creating the tables", |client| async move {
-            let result = match client.batch_execute(&migration).await {
-                Ok(()) => client.prepare(&copy).await,
-                Err(err) => Err(err),
-            };
+        let statement = self.run("preparing the copy", |client| async move {
+            let result = client.prepare(&copy).await;
             (client, result)
         })?;
         self.copy = Some(statement);
