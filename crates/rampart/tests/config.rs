@@ -649,6 +649,7 @@ fn config_dir(toml: &str, key_mode: u32) -> (tempfile::TempDir, PathBuf) {
     std::fs::write(&key, "audit-key-audit-key-audit-key-audit-key\n").expect("key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(key_mode)).expect("chmod");
     std::fs::copy("tests/fixtures/auth/ec_public.pem", conf.join("keys/ec.pem")).expect("pem");
+    std::fs::write(conf.join("jwks.json"), r#"{"keys": []}"#).expect("jwks");
     std::fs::write(conf.join("app.toml"), toml).expect("config");
     (tmp, conf)
 }
