@@ -181,6 +181,7 @@ impl RedisLimiter {
         Ok(Decision {
             allowed: allowed == 1,
             limit: self.quota.requests(),
+            quota: self.quota,
             remaining: u32::try_from(remaining).unwrap_or(0),
             reset_after: micros(reset_us),
             retry_after: (allowed != 1).then(|| micros(retry_us)),
@@ -217,6 +218,7 @@ impl RedisLimiter {
             _ => Ok(Decision {
                 allowed: true,
                 limit: self.quota.requests(),
+                quota: self.quota,
                 remaining: self.quota.burst(),
                 reset_after: Duration::ZERO,
                 retry_after: None,
