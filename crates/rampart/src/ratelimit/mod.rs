@@ -51,6 +51,7 @@ pub mod settings;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{GCRA_SCRIPT, RedisLimiter, RedisLimiterBuilder};
+pub(crate) use memory::DigestHasher;
 pub use memory::MemoryLimiter;
 pub use settings::{FailurePolicy, Limiter, RateLimitSettings, RawRateLimit};
 
