@@ -381,7 +381,8 @@ mod tests {
         assert_eq!(p.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(p.headers(), hour);
         // Just under the cap is kept, rounded up.
-        let p = report(&Error::rate_limited(Duration::from_millis(3_599_001)), &RequestContext::new());
+        let p =
+            report(&Error::rate_limited(Duration::from_millis(3_599_001)), &RequestContext::new());
         assert_eq!(p.headers(), hour);
         let p = report(&Error::rate_limited(Duration::from_secs(3_598)), &RequestContext::new());
         assert_eq!(p.headers(), [(RETRY_AFTER, HeaderValue::from(3598u32))]);

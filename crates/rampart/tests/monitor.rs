@@ -148,10 +148,8 @@ fn an_alert_is_an_audit_event_and_an_error_log() {
 #[test]
 fn configuring_a_monitor_after_cloning_it_configures_every_clone() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let auditor = support::synced_file_auditor(
-        dir.path(),
-        AuditKey::new("k1", vec![4; 32]).expect("key"),
-    );
+    let auditor =
+        support::synced_file_auditor(dir.path(), AuditKey::new("k1", vec![4; 32]).expect("key"));
     let monitor = Monitor::new(config(serde_json::json!({"thresholds": {"auth_failure": 2}})));
     let for_the_layer = monitor.clone();
     let clock = FakeClock::new();

@@ -637,7 +637,10 @@ fn a_forgotten_probe_holds_half_open_no_longer_than_its_max_wait() {
     assert_eq!(breaker.try_acquire().unwrap_err().retry_after(), None, "still waiting on it");
     clock.advance(Duration::from_secs(1));
     let err = breaker.try_acquire().unwrap_err();
-    assert_eq!((err.code(), err.retry_after()), (code::CIRCUIT_OPEN, Some(Duration::from_secs(30))));
+    assert_eq!(
+        (err.code(), err.retry_after()),
+        (code::CIRCUIT_OPEN, Some(Duration::from_secs(30)))
+    );
     assert_eq!(breaker.state(), CircuitState::Open, "the round failed");
     clock.advance(Duration::from_secs(30));
     assert!(succeed(&breaker).is_ok(), "a new probe");
