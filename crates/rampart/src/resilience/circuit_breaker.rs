@@ -236,9 +236,9 @@ impl CircuitBreaker {
     /// Starts a breaker for `dependency`. Defaults: a window of the last 100
     /// calls, at least 20 calls before judging, opens at a 50% failure rate,
     /// no slow-call rule, open for 30 s, 5 probe calls given at most 60 s
-    /// to finish; failures are the
-    /// errors that are [retryable](Error::is_retryable) (the dependency's
-    /// transient failures, not the caller's mistakes).
+    /// to finish; failures are the errors that are
+    /// [retryable](Error::is_retryable) (the dependency's transient
+    /// failures, not the caller's mistakes).
     pub fn builder(dependency: impl Into<Arc<str>>) -> CircuitBreakerBuilder {
         CircuitBreakerBuilder {
             dependency: dependency.into(),
