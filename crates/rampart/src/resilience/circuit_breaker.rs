@@ -311,11 +311,14 @@ impl CircuitBreaker {
 }
 
 impl Inner {
+    /// A permit that holds no probe slot (the breaker is closed).
     fn permit(&self, generation: u64) -> Permit<'_> {
-        let mut permit = Permit { breaker: self, generation, started: None, recorded: false };
-        // The permit exists before the clock is read: a panic frees its slot.
-        permit.started = self.settings.slow_call.map(|_| self.clock.now());
-        permit
+        Permit { breaker: self, generation, started: self.started(), recorded: false }
+    }
+
+    /// When a call starts, if slow calls are measured.
+    fn started(&self) -> Option<Instant> {
+        self.settings.slow_call.map(|_| self.clock.now())
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
@@ -354,14 +357,22 @@ impl Inner {
             _ => Some(core.generation),
         };
         drop(core);
-        // The permit owns its probe slot before the hook runs: if the hook
-        // panics, dropping the permit gives the slot back.
-        let permit = granted.map(|generation| self.permit(generation));
+        // The permit owns its probe slot before the hook or the clock runs:
+        // if either panics, dropping the permit gives the slot back.
+        let permit = granted.map(|generation| Permit {
+            breaker: self,
+            generation,
+            started: None,
+            recorded: false,
+        });
         if let Some((from, to)) = transition {
             self.announce(from, to);
         }
         match (permit, transition) {
-            (Some(permit), _) => Ok(permit),
+            (Some(mut permit), _) => {
+                permit.started = self.started();
+                Ok(permit)
+            }
             (None, Some((_, CircuitState::Open))) => {
                 Err(self.reject(CircuitState::Open, Some(settings.open_for)))
             }
