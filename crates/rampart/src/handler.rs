@@ -7,6 +7,13 @@
 //! `{"error": true, ...}` form when configured. Internal and configuration
 //! errors render [`GENERIC_MESSAGE`] and nothing else of themselves.
 //!
+//! An error's [`retry_after`](Error::retry_after) becomes the `Retry-After`
+//! header and the `retry_after` member: whole seconds, rounded up so a
+//! client never comes back early, and at most one hour. A longer wait (a
+//! far-off quota reset, or a hostile dependency's `Retry-After: 1000000000`
+//! passed on by a retry policy that gave up) is announced as one hour, after
+//! which the client asks again; no value, however large, overflows.
+//!
 //! ```
 //! use rampart::error::Error;
 //! use rampart::handler::{ErrorHandler, RequestContext};
@@ -26,6 +33,7 @@
 //! ```
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use http::StatusCode;
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
@@ -147,9 +155,7 @@ impl ErrorHandler {
 
         let mut headers = Vec::new();
         if let Some(after) = error.retry_after().filter(|_| public) {
-            // Retry-After is whole seconds; round up so a client never comes back early.
-            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-            headers.push((RETRY_AFTER, HeaderValue::from(secs)));
+            headers.push((RETRY_AFTER, HeaderValue::from(retry_after_secs(after))));
         }
         if kind == ErrorKind::Authentication {
             // RFC 9110 requires a challenge on every 401.
@@ -177,11 +183,21 @@ fn insert_public_data(body: &mut Map<String, Value>, error: &Error) {
         body.insert("required_permissions".into(), json!(error.required_permissions()));
     }
     if let Some(after) = error.retry_after() {
-        body.insert("retry_after".into(), after.as_secs_f64().ceil().into());
+        body.insert("retry_after".into(), f64::from(retry_after_secs(after)).into());
     }
     if !error.details().is_empty() {
         body.insert("details".into(), Value::Object(error.details().clone()));
     }
+}
+
+/// The longest wait a rendered error announces.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// `after` in whole seconds for `Retry-After`: rounded up, at most [`MAX_RETRY_AFTER`].
+fn retry_after_secs(after: Duration) -> u32 {
+    let after = after.min(MAX_RETRY_AFTER);
+    let secs = u32::try_from(after.as_secs()).unwrap_or(u32::MAX);
+    secs.saturating_add(u32::from(after.subsec_nanos() > 0))
 }
 
 /// Reports `error` with the default handler (problem format).
@@ -348,6 +364,28 @@ mod tests {
         let p = report(&Error::rate_limited(Duration::from_millis(1500)), &RequestContext::new());
         assert_eq!(p.headers(), [(RETRY_AFTER, HeaderValue::from(2u64))]);
         assert_eq!(p.body()["retry_after"], 2.0);
+    }
+
+    #[test]
+    fn a_huge_retry_after_is_capped_at_an_hour_and_never_overflows() {
+        let hour = [(RETRY_AFTER, HeaderValue::from(3600u32))];
+        // Duration::MAX: rounding up used to overflow (a panic in debug
+        // builds, `retry-after: 0` in release).
+        let p = report(&Error::rate_limited(Duration::MAX), &RequestContext::new());
+        assert_eq!(p.headers(), hour);
+        assert_eq!(p.body()["retry_after"], 3600.0);
+        // A hostile dependency's hint, passed on by a retry policy that gave up.
+        let upstream = Error::external_service("upstream failed")
+            .with_retry_after(Duration::from_secs(1_000_000_000));
+        let p = report(&upstream, &RequestContext::new());
+        assert_eq!(p.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(p.headers(), hour);
+        // Just under the cap is kept, rounded up.
+        let p =
+            report(&Error::rate_limited(Duration::from_millis(3_599_001)), &RequestContext::new());
+        assert_eq!(p.headers(), hour);
+        let p = report(&Error::rate_limited(Duration::from_secs(3_598)), &RequestContext::new());
+        assert_eq!(p.headers(), [(RETRY_AFTER, HeaderValue::from(3598u32))]);
     }
 
     #[test]

@@ -344,6 +344,52 @@ async fn replicas_share_lockouts_through_redis() {
     cleanup(&url, &prefix);
 }
 
+/// The Redis fallback: with Redis dead and the failure policy `local` for 6
+/// replicas, this replica's share (10 / 6 = 1 failure per window, 1 strike)
+/// decides. Its strikes are read against that share: the lockout is the
+/// first length, not `max_lockout` after two failures, and a client with no
+/// failures of its own still passes a locked credential.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn under_the_local_fallback_strikes_and_failures_are_read_against_the_share() {
+    use rampart::ratelimit::{FailurePolicy, Limiter, RedisLimiter};
+    // Nothing listens on this port: every call to "Redis" fails at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let clock = FakeClock::new();
+    let config = lockout_config(&json!({
+        "max_failures": 10, "window": "5m", "base_lockout": "30s", "max_lockout": "15m"
+    }));
+    let lockout = Lockout::with_backend(config.lockout(), |quota, name| {
+        RedisLimiter::builder(&url, quota)
+            .key_prefix(&format!("rampart-test:lockout-local:{name}:"))
+            .failure_policy(FailurePolicy::Local { replicas: 6 })
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .map(|limiter| Limiter::Redis(Box::new(limiter)))
+    })
+    .expect("lockout");
+    let me = [LockKey::Client(CLIENT)];
+    lockout.record_failure(&me).await;
+    assert!(lockout.check(&me).await.is_ok(), "one failure is this replica's share");
+    lockout.record_failure(&me).await;
+    assert_locked(lockout.check(&me).await, Duration::from_secs(30));
+
+    let key = LockKey::Credential("key-1");
+    for _ in 0..2 {
+        lockout.record_failure(&[key]).await;
+    }
+    assert_locked(lockout.check(&[key]).await, Duration::from_secs(30));
+    assert!(
+        lockout.check_holder(&key, Some(OTHER)).await.is_ok(),
+        "the holder, from a client with no failures, is not held back"
+    );
+    assert!(lockout.check_holder(&key, Some(CLIENT)).await.is_err(), "the guesser is");
+}
+
 /// Deletes this test's keys (they would expire on their own within seconds).
 #[cfg(feature = "redis")]
 fn cleanup(url: &str, prefix: &str) {

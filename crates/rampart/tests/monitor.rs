@@ -141,6 +141,37 @@ fn an_alert_is_an_audit_event_and_an_error_log() {
     assert!(verdict.is_intact());
 }
 
+/// The order a service is wired in: a clone goes to the block layer first,
+/// then the monitor is configured. The clone is the same monitor: it sees
+/// the blocks made through the configured one, on its clock, and the alerts
+/// it raises itself reach the auditor.
+#[test]
+fn configuring_a_monitor_after_cloning_it_configures_every_clone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let auditor =
+        support::synced_file_auditor(dir.path(), AuditKey::new("k1", vec![4; 32]).expect("key"));
+    let monitor = Monitor::new(config(serde_json::json!({"thresholds": {"auth_failure": 2}})));
+    let for_the_layer = monitor.clone();
+    let clock = FakeClock::new();
+    let monitor = monitor.with_clock(clock.clone()).with_auditor(auditor.clone());
+    for _ in 0..2 {
+        monitor.observe(Signal::AuthFailure, Some("198.51.100.7"), None);
+    }
+    assert_eq!(for_the_layer.blocked("198.51.100.7"), Some(Duration::from_secs(900)));
+    clock.advance(Duration::from_secs(900));
+    assert_eq!(for_the_layer.blocked("198.51.100.7"), None, "the same clock");
+    for _ in 0..2 {
+        for_the_layer.observe(Signal::AuthFailure, Some("198.51.100.8"), None);
+    }
+    assert!(monitor.blocked("198.51.100.8").is_some());
+    auditor.shutdown(Duration::from_secs(5)).expect("stops");
+    let keys: Vec<_> = support::audit_records(dir.path(), "security.alert")
+        .into_iter()
+        .map(|alert| alert["details"]["key"].clone())
+        .collect();
+    assert_eq!(keys, ["198.51.100.7", "198.51.100.8"]);
+}
+
 #[test]
 fn bad_settings_name_their_key() {
     for (json, key) in [

@@ -72,7 +72,7 @@ fn three_per_minute() -> MemoryLimiter {
 
 #[tokio::test]
 async fn responses_carry_the_ratelimit_fields_and_a_denial_is_429_with_retry_after() {
-    let addr = serve(app(RateLimitLayer::new(three_per_minute()).name("api"))).await;
+    let addr = serve(app(RateLimitLayer::new(three_per_minute()).name("api").unwrap())).await;
     let first = get_with(addr, "/orders", &[]).await;
     assert_eq!(first.status, 200);
     assert_eq!(first.headers["ratelimit-policy"], "\"api\";q=3;w=60");
@@ -245,4 +245,34 @@ async fn inside_the_auth_layer_a_subject_key_counts_each_verified_caller() {
     let bob = get_with(addr, "/orders", &[("x-api-key", b.expose())]).await;
     assert_eq!(bob.status, 200, "bob, from the same address, has his");
     assert_eq!(bob.headers["ratelimit"], "\"default\";r=2;t=20");
+}
+
+/// `rate_limit.enabled = false`: the layer built from the section limits
+/// nothing and adds no fields.
+#[tokio::test]
+async fn a_disabled_section_builds_a_layer_that_limits_nothing() {
+    let raw: rampart::ratelimit::RawRateLimit = serde_json::from_value(serde_json::json!({
+        "enabled": false, "requests": 1, "window": "60s"
+    }))
+    .unwrap();
+    let layer = RateLimitLayer::from_settings(&raw.validate().unwrap(), Vec::new()).unwrap();
+    let addr = serve(Router::new().route("/orders", get(|| async { "ok" })).layer(layer)).await;
+    for _ in 0..3 {
+        let reply = get_with(addr, "/orders", &[]).await;
+        assert_eq!(reply.status, 200, "one request a minute would refuse the second");
+        assert!(!reply.headers.contains_key("ratelimit"));
+        assert!(!reply.headers.contains_key("ratelimit-policy"));
+    }
+}
+
+/// A name the settings refuse is an error from the builder too, never
+/// silently replaced by `default`.
+#[test]
+fn an_invalid_policy_name_is_an_error() {
+    let too_long = "x".repeat(65);
+    for name in ["", "a\"b", "two words", "caf\u{e9}", too_long.as_str()] {
+        let err = RateLimitLayer::new(three_per_minute()).name(name).unwrap_err();
+        assert_eq!(err.config_key(), Some("rate_limit.name"), "{name:?}");
+    }
+    assert!(RateLimitLayer::new(three_per_minute()).name("api-v1.orders_2").is_ok());
 }

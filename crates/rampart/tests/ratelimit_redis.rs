@@ -463,3 +463,87 @@ fn a_hung_redis_times_out_into_the_policy_and_recovers_when_it_wakes() {
         until_recovered(&limiter).await;
     });
 }
+
+/// Redis slower than the timeout: it is stopped, so calls queue up in its
+/// socket and run when it resumes, after their callers gave up. Probes
+/// made meanwhile must not spend the key's quota when Redis gets to them.
+#[test]
+fn probes_while_redis_is_slower_than_the_timeout_spend_nothing() {
+    let Some(redis) = PrivateRedis::start() else { return };
+    let clock = rampart::clock::FakeClock::new();
+    let quota = Quota::new(5, Duration::from_secs(3600)).unwrap();
+    let limiter = RedisLimiter::builder(&redis.url(), quota)
+        .key_prefix("p:")
+        .timeout(Duration::from_millis(100))
+        .probe_interval(Duration::from_secs(1))
+        .failure_policy(FailurePolicy::FailClosed)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    runtime().block_on(async {
+        assert_eq!(limiter.check("a", 1).await.unwrap().remaining, 4);
+        redis.signal("-STOP");
+        // The check in flight when Redis stalls: refused here, and it will
+        // spend when Redis runs it (documented).
+        let err = limiter.check("a", 1).await.unwrap_err();
+        assert_eq!(err.code().as_str(), "RATE_LIMIT_UNAVAILABLE");
+        assert!(limiter.is_degraded());
+        for _ in 0..8 {
+            clock.advance(Duration::from_secs(1)); // each check is a probe
+            let err = limiter.check("a", 1).await.unwrap_err();
+            assert_eq!(err.status().as_u16(), 503);
+        }
+        redis.signal("-CONT");
+        for _ in 0..100 {
+            clock.advance(Duration::from_secs(1));
+            if limiter.check("b", 0).await.is_ok() && !limiter.is_degraded() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!limiter.is_degraded(), "Redis decides again");
+        let peek = limiter.check("a", 0).await.unwrap();
+        assert_eq!(peek.remaining, 3, "only the check made before the switch spent");
+    });
+}
+
+/// A key of the wrong type under the prefix makes Redis answer its checks
+/// with an error. That is one key's problem, not an outage: the policy
+/// (here fail closed) refuses that request, and Redis keeps deciding the
+/// others.
+#[test]
+fn an_error_reply_for_one_key_applies_the_policy_to_that_request_only() {
+    let Some(url) = support::redis_url() else { return };
+    let prefix = unique_prefix("wrongtype");
+    let quota = Quota::new(100, Duration::from_secs(60)).unwrap();
+    let limiter = RedisLimiter::builder(&url, quota)
+        .key_prefix(&prefix)
+        .timeout(Duration::from_secs(2))
+        .failure_policy(FailurePolicy::FailClosed)
+        // Standing still: the repeated error reply falls in one log interval.
+        .clock(Arc::new(rampart::clock::FakeClock::new()))
+        .build()
+        .unwrap();
+    let mut conn = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+    let victim = format!("{prefix}victim");
+    let _: i64 = redis::cmd("RPUSH").arg(&victim).arg("not a TAT").query(&mut conn).unwrap();
+    let (_, logs, metrics) = observed(|rt| {
+        rt.block_on(async {
+            let err = limiter.check("victim", 1).await.unwrap_err();
+            assert_eq!(err.code().as_str(), "RATE_LIMIT_UNAVAILABLE");
+            assert!(!limiter.is_degraded(), "Redis answered: no outage");
+            for n in 1..=20 {
+                let decision = limiter.check("healthy", 1).await.expect("Redis decides");
+                assert_eq!(decision.remaining, 100 - n);
+            }
+            assert!(limiter.check("victim", 1).await.is_err());
+        });
+    });
+    let lines = switch_logs(&logs);
+    assert_eq!(lines.len(), 1, "one warning per probe interval, no switch: {lines:?}");
+    assert!(lines[0].contains("Redis refused a rate-limit check"), "{lines:?}");
+    assert_eq!(counter(&metrics, "rampart_ratelimit_redis_switches_total", ("to", "policy")), 0);
+    assert_eq!(counter(&metrics, "rampart_ratelimit_redis_errors_total", ("reason", "reply")), 2);
+    let _: i64 =
+        redis::cmd("DEL").arg(&victim).arg(format!("{prefix}healthy")).query(&mut conn).unwrap();
+}

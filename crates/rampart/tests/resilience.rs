@@ -4,6 +4,7 @@
 mod support;
 
 use std::error::Error as _;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
@@ -279,6 +280,34 @@ fn no_sleep_ends_past_an_explicit_deadline() {
     assert_eq!(err.attempts(), Some(4));
 }
 
+/// A hostile upstream: every call takes 1 s and answers `Retry-After: 0`.
+fn busy_for_a_second(clock: &FakeClock) -> Result<(), Error> {
+    clock.advance(Duration::from_secs(1));
+    Err(Error::unavailable("busy").with_retry_after(Duration::ZERO))
+}
+
+#[test]
+fn a_zero_wait_does_not_run_past_the_deadline_or_max_elapsed() {
+    let (clock, log) = (FakeClock::new(), Log::default());
+    let retry = policy(&clock, &log).max_retries(1_000).max_elapsed(None).build().expect("policy");
+    let deadline = clock.now() + 1_500 * MS;
+    let err = retry.retry_until(deadline, || busy_for_a_second(&clock)).unwrap_err();
+    // At 1 s, 0.5 s is left: retried at once; at 2 s the deadline has passed.
+    assert_eq!((err.code(), err.attempts()), (code::RETRY_DEADLINE_EXCEEDED, Some(2)));
+    assert_eq!(clock.elapsed(), Duration::from_secs(2));
+
+    let retry = policy(&clock, &log)
+        .max_retries(1_000)
+        .max_elapsed(Some(Duration::from_secs(30)))
+        .build()
+        .expect("policy");
+    let start = clock.elapsed();
+    let err = retry.retry(|| busy_for_a_second(&clock)).unwrap_err();
+    // 30 s from the first failure (at 1 s): the attempt ending at 31 s is the last.
+    assert_eq!((err.code(), err.attempts()), (code::RETRY_DEADLINE_EXCEEDED, Some(31)));
+    assert_eq!(clock.elapsed() - start, Duration::from_secs(31));
+}
+
 #[test]
 fn max_elapsed_counts_from_the_first_failure() {
     let (clock, log) = (FakeClock::new(), Log::default());
@@ -550,6 +579,118 @@ fn a_dropped_probe_frees_its_slot() {
 }
 
 #[test]
+fn a_hook_panicking_on_the_half_open_transition_does_not_keep_the_probe_slot() {
+    let clock = FakeClock::new();
+    let breaker = breaker(&clock, &Log::default())
+        .probe_calls(1)
+        .on_event(|event: &Event<'_>| {
+            if let Event::StateChanged { to: CircuitState::HalfOpen, .. } = event {
+                panic!("a buggy hook");
+            }
+        })
+        .build()
+        .expect("breaker");
+    trip(&breaker);
+    clock.advance(Duration::from_secs(30));
+    let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| succeed(&breaker)));
+    assert!(panicked.is_err(), "the hook panicked in the call that took the probe slot");
+    assert_eq!(breaker.state(), CircuitState::HalfOpen);
+    // No time has passed: the slot is free because the permit gave it back.
+    assert!(succeed(&breaker).is_ok(), "the next call is the probe");
+    assert_eq!(breaker.state(), CircuitState::Closed);
+}
+
+#[test]
+fn a_panicking_failure_predicate_does_not_keep_the_probe_slot() {
+    let clock = FakeClock::new();
+    let breaker = breaker(&clock, &Log::default())
+        .probe_calls(1)
+        .failure_if(|err| {
+            assert_ne!(err.code(), code::CONFLICT, "a buggy predicate");
+            err.is_retryable()
+        })
+        .build()
+        .expect("breaker");
+    trip(&breaker);
+    clock.advance(Duration::from_secs(30));
+    let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        breaker.call(|| Err::<(), _>(Error::conflict("taken")))
+    }));
+    assert!(panicked.is_err(), "the predicate panicked on the probe's outcome");
+    assert!(succeed(&breaker).is_ok(), "the slot was given back");
+    assert_eq!(breaker.state(), CircuitState::Closed);
+}
+
+#[test]
+fn a_forgotten_probe_holds_half_open_no_longer_than_its_max_wait() {
+    let (clock, log) = (FakeClock::new(), Log::default());
+    let breaker = breaker(&clock, &log)
+        .probe_calls(1)
+        .half_open_max_wait(Duration::from_secs(10))
+        .build()
+        .expect("breaker");
+    trip(&breaker);
+    clock.advance(Duration::from_secs(30));
+    // A probe that never ends: its permit is neither recorded nor dropped.
+    std::mem::forget(breaker.try_acquire().expect("probe"));
+    clock.advance(Duration::from_secs(9));
+    assert_eq!(breaker.try_acquire().unwrap_err().retry_after(), None, "still waiting on it");
+    clock.advance(Duration::from_secs(1));
+    let err = breaker.try_acquire().unwrap_err();
+    assert_eq!(
+        (err.code(), err.retry_after()),
+        (code::CIRCUIT_OPEN, Some(Duration::from_secs(30)))
+    );
+    assert_eq!(breaker.state(), CircuitState::Open, "the round failed");
+    clock.advance(Duration::from_secs(30));
+    assert!(succeed(&breaker).is_ok(), "a new probe");
+    assert_eq!(breaker.state(), CircuitState::Closed);
+    let states: Vec<_> =
+        log.take().into_iter().filter(|seen| matches!(seen, Seen::State(..))).collect();
+    assert_eq!(
+        states,
+        [
+            Seen::State(CircuitState::Closed, CircuitState::Open),
+            Seen::State(CircuitState::Open, CircuitState::HalfOpen),
+            Seen::State(CircuitState::HalfOpen, CircuitState::Open),
+            Seen::State(CircuitState::Open, CircuitState::HalfOpen),
+            Seen::State(CircuitState::HalfOpen, CircuitState::Closed),
+        ]
+    );
+}
+
+#[test]
+fn an_open_for_too_long_for_an_instant_is_refused_and_the_longest_accepted_works() {
+    let cb: CircuitBreakerSettings =
+        serde_json::from_str(r#"{"open_for": "400000000000y"}"#).expect("section");
+    assert_eq!(cb.into_breaker("p").unwrap_err().config_key(), Some("circuit_breaker.open_for"));
+    let err = CircuitBreaker::builder("p").open_for(Duration::MAX).build().unwrap_err();
+    assert_eq!(err.config_key(), Some("circuit_breaker.open_for"));
+    let err = CircuitBreaker::builder("p").half_open_max_wait(Duration::MAX).build().unwrap_err();
+    assert_eq!(err.config_key(), Some("circuit_breaker.half_open_max_wait"));
+
+    let (clock, log) = (FakeClock::new(), Log::default());
+    let day = Duration::from_secs(24 * 3600);
+    let breaker = breaker(&clock, &log).open_for(day).build().expect("24h is accepted");
+    trip(&breaker);
+    clock.advance(day - Duration::from_secs(1));
+    assert_eq!(fail(&breaker).unwrap_err().retry_after(), Some(Duration::from_secs(1)));
+}
+
+#[test]
+fn a_zero_slow_call_duration_is_refused() {
+    let cb: CircuitBreakerSettings =
+        serde_json::from_str(r#"{"slow_call_duration": "0s"}"#).expect("section");
+    assert_eq!(
+        cb.into_breaker("p").unwrap_err().config_key(),
+        Some("circuit_breaker.slow_call_duration"),
+        "every call, however fast, would count as slow"
+    );
+    let err = CircuitBreaker::builder("p").slow_call(Duration::ZERO, 1.0).build().unwrap_err();
+    assert_eq!(err.config_key(), Some("circuit_breaker.slow_call_duration"));
+}
+
+#[test]
 fn concurrent_callers_in_half_open_get_exactly_the_probe_count() {
     let (clock, log) = (FakeClock::new(), Log::default());
     let breaker = breaker(&clock, &log).probe_calls(3).build().expect("breaker");
@@ -753,6 +894,26 @@ async fn async_retries_respect_the_deadline_and_retry_after() {
         .unwrap_err();
     assert_eq!(start.elapsed(), Duration::ZERO, "45 s is more than the 30 s max elapsed");
     assert_eq!(err.code(), code::RETRY_DEADLINE_EXCEEDED);
+}
+
+#[tokio::test(start_paused = true)]
+async fn async_zero_waits_do_not_run_past_the_deadline_or_max_elapsed() {
+    let retry = RetryPolicy::builder("payments").max_retries(1_000).build().expect("policy");
+    let busy = || async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Err::<(), _>(Error::unavailable("busy").with_retry_after(Duration::ZERO))
+    };
+    let start = tokio::time::Instant::now();
+    let err = retry.retry_async(busy).await.unwrap_err();
+    // The default 30 s max elapsed, from the first failure at 1 s.
+    assert_eq!((err.code(), err.attempts()), (code::RETRY_DEADLINE_EXCEEDED, Some(31)));
+    assert_eq!(start.elapsed(), Duration::from_secs(31));
+
+    let start = tokio::time::Instant::now();
+    let deadline = start.into_std() + 1_500 * MS;
+    let err = retry.retry_async_until(deadline, busy).await.unwrap_err();
+    assert_eq!((err.code(), err.attempts()), (code::RETRY_DEADLINE_EXCEEDED, Some(2)));
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
 }
 
 #[tokio::test(start_paused = true)]

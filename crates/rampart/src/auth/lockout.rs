@@ -18,6 +18,14 @@
 //!   that length: engaging a lockout spends its only cell, and a peek
 //!   (cost 0) is refused, with the time left, until the length has passed.
 //!
+//! Failures and strikes are counted against the quota of the limiter that
+//! answered ([`Decision::quota`](crate::ratelimit::Decision::quota)), not
+//! the configured one: while Redis is down and the failure policy is
+//! `local`, each replica counts against its share (`max_failures /
+//! replicas` failures per window, at least one; strikes likewise), so a
+//! lockout engages after that share and is as long as the strikes this
+//! replica counted call for, never the longest at once.
+//!
 //! Checking whether a key is locked costs one backend call for a key that
 //! never failed (a peek at its strikes) and two otherwise. Each lockout is
 //! a security event: a `warn` log with target `rampart::auth` and
@@ -195,7 +203,7 @@ impl<L: RateLimiter> Lockout<L> {
             return Ok(false);
         }
         let peek = self.failures.check(&key.key(), 0).await?;
-        Ok(peek.remaining < self.failures.quota().burst())
+        Ok(peek.remaining < peek.quota.burst())
     }
 
     /// Counts one failed authentication against each of `keys`, engaging a
@@ -214,7 +222,7 @@ impl<L: RateLimiter> Lockout<L> {
 
     async fn locked_for(&self, key: &str) -> Result<Option<Duration>, Error> {
         let strikes = self.strikes.check(key, 0).await?;
-        let level = self.strikes.quota().burst().saturating_sub(strikes.remaining);
+        let level = strikes.quota.burst().saturating_sub(strikes.remaining);
         if level == 0 {
             return Ok(None);
         }
@@ -229,7 +237,7 @@ impl<L: RateLimiter> Lockout<L> {
             return Ok(());
         }
         let strikes = self.strikes.check(&name, 1).await?;
-        let burst = self.strikes.quota().burst();
+        let burst = strikes.quota.burst();
         let level = if strikes.allowed { burst.saturating_sub(strikes.remaining) } else { burst };
         let index = self.lock_index(level);
         let lock = &self.locks[index];

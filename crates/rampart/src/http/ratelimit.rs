@@ -17,6 +17,7 @@ use super::client::client_address;
 use crate::error::Error;
 use crate::handler::{ErrorHandler, RequestContext};
 use crate::ratelimit::key::{ForwardedHeader, Identity, KeyInputs, KeyPart, build_key};
+use crate::ratelimit::settings::check_name;
 use crate::ratelimit::{Decision, Limiter, Quota, RateLimitSettings, RateLimiter};
 
 /// `RateLimit-Policy`.
@@ -24,8 +25,7 @@ pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-poli
 /// `RateLimit`.
 pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
-/// The rate-limit layer: keys each request, asks a [`RateLimiter`], and answers a denial with 429.
-///
+/// The rate-limit layer: keys each request, asks a [`RateLimiter`], and
 /// answers a denial with 429, `Retry-After` and the problem body.
 ///
 /// Responses carry the fields of draft-ietf-httpapi-ratelimit-headers-10
@@ -45,6 +45,10 @@ pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 /// Denials are counted (`rampart_ratelimit_decisions_total`) but not logged
 /// one by one: a flood of 429s must not become a flood of log lines.
 ///
+/// Built by [`from_settings`](RateLimitLayer::from_settings) from a section
+/// with `enabled = false`, the layer lets every request through untouched:
+/// no check, no fields, no count.
+///
 /// ```
 /// use std::time::Duration;
 /// use axum::{Router, routing::get};
@@ -55,7 +59,8 @@ pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 /// let limiter = MemoryLimiter::new(Quota::new(100, Duration::from_secs(60))?);
 /// let layer = RateLimitLayer::new(limiter)
 ///     .key(vec![KeyPart::Ip, KeyPart::Route])
-///     .trusted_proxies(vec!["10.0.0.0/8".parse().unwrap()]);
+///     .trusted_proxies(vec!["10.0.0.0/8".parse().unwrap()])
+///     .name("orders")?;
 /// let app: Router = Router::new().route("/orders", get(|| async { "ok" })).layer(layer);
 /// # let _ = app;
 /// # Ok::<(), rampart::Error>(())
@@ -65,6 +70,8 @@ pub struct RateLimitLayer<L> {
 }
 
 struct Shared<L> {
+    /// `rate_limit.enabled`: when false, requests pass untouched.
+    enabled: bool,
     limiter: Arc<L>,
     key: Vec<KeyPart>,
     trusted_proxies: Vec<IpNet>,
@@ -82,6 +89,7 @@ impl<L: RateLimiter> RateLimitLayer<L> {
         let quota = limiter.quota();
         RateLimitLayer {
             shared: Arc::new(Shared {
+                enabled: true,
                 limiter: Arc::new(limiter),
                 key: vec![KeyPart::Ip],
                 trusted_proxies: Vec::new(),
@@ -124,19 +132,17 @@ impl<L: RateLimiter> RateLimitLayer<L> {
         self.with(|s| s.shadow = shadow)
     }
 
-    /// The policy name in the rate-limit fields: letters, digits, `-`, `_`
-    /// and `.`; anything else is ignored and `default` kept.
-    #[must_use]
-    pub fn name(self, name: &str) -> RateLimitLayer<L> {
-        if name.is_empty()
-            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        {
-            return self;
-        }
-        self.with(|s| {
+    /// The policy name in the rate-limit fields (default `default`).
+    ///
+    /// # Errors
+    /// A configuration error (`rate_limit.name`) unless the name is 1 to 64
+    /// letters, digits, `-`, `_` and `.`, as the settings require.
+    pub fn name(self, name: &str) -> Result<RateLimitLayer<L>, Error> {
+        check_name(name)?;
+        Ok(self.with(|s| {
             s.policy = policy_value(name, &s.limiter.quota());
             name.clone_into(&mut s.name);
-        })
+        }))
     }
 
     /// The handler that renders denials (default: problem+json).
@@ -148,20 +154,23 @@ impl<L: RateLimiter> RateLimitLayer<L> {
 
 impl RateLimitLayer<Limiter> {
     /// The layer a `rate_limit` section describes, believing forwarding
-    /// headers from `trusted_proxies` only.
+    /// headers from `trusted_proxies` only; with `enabled = false`, a layer
+    /// that lets every request through untouched.
     ///
     /// # Errors
-    /// When the limiter cannot be built (see [`RateLimitSettings::limiter`]).
+    /// When the limiter cannot be built (see [`RateLimitSettings::limiter`])
+    /// or the name is invalid (settings made by hand, not validated).
     pub fn from_settings(
         settings: &RateLimitSettings,
         trusted_proxies: Vec<IpNet>,
     ) -> Result<RateLimitLayer<Limiter>, Error> {
-        Ok(RateLimitLayer::new(settings.limiter()?)
+        let layer = RateLimitLayer::new(settings.limiter()?)
             .key(settings.key.clone())
             .trusted_proxies(trusted_proxies)
             .forwarded_header(settings.forwarded_header)
             .shadow(settings.shadow)
-            .name(&settings.name))
+            .name(&settings.name)?;
+        Ok(layer.with(|s| s.enabled = settings.enabled))
     }
 }
 
@@ -174,6 +183,7 @@ impl<L> Clone for RateLimitLayer<L> {
 impl<L> fmt::Debug for RateLimitLayer<L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimitLayer")
+            .field("enabled", &self.shared.enabled)
             .field("name", &self.shared.name)
             .field("key", &self.shared.key)
             .field("shadow", &self.shared.shadow)
@@ -228,6 +238,9 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
         Box::pin(async move {
+            if !shared.enabled {
+                return inner.call(request).await;
+            }
             let decision = match shared.key_of(&request) {
                 Ok(key) => shared.limiter.check(&key, 1).await,
                 Err(err) => Err(err),
@@ -279,6 +292,7 @@ where
 impl<L> Clone for Shared<L> {
     fn clone(&self) -> Self {
         Shared {
+            enabled: self.enabled,
             limiter: self.limiter.clone(),
             key: self.key.clone(),
             trusted_proxies: self.trusted_proxies.clone(),

@@ -1,48 +1,63 @@
 //! The temporary block list.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
 
-/// Clients blocked until a time; at most `max` of them (when full, expired
-/// entries go first, then the one whose block ends soonest).
+use crate::ratelimit::DigestHasher;
+
+/// Clients (by key digest) blocked until a time `T` (an `Instant`); at most
+/// `max` of them. When full, expired blocks go first, then the one ending
+/// soonest. Blocks are indexed by client, for the lookup every request
+/// makes, and ordered by end, so making room costs O(log n), not a scan.
 #[derive(Debug)]
-pub(crate) struct BlockList {
+pub(crate) struct BlockList<T> {
     max: usize,
-    until: HashMap<String, Instant>,
+    until: HashMap<u64, T, BuildHasherDefault<DigestHasher>>,
+    /// The same blocks by end: expired and soonest-ending first.
+    by_end: BTreeSet<(T, u64)>,
 }
 
-impl BlockList {
-    pub(crate) fn new(max: usize) -> BlockList {
-        BlockList { max: max.max(1), until: HashMap::new() }
+impl<T: Ord + Copy> BlockList<T> {
+    pub(crate) fn new(max: usize) -> BlockList<T> {
+        BlockList { max: max.max(1), until: HashMap::default(), by_end: BTreeSet::new() }
     }
 
-    pub(crate) fn block(&mut self, client: &str, until: Instant, now: Instant) {
-        if !self.until.contains_key(client) && self.until.len() >= self.max {
-            self.until.retain(|_, end| *end > now);
-            if self.until.len() >= self.max {
-                let soonest =
-                    self.until.iter().min_by_key(|(_, end)| **end).map(|(k, _)| k.clone());
-                if let Some(soonest) = soonest {
-                    self.until.remove(&soonest);
-                }
+    /// Blocks `client` until `until` (a block already in force is only ever
+    /// extended).
+    pub(crate) fn block(&mut self, client: u64, until: T, now: T) {
+        if let Some(end) = self.until.get_mut(&client) {
+            if until > *end {
+                self.by_end.remove(&(*end, client));
+                self.by_end.insert((until, client));
+                *end = until;
             }
+            return;
         }
-        let end = self.until.entry(client.to_owned()).or_insert(until);
-        *end = (*end).max(until);
+        while let Some(&(end, first)) = self.by_end.first() {
+            if self.until.len() < self.max && end > now {
+                break;
+            }
+            self.by_end.pop_first();
+            self.until.remove(&first);
+        }
+        self.until.insert(client, until);
+        self.by_end.insert((until, client));
     }
 
-    /// How long `client` stays blocked, if it is.
-    pub(crate) fn remaining(&mut self, client: &str, now: Instant) -> Option<Duration> {
-        let end = *self.until.get(client)?;
+    /// When `client`'s block ends, if it is still in force at `now`.
+    pub(crate) fn end(&mut self, client: u64, now: T) -> Option<T> {
+        let end = *self.until.get(&client)?;
         if end <= now {
-            self.until.remove(client);
+            self.unblock(client);
             return None;
         }
-        Some(end - now)
+        Some(end)
     }
 
-    pub(crate) fn unblock(&mut self, client: &str) -> bool {
-        self.until.remove(client).is_some()
+    pub(crate) fn unblock(&mut self, client: u64) -> bool {
+        let Some(end) = self.until.remove(&client) else { return false };
+        self.by_end.remove(&(end, client));
+        true
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -52,22 +67,78 @@ impl BlockList {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+    use std::cmp::Ordering;
+
     use super::*;
 
     #[test]
     fn blocks_expire_and_the_list_stays_bounded() {
-        let t0 = Instant::now();
         let mut list = BlockList::new(2);
-        list.block("a", t0 + Duration::from_secs(10), t0);
-        assert_eq!(list.remaining("a", t0), Some(Duration::from_secs(10)));
-        assert_eq!(list.remaining("a", t0 + Duration::from_secs(10)), None, "expired");
-        list.block("a", t0 + Duration::from_secs(5), t0);
-        list.block("b", t0 + Duration::from_secs(50), t0);
-        list.block("c", t0 + Duration::from_secs(60), t0);
+        list.block(1, 10, 0);
+        assert_eq!(list.end(1, 0), Some(10));
+        assert_eq!(list.end(1, 10), None, "expired");
+        list.block(1, 5, 0);
+        list.block(2, 50, 0);
+        list.block(3, 60, 0);
         assert_eq!(list.len(), 2);
-        assert_eq!(list.remaining("a", t0), None, "the soonest to end made room");
-        assert!(list.remaining("c", t0).is_some());
-        assert!(list.unblock("c"));
-        assert_eq!(list.remaining("c", t0), None);
+        assert_eq!(list.end(1, 0), None, "the soonest to end made room");
+        assert_eq!(list.end(3, 0), Some(60));
+        list.block(3, 40, 0);
+        assert_eq!(list.end(3, 0), Some(60), "a block is never shortened");
+        assert!(list.unblock(3));
+        assert_eq!(list.end(3, 0), None);
+    }
+
+    #[test]
+    fn a_full_list_drops_every_expired_block_at_once() {
+        let mut list = BlockList::new(3);
+        list.block(1, 10, 0);
+        list.block(2, 20, 0);
+        list.block(3, 100, 0);
+        list.block(4, 200, 30);
+        assert_eq!(list.len(), 2);
+        assert_eq!((list.end(3, 30), list.end(4, 30)), (Some(100), Some(200)));
+    }
+
+    thread_local! {
+        static COMPARISONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// A time whose comparisons are counted: the work a block costs.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct Counted(u64);
+
+    impl Ord for Counted {
+        fn cmp(&self, other: &Self) -> Ordering {
+            COMPARISONS.with(|n| n.set(n.get() + 1));
+            self.0.cmp(&other.0)
+        }
+    }
+
+    impl PartialOrd for Counted {
+        fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+
+    /// A full list used to be scanned whole for every new block, under the
+    /// lock every request's lookup waits on.
+    #[test]
+    fn a_new_block_on_a_full_list_costs_a_few_comparisons_not_one_per_entry() {
+        let full = 20_000;
+        let mut list = BlockList::new(full);
+        for client in 0..full as u64 {
+            list.block(client, Counted(1_000 + client), Counted(0));
+        }
+        COMPARISONS.with(|n| n.set(0));
+        for client in 0..1_000 {
+            list.block(1_000_000 + client, Counted(1_000_000), Counted(0));
+        }
+        let per_block = COMPARISONS.with(Cell::get) / 1_000;
+        assert!(per_block < 200, "{per_block} comparisons per block on a full list");
+        assert_eq!(list.len(), full);
+        assert_eq!(list.end(999, Counted(0)), None, "the blocks ending soonest made room");
+        assert_eq!(list.end(1_000, Counted(0)), Some(Counted(2_000)));
     }
 }

@@ -9,7 +9,18 @@
 //! `rampart_monitor_alerts_total`; and, when a block duration is set, the
 //! client goes on the block list that [`BlockLayer`](crate::http::BlockLayer)
 //! consults (feature `http`). Memory is bounded: at most `max_tracked`
-//! keys are counted and at most `max_tracked` clients blocked.
+//! keys are counted and at most `max_tracked` clients blocked, each held as
+//! a 64-bit keyed digest (a random key per monitor, as
+//! [`MemoryLimiter`](crate::ratelimit::MemoryLimiter) does), so an entry
+//! costs the same however long the client key or subject. The block list is
+//! ordered by end time: a new block on a full list costs O(log n), and the
+//! lookup every request makes stays one hash probe.
+//!
+//! A [`Monitor`] is cheap to clone and its clones are one monitor: they
+//! share the counts, the block list, the clock and the auditor, so
+//! configuring one ([`Monitor::with_auditor`], [`Monitor::with_clock`])
+//! configures every clone, such as the one already handed to a
+//! `BlockLayer`.
 //!
 //! ```
 //! use std::time::Duration;
@@ -33,8 +44,9 @@
 //! ```
 
 use std::fmt;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
@@ -253,7 +265,8 @@ impl Serialize for MonitorConfig {
     }
 }
 
-/// Counts signals, raises alerts, keeps the block list. Cheap to clone.
+/// Counts signals, raises alerts, keeps the block list. Cheap to clone;
+/// clones share everything (see the [module documentation](self)).
 #[derive(Clone)]
 pub struct Monitor {
     inner: Arc<Inner>,
@@ -261,14 +274,19 @@ pub struct Monitor {
 
 struct Inner {
     config: MonitorConfig,
-    clock: Arc<dyn Clock>,
-    auditor: Option<Auditor>,
+    /// Keys the counts and blocks by digest.
+    hasher: RandomState,
     state: Mutex<State>,
 }
 
+/// Everything that can change, behind one lock, so every clone sees it.
 struct State {
-    windows: SlidingWindows<(Signal, Scope, String)>,
-    blocks: BlockList,
+    clock: Arc<dyn Clock>,
+    auditor: Option<Auditor>,
+    /// Keyed by the digest of (signal, scope, key).
+    windows: SlidingWindows<u64>,
+    /// Keyed by the digest of the client key.
+    blocks: BlockList<Instant>,
 }
 
 impl fmt::Debug for Monitor {
@@ -281,44 +299,31 @@ impl Monitor {
     /// A monitor on the system clock, with no auditor (alerts are logged and counted).
     pub fn new(config: MonitorConfig) -> Monitor {
         let state = State {
+            clock: Arc::new(SystemClock),
+            auditor: None,
             windows: SlidingWindows::new(config.window, config.max_tracked),
             blocks: BlockList::new(config.max_tracked),
         };
         Monitor {
-            inner: Arc::new(Inner {
-                config,
-                clock: Arc::new(SystemClock),
-                auditor: None,
-                state: Mutex::new(state),
-            }),
+            inner: Arc::new(Inner { config, hasher: RandomState::new(), state: Mutex::new(state) }),
         }
     }
 
-    /// Uses `clock` (for tests, a `FakeClock`).
+    /// Uses `clock` (for tests, a `FakeClock`), in this monitor and every
+    /// clone of it. Set it before the monitor is used: times already
+    /// recorded were read from the previous clock.
     #[must_use]
     pub fn with_clock(self, clock: impl Clock) -> Monitor {
-        self.rebuild(|inner| inner.clock = Arc::new(clock))
+        self.state().clock = Arc::new(clock);
+        self
     }
 
-    /// Records every alert as a `security.alert` event through `auditor`.
+    /// Records every alert as a `security.alert` event through `auditor`,
+    /// in this monitor and every clone of it.
     #[must_use]
     pub fn with_auditor(self, auditor: Auditor) -> Monitor {
-        self.rebuild(|inner| inner.auditor = Some(auditor))
-    }
-
-    fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Monitor {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            config: shared.config.clone(),
-            clock: Arc::clone(&shared.clock),
-            auditor: shared.auditor.clone(),
-            state: Mutex::new(State {
-                windows: SlidingWindows::new(shared.config.window, shared.config.max_tracked),
-                blocks: BlockList::new(shared.config.max_tracked),
-            }),
-        });
-        let mut inner = inner;
-        change(&mut inner);
-        Monitor { inner: Arc::new(inner) }
+        self.state().auditor = Some(auditor);
+        self
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -338,23 +343,21 @@ impl Monitor {
         if threshold == 0 {
             return Vec::new();
         }
-        let now = self.inner.clock.now();
+        let hasher = &self.inner.hasher;
         let mut alerts = Vec::new();
-        {
+        let auditor = {
             let mut state = self.state();
+            let now = state.clock.now();
             for (scope, key) in [(Scope::Client, client), (Scope::Subject, subject)] {
                 let Some(key) = key else { continue };
-                let count = state.windows.observe(
-                    &(signal, scope, key.to_owned()),
-                    now,
-                    threshold as usize,
-                );
+                let digest = hasher.hash_one((signal, scope, key));
+                let count = state.windows.observe(&digest, now, threshold as usize);
                 if !count.crossed {
                     continue;
                 }
                 let blocked_for = match (scope, self.inner.config.block_duration) {
                     (Scope::Client, Some(block)) => {
-                        state.blocks.block(key, now + block, now);
+                        state.blocks.block(hasher.hash_one(key), now + block, now);
                         Some(block)
                     }
                     _ => None,
@@ -370,21 +373,22 @@ impl Monitor {
             metrics::gauge!("rampart_monitor_tracked_keys").set(state.windows.len() as f64);
             metrics::gauge!("rampart_monitor_blocked_clients").set(state.blocks.len() as f64);
             metrics::counter!("rampart_monitor_evictions_total").absolute(state.windows.evicted());
-        }
+            if alerts.is_empty() { None } else { state.auditor.clone() }
+        };
         for alert in &alerts {
-            self.raise(alert, subject);
+            self.raise(alert, subject, auditor.as_ref());
         }
         alerts
     }
 
-    fn raise(&self, alert: &Alert, subject: Option<&str>) {
+    fn raise(&self, alert: &Alert, subject: Option<&str>, auditor: Option<&Auditor>) {
         let window = self.inner.config.window;
         tracing::error!(target: "rampart::monitor", signal = alert.signal.as_str(), scope = alert.scope.as_str(),
             key = %alert.key, count = alert.count, window_seconds = window.as_secs(),
             blocked_seconds = alert.blocked_for.map(|d| d.as_secs()), "security alert: a threshold was crossed");
         metrics::counter!("rampart_monitor_alerts_total", "signal" => alert.signal.as_str(), "scope" => alert.scope.as_str())
             .increment(1);
-        let Some(auditor) = &self.inner.auditor else { return };
+        let Some(auditor) = auditor else { return };
         let mut event = AuditEvent::new("security.alert", "alert")
             .severity(Severity::High)
             .outcome(if alert.blocked_for.is_some() { Outcome::Denied } else { Outcome::Failure })
@@ -407,13 +411,16 @@ impl Monitor {
 
     /// How long `client` stays blocked, if it is.
     pub fn blocked(&self, client: &str) -> Option<Duration> {
-        let now = self.inner.clock.now();
-        self.state().blocks.remaining(client, now)
+        let digest = self.inner.hasher.hash_one(client);
+        let mut state = self.state();
+        let now = state.clock.now();
+        state.blocks.end(digest, now).map(|end| end - now)
     }
 
     /// Lifts a block; true if there was one.
     pub fn unblock(&self, client: &str) -> bool {
-        self.state().blocks.unblock(client)
+        let digest = self.inner.hasher.hash_one(client);
+        self.state().blocks.unblock(digest)
     }
 
     /// Keys being counted now.

@@ -13,7 +13,7 @@ use super::{Decision, Quota};
 /// A quota in nanoseconds.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Gcra {
-    limit: u32,
+    quota: Quota,
     interval: u64,
     tolerance: u64,
 }
@@ -29,7 +29,7 @@ impl Gcra {
     pub(crate) fn new(quota: &Quota) -> Gcra {
         let interval = duration_nanos(quota.interval());
         Gcra {
-            limit: quota.requests(),
+            quota: *quota,
             interval,
             tolerance: interval.saturating_mul(u64::from(quota.burst())),
         }
@@ -46,7 +46,8 @@ impl Gcra {
         if now < allow_at {
             let decision = Decision {
                 allowed: false,
-                limit: self.limit,
+                limit: self.quota.requests(),
+                quota: self.quota,
                 remaining: self.cells(self.tolerance.saturating_sub(tat - now)),
                 reset_after: nanos(tat - now),
                 retry_after: Some(nanos(allow_at - now)),
@@ -56,7 +57,8 @@ impl Gcra {
         let stored = if cost == 0 { tat } else { new_tat };
         let decision = Decision {
             allowed: true,
-            limit: self.limit,
+            limit: self.quota.requests(),
+            quota: self.quota,
             remaining: self.cells(self.tolerance - (stored - now)),
             reset_after: nanos(stored - now),
             retry_after: None,

@@ -246,7 +246,7 @@ fn count_evictions(reason: &'static str, dropped: usize) {
 
 /// The map's keys are SipHash digests already: use them as their own hash.
 #[derive(Debug, Default, Clone, Copy)]
-struct DigestHasher(u64);
+pub(crate) struct DigestHasher(u64);
 
 impl Hasher for DigestHasher {
     fn finish(&self) -> u64 {

@@ -51,6 +51,7 @@ pub mod settings;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{GCRA_SCRIPT, RedisLimiter, RedisLimiterBuilder};
+pub(crate) use memory::DigestHasher;
 pub use memory::MemoryLimiter;
 pub use settings::{FailurePolicy, Limiter, RateLimitSettings, RawRateLimit};
 
@@ -174,6 +175,10 @@ pub struct Decision {
     pub allowed: bool,
     /// The quota's requests per window.
     pub limit: u32,
+    /// The quota that decided: the limiter's own or, while a shared backend
+    /// is down and its policy is `Local`, this replica's share of it. What
+    /// the key has used is `quota.burst() - remaining`.
+    pub quota: Quota,
     /// Requests the key could still make right now.
     pub remaining: u32,
     /// Time until the key's quota is whole again.
@@ -244,6 +249,7 @@ mod tests {
         let denied = Decision {
             allowed: false,
             limit: 1,
+            quota: Quota::new(1, Duration::from_secs(9)).unwrap(),
             remaining: 0,
             reset_after: Duration::from_secs(9),
             retry_after: Some(Duration::from_millis(1500)),

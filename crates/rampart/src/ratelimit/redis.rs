@@ -53,14 +53,25 @@ return {1, math.floor((tolerance - (stored - now)) / interval), stored - now, 0}
 /// nothing (`PX` = time until the key's quota is whole). Calls share one
 /// multiplexed connection that reconnects by itself, each under a time limit.
 ///
-/// When a call fails or times out, the limiter switches to its
-/// [`FailurePolicy`] until Redis answers again: `FailOpen` admits,
+/// When a call times out or its connection fails, the limiter switches to
+/// its [`FailurePolicy`] until Redis answers again: `FailOpen` admits,
 /// `FailClosed` refuses with 503, `Local` enforces `limit / replicas` in this
-/// process. While switched, one request per `probe_interval` tries Redis; the
-/// others do not wait for it. Each switch is logged (target
-/// `rampart::ratelimit`), counted (`rampart_ratelimit_redis_switches_total`)
-/// and shown by the gauge `rampart_ratelimit_redis_degraded` (1 while the
-/// policy decides).
+/// process. While switched, one request per `probe_interval` tries Redis, with
+/// a peek (cost 0) at its key: when the peek answers, Redis decides again,
+/// from that request on; the others do not wait for it. Each switch is logged
+/// (target `rampart::ratelimit`), counted
+/// (`rampart_ratelimit_redis_switches_total`) and shown by the gauge
+/// `rampart_ratelimit_redis_degraded` (1 while the policy decides).
+///
+/// An error *reply* (say a key of the wrong type under the prefix) is no
+/// outage: Redis is answering, so the policy decides that one request and
+/// every other key is still decided by Redis. Such replies are counted and
+/// logged (`warn`, at most once per `probe_interval`).
+///
+/// A call that timed out may still have spent: Redis runs it when it gets
+/// to it, after the caller gave up. That is why probes only peek: while
+/// Redis is slower than the timeout, only the checks made before the switch
+/// (one per request in flight) can spend quota unseen, not one per probe.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -94,6 +105,16 @@ pub struct RedisLimiter {
     degraded: AtomicBool,
     /// Nanoseconds since `epoch` when the next probe of Redis is due.
     next_probe: AtomicU64,
+    /// Nanoseconds since `epoch` when an error reply may be logged again.
+    next_reply_log: AtomicU64,
+}
+
+/// Why a call to Redis gave no decision.
+enum CallError {
+    /// No answer: a timeout or a failed connection. Redis is down for every key.
+    Outage(String),
+    /// An error reply to this call. Redis is up; the call alone failed.
+    Reply(String),
 }
 
 /// Configures a [`RedisLimiter`].
@@ -140,23 +161,52 @@ impl RedisLimiter {
         if cost > self.quota.burst() {
             return Err(cost_exceeds_burst(cost, &self.quota));
         }
-        if self.is_degraded() && !self.claim_probe() {
-            return self.by_policy(key, cost);
-        }
-        match self.call(key, cost).await {
-            Ok(decision) => {
-                self.mark_healthy();
-                Ok(decision)
+        if self.is_degraded() {
+            if !claim(&self.next_probe, self.now(), self.probe_interval) {
+                return self.by_policy(key, cost);
             }
-            Err(why) => {
-                self.mark_degraded(&why);
-                self.by_policy(key, cost)
+            // A probe that times out may still run once Redis catches up: a
+            // peek spends nothing there.
+            match self.call(key, 0).await {
+                Ok(peek) if cost == 0 => return self.answered(Ok(peek), key, cost),
+                Ok(_) => self.mark_healthy(),
+                Err(err) => return self.answered(Err(err), key, cost),
             }
         }
+        let result = self.call(key, cost).await;
+        self.answered(result, key, cost)
     }
 
-    async fn call(&self, key: &str, cost: u32) -> Result<Decision, String> {
-        let mut conn = self.connection().map_err(|e| e.to_string())?;
+    /// Records what a call says of Redis's health and decides the request.
+    fn answered(
+        &self,
+        result: Result<Decision, CallError>,
+        key: &str,
+        cost: u32,
+    ) -> Result<Decision, Error> {
+        match result {
+            Ok(decision) => {
+                self.mark_healthy();
+                return Ok(decision);
+            }
+            Err(CallError::Outage(why)) => self.mark_degraded(&why),
+            Err(CallError::Reply(why)) => {
+                self.mark_healthy();
+                if claim(&self.next_reply_log, self.now(), self.probe_interval) {
+                    tracing::warn!(
+                        target: LOG_TARGET,
+                        policy = self.policy.as_str(),
+                        error = why,
+                        "Redis refused a rate-limit check: the failure policy decided that request"
+                    );
+                }
+            }
+        }
+        self.by_policy(key, cost)
+    }
+
+    async fn call(&self, key: &str, cost: u32) -> Result<Decision, CallError> {
+        let mut conn = self.connection().map_err(|err| outage("connection", &err))?;
         let mut invocation = self.script.prepare_invoke();
         invocation
             .key(format!("{}{key}", self.key_prefix))
@@ -166,21 +216,27 @@ impl RedisLimiter {
         let reply = tokio::time::timeout(self.timeout, invocation.invoke_async(&mut conn)).await;
         let (allowed, remaining, reset_us, retry_us): (i64, i64, i64, i64) = match reply {
             Ok(Ok(reply)) => reply,
+            Ok(Err(err))
+                if err.is_io_error()
+                    || err.is_timeout()
+                    || err.is_connection_dropped()
+                    || err.is_connection_refusal() =>
+            {
+                return Err(outage("connection", &err));
+            }
             Ok(Err(err)) => {
-                metrics::counter!("rampart_ratelimit_redis_errors_total", "reason" => "error")
-                    .increment(1);
-                return Err(err.to_string());
+                count_error("reply");
+                return Err(CallError::Reply(err.to_string()));
             }
             Err(_) => {
-                metrics::counter!("rampart_ratelimit_redis_errors_total", "reason" => "timeout")
-                    .increment(1);
-                return Err(format!("no answer within {:?}", self.timeout));
+                return Err(outage("timeout", &format!("no answer within {:?}", self.timeout)));
             }
         };
         let micros = |n: i64| Duration::from_micros(u64::try_from(n).unwrap_or(0));
         Ok(Decision {
             allowed: allowed == 1,
             limit: self.quota.requests(),
+            quota: self.quota,
             remaining: u32::try_from(remaining).unwrap_or(0),
             reset_after: micros(reset_us),
             retry_after: (allowed != 1).then(|| micros(retry_us)),
@@ -217,6 +273,7 @@ impl RedisLimiter {
             _ => Ok(Decision {
                 allowed: true,
                 limit: self.quota.requests(),
+                quota: self.quota,
                 remaining: self.quota.burst(),
                 reset_after: Duration::ZERO,
                 retry_after: None,
@@ -238,22 +295,6 @@ impl RedisLimiter {
 
     fn now(&self) -> u64 {
         duration_nanos(self.clock.now().saturating_duration_since(self.epoch))
-    }
-
-    /// Whether this request is the one that tries Redis while degraded.
-    fn claim_probe(&self) -> bool {
-        let now = self.now();
-        let due = self.next_probe.load(Ordering::Acquire);
-        now >= due
-            && self
-                .next_probe
-                .compare_exchange(
-                    due,
-                    now + duration_nanos(self.probe_interval),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-                .is_ok()
     }
 
     fn mark_degraded(&self, why: &str) {
@@ -283,6 +324,32 @@ impl RedisLimiter {
             .increment(1);
         metrics::gauge!("rampart_ratelimit_redis_degraded", "policy" => policy).set(0.0);
     }
+}
+
+/// Whether the caller, at `now`, is the one that may act on `slot` (a time
+/// in nanoseconds since the epoch), which moves it `interval` on: one probe
+/// of Redis, or one log line, per interval among concurrent callers.
+fn claim(slot: &AtomicU64, now: u64, interval: Duration) -> bool {
+    let due = slot.load(Ordering::Acquire);
+    now >= due
+        && slot
+            .compare_exchange(
+                due,
+                now + duration_nanos(interval),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+}
+
+/// A call that got no answer, counted under `reason`.
+fn outage(reason: &'static str, why: &dyn fmt::Display) -> CallError {
+    count_error(reason);
+    CallError::Outage(why.to_string())
+}
+
+fn count_error(reason: &'static str) {
+    metrics::counter!("rampart_ratelimit_redis_errors_total", "reason" => reason).increment(1);
 }
 
 impl RateLimiter for RedisLimiter {
@@ -385,6 +452,7 @@ impl RedisLimiterBuilder {
             epoch,
             degraded: AtomicBool::new(false),
             next_probe: AtomicU64::new(0),
+            next_reply_log: AtomicU64::new(0),
         })
     }
 }

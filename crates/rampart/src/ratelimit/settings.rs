@@ -190,8 +190,9 @@ impl FailurePolicy {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RateLimitSettings {
-    /// Whether requests are limited at all (the HTTP builder leaves the
-    /// layer out when not).
+    /// Whether requests are limited at all (when not, the layer
+    /// `RateLimitLayer::from_settings` builds lets every request through
+    /// untouched).
     pub enabled: bool,
     /// The quota per key.
     pub quota: Quota,
@@ -286,15 +287,7 @@ impl RawRateLimit {
         if let Some(burst) = self.burst {
             quota = quota.with_burst(burst)?;
         }
-        if self.name.is_empty()
-            || self.name.len() > 64
-            || !self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        {
-            return Err(Error::configuration(
-                "rate_limit.name",
-                "must be 1 to 64 letters, digits, '-', '_' or '.'",
-            ));
-        }
+        check_name(&self.name)?;
         if self.key.is_empty() {
             return Err(Error::configuration("rate_limit.key", "must name at least one part"));
         }
@@ -364,6 +357,21 @@ impl RawRateLimit {
             probe_interval,
         })
     }
+}
+
+/// Checks a policy name, which the `RateLimit` fields carry in a quoted
+/// string: 1 to 64 letters, digits, `-`, `_` or `.`.
+pub(crate) fn check_name(name: &str) -> Result<(), Error> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(Error::configuration(
+            "rate_limit.name",
+            "must be 1 to 64 letters, digits, '-', '_' or '.'",
+        ));
+    }
+    Ok(())
 }
 
 /// `d` at `rate_limit.<field>`, refused when zero.

@@ -11,8 +11,9 @@ use crate::error::Error;
 const SLOTS: usize = 10;
 const SLOTS_U32: u32 = 10;
 
-/// Fixed-point unit: one token is 1000.
-const TOKEN: u64 = 1000;
+/// Fixed-point unit: one token is a million, so a ratio counts to a
+/// millionth of a retry per call.
+const TOKEN: u64 = 1_000_000;
 
 /// A retry budget shared by every call to one dependency; clones share it.
 /// Built by [`RetryBudget::builder`] and attached with
@@ -21,8 +22,9 @@ const TOKEN: u64 = 1000;
 /// Every call deposits a fraction of a token, every retry withdraws a whole
 /// one; deposits and withdrawals expire after the window. Within any window
 /// the retries allowed are `min_retries_per_second * window` plus
-/// `retry_ratio` times the calls made (Finagle's retry budget, tower's
-/// `TpsBudget`). When a dependency fails hard, retries stop at that share
+/// `retry_ratio` times the calls made, rounded down: a ratio of 0.0005 allows
+/// one retry per 2000 calls, never one per 1000 (Finagle's retry budget,
+/// tower's `TpsBudget`). When a dependency fails hard, retries stop at that share
 /// instead of multiplying the load by `max_retries + 1`.
 ///
 /// ```
@@ -179,10 +181,12 @@ impl RetryBudgetBuilder {
         }
         let reserve =
             (u128::from(self.min_per_second) * u128::from(TOKEN) * self.window.as_millis()) / 1000;
-        // In range by the check above: at most 10 * TOKEN.
-        let per_call = (self.ratio * TOKEN as f64).round();
+        // Rounded down, never up, to a millionth: rounding to a billionth
+        // first drops the float noise of a decimal ratio (0.0157 is
+        // 15699.999... millionths). In range by the check above: at most
+        // 10 * 10^9.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let per_call = per_call as u64;
+        let per_call = (self.ratio * 1e9).round() as u64 / (1_000_000_000 / TOKEN);
         let start = self.clock.now();
         Ok(RetryBudget {
             inner: Arc::new(Inner {
@@ -232,6 +236,19 @@ mod tests {
             b.deposit();
         }
         assert_eq!(withdrawals(&b), 25);
+    }
+
+    #[test]
+    fn a_small_ratio_is_rounded_down_never_up() {
+        let clock = FakeClock::new();
+        let cases = [(0.0005, 2000, 1), (0.0005, 1999, 0), (0.0157, 1000, 15), (0.3, 10, 3)];
+        for (ratio, calls, retries) in cases {
+            let b = budget(&clock, 0, ratio);
+            for _ in 0..calls {
+                b.deposit();
+            }
+            assert_eq!(withdrawals(&b), retries, "ratio {ratio} over {calls} calls");
+        }
     }
 
     #[test]

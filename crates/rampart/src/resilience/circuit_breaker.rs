@@ -75,7 +75,15 @@ const GENERATION_SHIFT: u32 = 3;
 /// error whose [`retry_after`](Error::retry_after) is the time left open.
 /// After `open_for` it turns **half-open** and lets `probe_calls` calls
 /// through; when they have all finished, it closes if their failure (and
-/// slow) rates are below the thresholds, and opens again otherwise.
+/// slow) rates are below the thresholds, and opens again otherwise. Probes
+/// that have not all finished within `half_open_max_wait` (one hangs, or
+/// its permit was leaked) count as a failed round: the next call reopens
+/// the breaker, so it never stays half-open for ever.
+///
+/// A probe's slot belongs to its [`Permit`] from the moment it is taken,
+/// before any code of yours (the [`Hook`], the `failure_if` predicate, the
+/// clock) runs: if that code panics, the slot is freed as for a dropped
+/// permit.
 ///
 /// A closed breaker costs one atomic load to enter; recording a good outcome
 /// while the window holds only good ones is one more load, anything else one
@@ -125,8 +133,12 @@ struct Settings {
     slow_call: Option<(Duration, f64)>,
     open_for: Duration,
     probe_calls: u32,
+    half_open_max_wait: Duration,
     is_failure: Option<Box<Predicate>>,
 }
+
+/// The longest `open_for` and `half_open_max_wait` accepted.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// Everything that changes together, behind the lock.
 struct Core {
@@ -135,7 +147,8 @@ struct Core {
     generation: u64,
     /// Outcomes of the last calls (closed), or of the probes (half-open).
     window: Window,
-    opened_at: Instant,
+    /// When the current state began.
+    since: Instant,
     probes_let_in: u32,
 }
 
@@ -222,9 +235,10 @@ impl fmt::Debug for Permit<'_> {
 impl CircuitBreaker {
     /// Starts a breaker for `dependency`. Defaults: a window of the last 100
     /// calls, at least 20 calls before judging, opens at a 50% failure rate,
-    /// no slow-call rule, open for 30 s, 5 probe calls; failures are the
-    /// errors that are [retryable](Error::is_retryable) (the dependency's
-    /// transient failures, not the caller's mistakes).
+    /// no slow-call rule, open for 30 s, 5 probe calls given at most 60 s
+    /// to finish; failures are the errors that are
+    /// [retryable](Error::is_retryable) (the dependency's transient
+    /// failures, not the caller's mistakes).
     pub fn builder(dependency: impl Into<Arc<str>>) -> CircuitBreakerBuilder {
         CircuitBreakerBuilder {
             dependency: dependency.into(),
@@ -235,6 +249,7 @@ impl CircuitBreaker {
                 slow_call: None,
                 open_for: Duration::from_secs(30),
                 probe_calls: 5,
+                half_open_max_wait: Duration::from_secs(60),
                 is_failure: None,
             },
             clock: Arc::new(SystemClock),
@@ -296,9 +311,14 @@ impl CircuitBreaker {
 }
 
 impl Inner {
+    /// A permit that holds no probe slot (the breaker is closed).
     fn permit(&self, generation: u64) -> Permit<'_> {
-        let started = self.settings.slow_call.map(|_| self.clock.now());
-        Permit { breaker: self, generation, started, recorded: false }
+        Permit { breaker: self, generation, started: self.started(), recorded: false }
+    }
+
+    /// When a call starts, if slow calls are measured.
+    fn started(&self) -> Option<Instant> {
+        self.settings.slow_call.map(|_| self.clock.now())
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
@@ -308,19 +328,27 @@ impl Inner {
     }
 
     fn acquire_slow(&self) -> Result<Permit<'_>, Error> {
+        let settings = &self.settings;
         let mut core = self.lock();
         let mut transition = None;
         if core.state == CircuitState::Open {
-            let now = self.clock.now();
-            let reopen = core.opened_at + self.settings.open_for;
-            if now < reopen {
+            // Elapsed time, not `since + open_for`: no instant arithmetic to overflow.
+            let open = self.clock.now().saturating_duration_since(core.since);
+            if open < settings.open_for {
                 drop(core);
-                return Err(self.reject(CircuitState::Open, Some(reopen - now)));
+                return Err(self.reject(CircuitState::Open, Some(settings.open_for - open)));
             }
             transition = Some(self.move_to(&mut core, CircuitState::HalfOpen));
         }
-        let result = match core.state {
-            CircuitState::HalfOpen if core.probes_let_in >= self.settings.probe_calls => None,
+        let granted = match core.state {
+            CircuitState::HalfOpen if core.probes_let_in >= settings.probe_calls => {
+                let waited = self.clock.now().saturating_duration_since(core.since);
+                if waited >= settings.half_open_max_wait {
+                    // A probe hung or was leaked: the round failed.
+                    transition = Some(self.move_to(&mut core, CircuitState::Open));
+                }
+                None
+            }
             CircuitState::HalfOpen => {
                 core.probes_let_in += 1;
                 Some(core.generation)
@@ -329,12 +357,26 @@ impl Inner {
             _ => Some(core.generation),
         };
         drop(core);
+        // The permit owns its probe slot before the hook or the clock runs:
+        // if either panics, dropping the permit gives the slot back.
+        let permit = granted.map(|generation| Permit {
+            breaker: self,
+            generation,
+            started: None,
+            recorded: false,
+        });
         if let Some((from, to)) = transition {
             self.announce(from, to);
         }
-        match result {
-            Some(generation) => Ok(self.permit(generation)),
-            None => Err(self.reject(CircuitState::HalfOpen, None)),
+        match (permit, transition) {
+            (Some(mut permit), _) => {
+                permit.started = self.started();
+                Ok(permit)
+            }
+            (None, Some((_, CircuitState::Open))) => {
+                Err(self.reject(CircuitState::Open, Some(settings.open_for)))
+            }
+            (None, _) => Err(self.reject(CircuitState::HalfOpen, None)),
         }
     }
 
@@ -396,9 +438,7 @@ impl Inner {
         core.generation += 1;
         core.window.clear();
         core.probes_let_in = 0;
-        if to == CircuitState::Open {
-            core.opened_at = self.clock.now();
-        }
+        core.since = self.clock.now();
         self.status.store(core.generation << GENERATION_SHIFT | to.gauge(), Ordering::Release);
         (from, to)
     }
@@ -455,7 +495,6 @@ impl Permit<'_> {
     /// the breaker's predicate says so (default: it is retryable); a call
     /// slower than the slow-call threshold counts as slow whatever its result.
     pub fn record<T>(mut self, result: &Result<T, Error>) {
-        self.recorded = true;
         let breaker = self.breaker;
         let failed = match result {
             Ok(_) => false,
@@ -470,6 +509,9 @@ impl Permit<'_> {
             }
             _ => false,
         };
+        // Only now: had the predicate or the clock panicked, dropping the
+        // unrecorded permit would have freed its probe slot.
+        self.recorded = true;
         let healthy = self.generation << GENERATION_SHIFT | HEALTHY | CircuitState::Closed.gauge();
         if !failed && !slow && breaker.status.load(Ordering::Acquire) == healthy {
             // Rotating a good outcome into a window of good outcomes is a no-op.
@@ -507,6 +549,7 @@ impl fmt::Debug for CircuitBreakerBuilder {
             .field("slow_call", &s.slow_call)
             .field("open_for", &s.open_for)
             .field("probe_calls", &s.probe_calls)
+            .field("half_open_max_wait", &s.half_open_max_wait)
             .finish_non_exhaustive()
     }
 }
@@ -531,13 +574,14 @@ impl CircuitBreakerBuilder {
     }
 
     /// Also opens when the share of calls taking at least `threshold`
-    /// reaches `rate`, in (0, 1].
+    /// (longer than zero) reaches `rate`, in (0, 1].
     pub fn slow_call(mut self, threshold: Duration, rate: f64) -> Self {
         self.settings.slow_call = Some((threshold, rate));
         self
     }
 
-    /// How long the breaker stays open before probing.
+    /// How long the breaker stays open before probing (longer than zero,
+    /// at most 24 hours).
     pub fn open_for(mut self, duration: Duration) -> Self {
         self.settings.open_for = duration;
         self
@@ -546,6 +590,15 @@ impl CircuitBreakerBuilder {
     /// Calls let through while half-open (1 to the window size).
     pub fn probe_calls(mut self, calls: u32) -> Self {
         self.settings.probe_calls = calls;
+        self
+    }
+
+    /// How long the probes of a half-open breaker may take, all together,
+    /// before the round counts as failed and the breaker opens again (longer
+    /// than zero, at most 24 hours; default 60 s). Bounds how long a hung
+    /// or leaked probe keeps every other call out.
+    pub fn half_open_max_wait(mut self, wait: Duration) -> Self {
+        self.settings.half_open_max_wait = wait;
         self
     }
 
@@ -574,8 +627,9 @@ impl CircuitBreakerBuilder {
     ///
     /// # Errors
     /// A configuration error naming the setting (`circuit_breaker.window_size`,
-    /// `.minimum_calls`, `.failure_rate`, `.slow_call_rate`, `.open_for`,
-    /// `.probe_calls`) when it is out of range.
+    /// `.minimum_calls`, `.failure_rate`, `.slow_call_duration`,
+    /// `.slow_call_rate`, `.open_for`, `.probe_calls`, `.half_open_max_wait`)
+    /// when it is out of range.
     pub fn build(self) -> Result<CircuitBreaker, Error> {
         let s = &self.settings;
         let invalid = |key: &str, why: &'static str| {
@@ -591,14 +645,22 @@ impl CircuitBreakerBuilder {
         if !rate_ok(s.failure_rate) {
             return invalid("failure_rate", "must be above 0.0 and at most 1.0");
         }
+        let wait_ok = |wait: Duration| !wait.is_zero() && wait <= MAX_WAIT;
+        if s.slow_call.is_some_and(|(threshold, _)| threshold.is_zero()) {
+            // Every call would be slow: the breaker would open on successes.
+            return invalid("slow_call_duration", "must be longer than zero");
+        }
         if s.slow_call.is_some_and(|(_, rate)| !rate_ok(rate)) {
             return invalid("slow_call_rate", "must be above 0.0 and at most 1.0");
         }
-        if s.open_for.is_zero() {
-            return invalid("open_for", "must be longer than zero");
+        if !wait_ok(s.open_for) {
+            return invalid("open_for", "must be longer than zero and at most 24h");
         }
         if s.probe_calls == 0 || s.probe_calls as usize > s.window_size {
             return invalid("probe_calls", "must be from 1 to circuit_breaker.window_size");
+        }
+        if !wait_ok(s.half_open_max_wait) {
+            return invalid("half_open_max_wait", "must be longer than zero and at most 24h");
         }
         set_state_gauge(&self.dependency, CircuitState::Closed);
         let now = self.clock.now();
@@ -608,7 +670,7 @@ impl CircuitBreakerBuilder {
                     state: CircuitState::Closed,
                     generation: 0,
                     window: Window::new(self.settings.window_size),
-                    opened_at: now,
+                    since: now,
                     probes_let_in: 0,
                 }),
                 dependency: self.dependency,

@@ -127,7 +127,8 @@ pub enum Event<'a> {
 pub enum GiveUpReason {
     /// Every allowed retry was made.
     Exhausted,
-    /// The next wait would end past the deadline or the max elapsed time.
+    /// The deadline or the max elapsed time has come, or the next wait
+    /// would end past it.
     Deadline,
     /// The dependency's retry budget is spent.
     Budget,

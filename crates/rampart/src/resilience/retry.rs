@@ -49,9 +49,10 @@ type Predicate = dyn Fn(&Error) -> bool + Send + Sync;
 ///
 /// - at once, returning the error unchanged, when it is not retryable;
 /// - with `RETRIES_EXHAUSTED` after `max_retries` retries;
-/// - with `RETRY_DEADLINE_EXCEEDED`, without sleeping, when the next wait
-///   would end past the deadline (`max_elapsed` after the first failure,
-///   or the instant given to [`retry_until`](Self::retry_until));
+/// - with `RETRY_DEADLINE_EXCEEDED`, without sleeping, when the deadline
+///   (`max_elapsed` after the first failure, or the instant given to
+///   [`retry_until`](Self::retry_until)) has come or the next wait would
+///   end past it; a zero wait (`Retry-After: 0`) is no way around it;
 /// - with `RETRY_BUDGET_EXHAUSTED` when the budget allows no more retries.
 ///
 /// Those three are `ExternalService` errors of severity High that carry the
@@ -268,10 +269,13 @@ impl Attempts<'_> {
             {
                 self.deadline = Some(self.deadline.map_or(end, |deadline| deadline.min(end)));
             }
-            if let Some(deadline) = self.deadline
-                && delay > deadline.saturating_duration_since(now)
-            {
-                return Err(self.give_up(GiveUpReason::Deadline, err));
+            // A zero wait (say `Retry-After: 0`) must not slip past a
+            // deadline that has already come.
+            if let Some(deadline) = self.deadline {
+                let left = deadline.saturating_duration_since(now);
+                if left.is_zero() || delay > left {
+                    return Err(self.give_up(GiveUpReason::Deadline, err));
+                }
             }
         }
         if let Some(budget) = &policy.budget

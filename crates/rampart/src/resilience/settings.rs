@@ -118,14 +118,18 @@ pub struct CircuitBreakerSettings {
     pub minimum_calls: u32,
     /// The share of failed calls that opens the breaker.
     pub failure_rate: f64,
-    /// Calls at least this long are slow, e.g. "2s"; unset disables the rule.
+    /// Calls at least this long are slow, e.g. "2s" (above zero); unset
+    /// disables the rule.
     pub slow_call_duration: Option<String>,
     /// The share of slow calls that opens the breaker.
     pub slow_call_rate: f64,
-    /// How long the breaker stays open, e.g. "30s".
+    /// How long the breaker stays open, e.g. "30s" (at most "24h").
     pub open_for: String,
     /// Calls let through while half-open.
     pub probe_calls: u32,
+    /// How long the probes may take before the breaker opens again, e.g.
+    /// "60s" (at most "24h").
+    pub half_open_max_wait: String,
 }
 
 impl Default for CircuitBreakerSettings {
@@ -138,6 +142,7 @@ impl Default for CircuitBreakerSettings {
             slow_call_rate: 1.0,
             open_for: "30s".into(),
             probe_calls: 5,
+            half_open_max_wait: "60s".into(),
         }
     }
 }
@@ -153,7 +158,11 @@ impl CircuitBreakerSettings {
             .minimum_calls(self.minimum_calls)
             .failure_rate(self.failure_rate)
             .open_for(duration("circuit_breaker.open_for", &self.open_for)?)
-            .probe_calls(self.probe_calls);
+            .probe_calls(self.probe_calls)
+            .half_open_max_wait(duration(
+                "circuit_breaker.half_open_max_wait",
+                &self.half_open_max_wait,
+            )?);
         if let Some(slow) = &self.slow_call_duration {
             let threshold = duration("circuit_breaker.slow_call_duration", slow)?;
             builder = builder.slow_call(threshold, self.slow_call_rate);
