@@ -14,6 +14,7 @@
 //! | [`validate`], [`sanitize`] | rejecting bad input precisely; encoding output |
 //! | [`config`] | layered, typed configuration with masked secrets and a production profile |
 //! | [`telemetry`] | JSON logs with redaction in the formatter; Prometheus metrics |
+//! | [`client`] | who is calling: the client address through trusted proxies, the verified identity |
 //! | [`ratelimit`] | GCRA limits in memory or shared through Redis |
 //! | [`auth`] | JWTs, API keys, sessions, permissions, lockout |
 //! | [`audit`], [`monitor`] | the tamper-evident audit trail; alerts and blocks on suspicious patterns |
@@ -49,6 +50,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -338,7 +338,7 @@ fn lockout_without_a_client_address_refuses_loudly_and_locks_no_holder() {
                 .as_str()
                 .is_some_and(|m| m.contains("into_make_service_with_connect_info"))
     });
-    assert!(fix.is_some_and(|line| line["config_key"] == "auth.lockout"), "{}", logs.text());
+    assert!(fix.is_some_and(|line| line["config_key"] == "proxy"), "{}", logs.text());
 }
 
 /// Finding: after a restart (or logout race, eviction, purge) a browser's

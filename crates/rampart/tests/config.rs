@@ -188,11 +188,11 @@ fn a_mistyped_secret_is_never_echoed() {
              (rampart.toml:1)",
         ),
         (
-            &format!("trusted_proxies = [\"{CANARY}\"]\n"),
+            &format!("[proxy]\ntrusted_proxies = [\"{CANARY}\"]\n"),
             &[],
-            "trusted_proxies[0]",
+            "proxy.trusted_proxies[0]",
             "is not an IP network: write a CIDR such as \"10.0.0.0/8\" or an address \
-             (rampart.toml:1)",
+             (rampart.toml:2)",
         ),
     ];
     for (toml, env, key, why) in cases {
@@ -274,15 +274,15 @@ fn each_production_check_refuses_its_setting_and_development_warns() {
         ),
         ("", base, "tls", "is not set up"),
         (
-            "trusted_proxies = [\"10.0.0.0/8\", \"0.0.0.0/0\"]\n[tls]\nterminated_upstream = true\n",
+            "[proxy]\ntrusted_proxies = [\"10.0.0.0/8\", \"0.0.0.0/0\"]\n[tls]\nterminated_upstream = true\n",
             base,
-            "trusted_proxies[1]",
+            "proxy.trusted_proxies[1]",
             "trusts every address",
         ),
         (
-            "trusted_proxies = [\"::/0\"]\n[tls]\nterminated_upstream = true\n",
+            "[proxy]\ntrusted_proxies = [\"::/0\"]\n[tls]\nterminated_upstream = true\n",
             base,
-            "trusted_proxies[0]",
+            "proxy.trusted_proxies[0]",
             "trusts every address",
         ),
     ];
@@ -307,20 +307,26 @@ fn each_production_check_refuses_its_setting_and_development_warns() {
 
 #[test]
 fn production_lists_every_problem_one_per_line() {
-    let toml = "profile = \"production\"\ntrusted_proxies = [\"0.0.0.0/0\"]\n\
+    let toml = "profile = \"production\"\n[proxy]\ntrusted_proxies = [\"0.0.0.0/0\"]\n\
                 [cors]\nallowed_origins = [\"*\"]\nallow_credentials = true\n\
                 [rate_limit]\nenabled = false\n";
     let err = fail(toml, &[]);
     let keys: Vec<String> = problems(&err).into_iter().map(|(k, _)| k).collect();
     assert_eq!(
         keys,
-        ["secret_key", "cors.allowed_origins", "rate_limit.enabled", "tls", "trusted_proxies[0]"]
+        [
+            "secret_key",
+            "cors.allowed_origins",
+            "rate_limit.enabled",
+            "tls",
+            "proxy.trusted_proxies[0]"
+        ]
     );
     let text = err.to_string();
     assert_eq!(text.lines().count(), 5, "{text}");
     assert!(
         text.lines()
-            .any(|l| l == "rate_limit.enabled: is false: rate limiting is off (rampart.toml:7)"),
+            .any(|l| l == "rate_limit.enabled: is false: rate limiting is off (rampart.toml:8)"),
         "{text}"
     );
 }

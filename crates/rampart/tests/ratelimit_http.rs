@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use rampart::http::RateLimitLayer;
+use rampart::client::ProxySettings;
+use rampart::http::{ClientIpLayer, RateLimitLayer};
 use rampart::ratelimit::key::KeyPart;
 use rampart::ratelimit::{MemoryLimiter, Quota};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -112,9 +113,9 @@ async fn attack_rotating_x_forwarded_for_from_an_untrusted_peer_does_not_buy_fre
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_has_its_own_bucket_and_cannot_prepend_its_way_out() {
-    let layer = RateLimitLayer::new(three_per_minute())
-        .trusted_proxies(vec!["127.0.0.0/8".parse().unwrap()]);
-    let addr = serve(app(layer)).await;
+    let layer = RateLimitLayer::new(three_per_minute());
+    let proxies = ProxySettings::new(vec!["127.0.0.0/8".parse().unwrap()], Default::default());
+    let addr = serve(app(layer).layer(ClientIpLayer::new(proxies))).await;
     for _ in 0..3 {
         assert_eq!(
             get_with(addr, "/orders", &[("X-Forwarded-For", "198.51.100.7")]).await.status,
@@ -255,7 +256,7 @@ async fn a_disabled_section_builds_a_layer_that_limits_nothing() {
         "enabled": false, "requests": 1, "window": "60s"
     }))
     .unwrap();
-    let layer = RateLimitLayer::from_settings(&raw.validate().unwrap(), Vec::new()).unwrap();
+    let layer = RateLimitLayer::from_settings(&raw.validate().unwrap()).unwrap();
     let addr = serve(Router::new().route("/orders", get(|| async { "ok" })).layer(layer)).await;
     for _ in 0..3 {
         let reply = get_with(addr, "/orders", &[]).await;

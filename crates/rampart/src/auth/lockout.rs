@@ -60,9 +60,9 @@ use std::time::Duration;
 
 use super::config::LockoutConfig;
 use crate::audit::{AuditEvent, Auditor, Outcome};
+use crate::client::ip_key;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Severity, code};
-use crate::ratelimit::key::ip_key;
 use crate::ratelimit::{Limiter, MemoryLimiter, Quota, RateLimiter};
 
 /// What a failure is counted against.

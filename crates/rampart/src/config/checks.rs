@@ -80,10 +80,10 @@ pub(super) fn findings(config: &Config) -> Vec<Error> {
     for (key, path) in key_files {
         found.extend(path.and_then(|path| key_file_open_to_others(key, path)));
     }
-    for (i, net) in config.trusted_proxies.iter().enumerate() {
+    for (i, net) in config.proxy.trusted_proxies.iter().enumerate() {
         if net.prefix_len() == 0 {
             found.push(Error::configuration(
-                format!("trusted_proxies[{i}]"),
+                format!("proxy.trusted_proxies[{i}]"),
                 "trusts every address, so any client can forge X-Forwarded-For",
             ));
         }

@@ -41,9 +41,7 @@
 //! development the same findings are [`Loaded::warnings`].
 
 use std::fmt;
-use std::net::IpAddr;
 
-use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -164,8 +162,6 @@ macro_rules! config {
             pub max_input_size: u64,
             /// File extensions accepted for uploads (default txt, json, csv).
             pub allowed_file_types: Vec<String>,
-            /// Proxies whose `X-Forwarded-For` is believed.
-            pub trusted_proxies: Vec<IpNet>,
             $( $(#[$doc])* pub $name: $ty, )*
         }
 
@@ -179,7 +175,6 @@ macro_rules! config {
             #[serde(with = "byte_size")]
             max_input_size: u64,
             allowed_file_types: Vec<String>,
-            trusted_proxies: Vec<String>,
             $( $name: <$ty as Section>::Raw, )*
         }
 
@@ -191,7 +186,6 @@ macro_rules! config {
                     error_format: ErrorFormat::default(),
                     max_input_size: DEFAULT_MAX_INPUT_SIZE,
                     allowed_file_types: ["txt", "json", "csv"].map(Into::into).into(),
-                    trusted_proxies: Vec::new(),
                     $( $name: Default::default(), )*
                 }
             }
@@ -200,7 +194,7 @@ macro_rules! config {
         /// The keys a file may hold at the top level.
         const TOP_LEVEL_KEYS: &[&str] = &[
             "profile", "secret_key", "error_format", "max_input_size",
-            "allowed_file_types", "trusted_proxies", $( stringify!($name), )*
+            "allowed_file_types", $( stringify!($name), )*
         ];
 
         impl Config {
@@ -210,7 +204,7 @@ macro_rules! config {
             /// parts that did not (`None` only if a default fails too).
             fn from_raw(raw: RawConfig) -> (Option<Config>, Vec<Error>) {
                 let mut problems = Vec::new();
-                let (secret_key, trusted_proxies) = validate_top_level(&raw, &mut problems);
+                let secret_key = validate_top_level(&raw, &mut problems);
                 $(
                     let $name = <$ty as Section>::from_raw(raw.$name)
                         .map_err(|e| problems.extend(section_problems(&e, stringify!($name))))
@@ -224,7 +218,6 @@ macro_rules! config {
                         error_format: raw.error_format,
                         max_input_size: raw.max_input_size,
                         allowed_file_types: raw.allowed_file_types,
-                        trusted_proxies,
                         $($name,)*
                     }),
                     _ => None,
@@ -253,6 +246,9 @@ macro_rules! config {
 }
 
 config! {
+    /// Which proxies are believed about the client's address (`[proxy]`, see
+    /// [`crate::client`]).
+    proxy: crate::client::ProxySettings,
     /// Cross-origin requests (`[cors]`).
     cors: CorsSettings,
     /// Issued JSON Web Tokens (`[jwt]`).
@@ -303,8 +299,8 @@ fn in_section(err: &Error, section: &str) -> Error {
     Error::configuration(key, err.message().to_owned())
 }
 
-/// Validates the top-level keys; returns the secret key and the proxies.
-fn validate_top_level(raw: &RawConfig, problems: &mut Vec<Error>) -> (Secret<String>, Vec<IpNet>) {
+/// Validates the top-level keys; returns the secret key.
+fn validate_top_level(raw: &RawConfig, problems: &mut Vec<Error>) -> Secret<String> {
     let secret_key = match &raw.secret_key {
         None => Secret::new(DEVELOPMENT_SECRET_KEY.to_owned()),
         Some(key) if key.expose().is_empty() => {
@@ -324,27 +320,7 @@ fn validate_top_level(raw: &RawConfig, problems: &mut Vec<Error>) -> (Secret<Str
             ));
         }
     }
-    let mut proxies = Vec::new();
-    for (i, text) in raw.trusted_proxies.iter().enumerate() {
-        let key = format!("trusted_proxies[{i}]");
-        match text.parse::<IpNet>().or_else(|_| text.parse::<IpAddr>().map(IpNet::from)) {
-            Ok(net) if net != net.trunc() => problems.push(Error::configuration(
-                key,
-                "has host bits set: write the network address, e.g. \"10.0.0.0/8\"",
-            )),
-            Ok(net) => proxies.push(net),
-            Err(_) => problems.push(Error::configuration(
-                key,
-                "is not an IP network: write a CIDR such as \"10.0.0.0/8\" or an address",
-            )),
-        }
-    }
-    // With a bad entry the default (none) stands in: the production checks
-    // name entries by their index in the file.
-    if proxies.len() < raw.trusted_proxies.len() {
-        proxies.clear();
-    }
-    (secret_key, proxies)
+    secret_key
 }
 
 #[cfg(test)]
@@ -359,7 +335,7 @@ mod tests {
         assert_eq!(c.error_format, ErrorFormat::Problem);
         assert_eq!(c.max_input_size, 1 << 20);
         assert_eq!(c.allowed_file_types, ["txt", "json", "csv"]);
-        assert!(c.trusted_proxies.is_empty());
+        assert!(c.proxy.trusted_proxies.is_empty());
         assert!(c.cors.allowed_origins.is_empty() && !c.cors.allow_credentials);
         assert_eq!(c.jwt.lifetime.as_secs(), 24 * 3600);
         assert!(c.rate_limit.enabled);
@@ -392,12 +368,6 @@ mod tests {
             secret_key: Some(Secret::new(String::new())),
             max_input_size: 0,
             allowed_file_types: vec!["json".into(), ".exe".into(), "PNG".into()],
-            trusted_proxies: vec![
-                "10.0.0.0/8".into(),
-                "10.0.0.1/8".into(),
-                "proxy".into(),
-                "::1".into(),
-            ],
             ..RawConfig::default()
         };
         let keys: Vec<String> = Config::from_raw(raw)
@@ -407,14 +377,7 @@ mod tests {
             .collect();
         assert_eq!(
             keys,
-            [
-                "secret_key",
-                "max_input_size",
-                "allowed_file_types[1]",
-                "allowed_file_types[2]",
-                "trusted_proxies[1]",
-                "trusted_proxies[2]"
-            ]
+            ["secret_key", "max_input_size", "allowed_file_types[1]", "allowed_file_types[2]",]
         );
     }
 }

@@ -14,10 +14,10 @@
 //! fall back to the client address.
 //!
 //! With [`AuthLayer::lockout`], repeated failures lock the client (its
-//! address from axum's `ConnectInfo<SocketAddr>`, forwarding headers believed
-//! only from [`AuthLayer::trusted_proxies`]) and the credential out: 429
-//! `AUTH_LOCKED_OUT` with `Retry-After`. See [`Lockout`]. A lockout needs the
-//! client address: an app served without `ConnectInfo` (plain
+//! address as [`ClientIpLayer`](super::ClientIpLayer) resolved it) and the
+//! credential out: 429 `AUTH_LOCKED_OUT` with `Retry-After`. See
+//! [`Lockout`]. A lockout needs the client address: an app served without
+//! `ConnectInfo` (plain
 //! `axum::serve(listener, app)`) gets a 500 for every request and an error
 //! log naming `into_make_service_with_connect_info::<SocketAddr>()`, rather
 //! than failures no client is charged with, which would lock a credential's
@@ -59,16 +59,15 @@ use axum::response::{IntoResponse, Response};
 use http::header::SET_COOKIE;
 use http::request::Parts;
 use http::{HeaderValue, Request};
-use ipnet::IpNet;
 use tower::{Layer, Service};
 
 use super::RenderedError;
-use super::client::client_address;
+use super::client::client_addr;
 use crate::auth::{
     Authenticator, Lockout, Presented, Principal, Requirement, Session, credentials_required,
 };
+use crate::client::Identity;
 use crate::error::{Error, ErrorKind};
-use crate::ratelimit::key::{ForwardedHeader, Identity};
 
 /// Authenticates every request; see the [module documentation](self).
 #[derive(Debug, Clone)]
@@ -76,20 +75,12 @@ pub struct AuthLayer {
     authenticator: Authenticator,
     optional: bool,
     lockout: Option<Arc<Lockout>>,
-    trusted_proxies: Arc<[IpNet]>,
-    forwarded_header: ForwardedHeader,
 }
 
 impl AuthLayer {
     /// Every request must authenticate.
     pub fn new(authenticator: Authenticator) -> AuthLayer {
-        AuthLayer {
-            authenticator,
-            optional: false,
-            lockout: None,
-            trusted_proxies: Arc::from([]),
-            forwarded_header: ForwardedHeader::default(),
-        }
+        AuthLayer { authenticator, optional: false, lockout: None }
     }
 
     /// Requests without any credential pass through without a principal
@@ -105,14 +96,6 @@ impl AuthLayer {
     #[must_use]
     pub fn lockout(mut self, lockout: Arc<Lockout>) -> AuthLayer {
         self.lockout = Some(lockout);
-        self
-    }
-
-    /// Proxies whose forwarding header names the client (for lockout).
-    #[must_use]
-    pub fn trusted_proxies(mut self, proxies: Vec<IpNet>, header: ForwardedHeader) -> AuthLayer {
-        self.trusted_proxies = Arc::from(proxies);
-        self.forwarded_header = header;
         self
     }
 }
@@ -163,21 +146,13 @@ where
                 None => auth
                     .check(request.method(), request.headers(), &presented)
                     .map_err(|refusal| refusal.error),
-                Some(lockout) => {
-                    let client = client_address(
-                        &request,
-                        &layer.trusted_proxies,
-                        layer.forwarded_header,
-                        "auth.lockout",
-                    );
-                    match client {
-                        Ok(client) => {
-                            let (method, headers) = (request.method(), request.headers());
-                            auth.guarded(method, headers, &presented, client, lockout).await
-                        }
-                        Err(err) => Err(err),
+                Some(lockout) => match client_addr(request.extensions()) {
+                    Ok(client) => {
+                        let (method, headers) = (request.method(), request.headers());
+                        auth.guarded(method, headers, &presented, client, lockout).await
                     }
-                }
+                    Err(err) => Err(err),
+                },
             };
             match checked {
                 Ok(found) => {

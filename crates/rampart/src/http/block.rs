@@ -2,35 +2,21 @@
 //! the monitor with the refusals rendered below: [`BlockLayer`] (why 429
 //! and not 403 is said there).
 //!
-//! ```
-//! use rampart::http::BlockLayer;
-//! use rampart::monitor::{Monitor, MonitorConfig};
-//!
-//! // Behind a proxy, key clients the way the monitor is fed.
-//! let layer = BlockLayer::new(Monitor::new(MonitorConfig::default()))
-//!     .client_key(|headers, _| headers.get("x-client-id")?.to_str().ok().map(str::to_owned));
-//! # let _ = layer;
-//! ```
-
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
-use http::{Extensions, HeaderMap, Request};
+use http::Request;
 use tower::{Layer, Service};
 
 use super::RenderedError;
+use super::client::client_addr;
+use crate::client::{Identity, ip_key};
 use crate::error::{Error, ErrorKind, code};
 use crate::handler::{ErrorHandler, RequestContext};
 use crate::monitor::{Monitor, Signal};
-use crate::ratelimit::key::{Identity, ip_key};
-
-type ClientKey = Arc<dyn Fn(&HeaderMap, &Extensions) -> Option<String> + Send + Sync>;
 
 /// Refuses requests from clients on the [`Monitor`]'s block list with 429
 /// and `Retry-After` (code `CLIENT_BLOCKED`), rendered by the error handler.
@@ -64,7 +50,6 @@ type ClientKey = Arc<dyn Fn(&HeaderMap, &Extensions) -> Option<String> + Send + 
 #[derive(Clone)]
 pub struct BlockLayer {
     monitor: Monitor,
-    client_key: ClientKey,
     handler: ErrorHandler,
 }
 
@@ -75,32 +60,12 @@ impl fmt::Debug for BlockLayer {
 }
 
 impl BlockLayer {
-    /// Blocks by peer IP address, keyed by [`ip_key`] (IPv6 by its /64;
-    /// axum's `ConnectInfo<SocketAddr>`: serve
-    /// with `into_make_service_with_connect_info::<SocketAddr>()`; without
-    /// it no client is recognised and none is refused).
+    /// Blocks clients by their address as
+    /// [`ClientIpLayer`](super::ClientIpLayer) resolved it, keyed by
+    /// [`ip_key`] (IPv6 by its /64). Without a client address every request
+    /// is refused with a 500 naming the fix, never let through unchecked.
     pub fn new(monitor: Monitor) -> BlockLayer {
-        BlockLayer {
-            monitor,
-            client_key: Arc::new(|_, extensions| {
-                extensions
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map(|ConnectInfo(addr)| ip_key(addr.ip()))
-            }),
-            handler: ErrorHandler::default(),
-        }
-    }
-
-    /// Finds the client key another way (behind a proxy: the address a
-    /// trusted-proxy layer put in the extensions). Use the same key you
-    /// give [`Monitor::observe`].
-    #[must_use]
-    pub fn client_key(
-        mut self,
-        key: impl Fn(&HeaderMap, &Extensions) -> Option<String> + Send + Sync + 'static,
-    ) -> BlockLayer {
-        self.client_key = Arc::new(key);
-        self
+        BlockLayer { monitor, handler: ErrorHandler::default() }
     }
 
     /// Renders denials with `handler` (default: problem+json).
@@ -147,8 +112,15 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let key = (self.layer.client_key)(request.headers(), request.extensions());
-        if let Some(wait) = key.as_deref().and_then(|key| self.layer.monitor.blocked(key)) {
+        let key = match client_addr(request.extensions()) {
+            Ok(ip) => ip_key(ip),
+            Err(err) => {
+                let ctx = RequestContext::new().instance(request.uri().path());
+                let response = self.layer.handler.report(&err, &ctx).into_response();
+                return Box::pin(async move { Ok(response) });
+            }
+        };
+        if let Some(wait) = self.layer.monitor.blocked(&key) {
             metrics::counter!("rampart_monitor_blocked_requests_total").increment(1);
             let err = Error::rate_limited(wait)
                 .with_code(code::CLIENT_BLOCKED)
@@ -164,7 +136,7 @@ where
         Box::pin(async move {
             let response = inner.call(request).await?;
             let rendered = response.extensions().get::<RenderedError>();
-            if let (Some(key), Some(signal)) = (key, rendered.and_then(signal_of)) {
+            if let Some(signal) = rendered.and_then(signal_of) {
                 let identity = response.extensions().get::<Identity>();
                 let subject = identity.and_then(|identity| identity.subject.as_deref());
                 monitor.observe(signal, Some(&key), subject);

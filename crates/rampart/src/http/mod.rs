@@ -25,6 +25,7 @@ mod response;
 mod valid;
 
 pub use block::{BlockLayer, BlockService};
+pub use client::{ClientIp, ClientIpLayer};
 pub use ratelimit::{RATELIMIT, RATELIMIT_POLICY, RateLimit, RateLimitLayer};
 pub use response::RenderedError;
 pub use valid::JsonBodyConfig;

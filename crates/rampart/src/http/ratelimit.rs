@@ -10,13 +10,13 @@ use std::task::{Context, Poll};
 use axum::extract::MatchedPath;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
-use ipnet::IpNet;
 use tower::{Layer, Service};
 
-use super::client::client_address;
+use super::client::client_addr;
+use crate::client::Identity;
 use crate::error::Error;
 use crate::handler::{ErrorHandler, RequestContext};
-use crate::ratelimit::key::{ForwardedHeader, Identity, KeyInputs, KeyPart, build_key};
+use crate::ratelimit::key::{KeyInputs, KeyPart, build_key};
 use crate::ratelimit::settings::check_name;
 use crate::ratelimit::{Decision, Limiter, Quota, RateLimitSettings, RateLimiter};
 
@@ -33,10 +33,10 @@ pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 /// `q` requests per `w` seconds) and `RateLimit: "default";r=42;t=17` (`r`
 /// requests left, `t` seconds until the quota is whole again).
 ///
-/// The client address comes from axum's `ConnectInfo<SocketAddr>` (serve
-/// with `into_make_service_with_connect_info::<SocketAddr>()`); without it a
-/// key that needs the address is a configuration error (500), never one
-/// shared bucket for everyone. Routes are axum's matched route templates.
+/// The client address is the one [`ClientIpLayer`](super::ClientIpLayer)
+/// resolved (or the socket peer); without one, a key that needs the address
+/// is a configuration error (500), never one shared bucket for everyone.
+/// Routes are axum's matched route templates.
 ///
 /// In shadow mode every request passes: would-be denials are logged (target
 /// `rampart::ratelimit`) and counted, and no rate-limit fields are sent, so
@@ -59,7 +59,6 @@ pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 /// let limiter = MemoryLimiter::new(Quota::new(100, Duration::from_secs(60))?);
 /// let layer = RateLimitLayer::new(limiter)
 ///     .key(vec![KeyPart::Ip, KeyPart::Route])
-///     .trusted_proxies(vec!["10.0.0.0/8".parse().unwrap()])
 ///     .name("orders")?;
 /// let app: Router = Router::new().route("/orders", get(|| async { "ok" })).layer(layer);
 /// # let _ = app;
@@ -74,8 +73,6 @@ struct Shared<L> {
     enabled: bool,
     limiter: Arc<L>,
     key: Vec<KeyPart>,
-    trusted_proxies: Vec<IpNet>,
-    forwarded_header: ForwardedHeader,
     shadow: bool,
     name: String,
     policy: HeaderValue,
@@ -92,8 +89,6 @@ impl<L: RateLimiter> RateLimitLayer<L> {
                 enabled: true,
                 limiter: Arc::new(limiter),
                 key: vec![KeyPart::Ip],
-                trusted_proxies: Vec::new(),
-                forwarded_header: ForwardedHeader::default(),
                 shadow: false,
                 policy: policy_value("default", &quota),
                 name: "default".into(),
@@ -112,18 +107,6 @@ impl<L: RateLimiter> RateLimitLayer<L> {
     #[must_use]
     pub fn key(self, parts: Vec<KeyPart>) -> RateLimitLayer<L> {
         self.with(|s| s.key = parts)
-    }
-
-    /// The proxies whose forwarding header is believed (default: none).
-    #[must_use]
-    pub fn trusted_proxies(self, proxies: Vec<IpNet>) -> RateLimitLayer<L> {
-        self.with(|s| s.trusted_proxies = proxies)
-    }
-
-    /// The header the trusted proxies set.
-    #[must_use]
-    pub fn forwarded_header(self, header: ForwardedHeader) -> RateLimitLayer<L> {
-        self.with(|s| s.forwarded_header = header)
     }
 
     /// Decide and log, but let every request through.
@@ -153,21 +136,15 @@ impl<L: RateLimiter> RateLimitLayer<L> {
 }
 
 impl RateLimitLayer<Limiter> {
-    /// The layer a `rate_limit` section describes, believing forwarding
-    /// headers from `trusted_proxies` only; with `enabled = false`, a layer
-    /// that lets every request through untouched.
+    /// The layer a `rate_limit` section describes; with `enabled = false`,
+    /// a layer that lets every request through untouched.
     ///
     /// # Errors
     /// When the limiter cannot be built (see [`RateLimitSettings::limiter`])
     /// or the name is invalid (settings made by hand, not validated).
-    pub fn from_settings(
-        settings: &RateLimitSettings,
-        trusted_proxies: Vec<IpNet>,
-    ) -> Result<RateLimitLayer<Limiter>, Error> {
+    pub fn from_settings(settings: &RateLimitSettings) -> Result<RateLimitLayer<Limiter>, Error> {
         let layer = RateLimitLayer::new(settings.limiter()?)
             .key(settings.key.clone())
-            .trusted_proxies(trusted_proxies)
-            .forwarded_header(settings.forwarded_header)
             .shadow(settings.shadow)
             .name(&settings.name)?;
         Ok(layer.with(|s| s.enabled = settings.enabled))
@@ -295,8 +272,6 @@ impl<L> Clone for Shared<L> {
             enabled: self.enabled,
             limiter: self.limiter.clone(),
             key: self.key.clone(),
-            trusted_proxies: self.trusted_proxies.clone(),
-            forwarded_header: self.forwarded_header,
             shadow: self.shadow,
             name: self.name.clone(),
             policy: self.policy.clone(),
@@ -309,7 +284,7 @@ impl<L> Shared<L> {
     fn key_of<B>(&self, request: &Request<B>) -> Result<String, Error> {
         let needs_ip = self.key.iter().any(|part| *part != KeyPart::Route);
         let client_ip = if needs_ip {
-            client_address(request, &self.trusted_proxies, self.forwarded_header, "rate_limit.key")?
+            client_addr(request.extensions())?
         } else {
             std::net::Ipv4Addr::UNSPECIFIED.into()
         };

@@ -10,7 +10,6 @@
 //! burst = 20                # at once; default: requests
 //! name = "default"          # the policy name in the RateLimit fields
 //! key = ["ip"]              # ip, api_key, subject, route, or several
-//! forwarded_header = "x-forwarded-for"   # or "forwarded": what trusted proxies set
 //! shadow = false            # decide and log, but admit everything
 //! max_keys = 100000         # memory backend (and the local fallback)
 //! backend = "redis"         # or "memory" (the default)
@@ -44,7 +43,7 @@ use std::time::Duration;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::key::{ForwardedHeader, KeyPart};
+use super::key::KeyPart;
 use super::memory::DEFAULT_MAX_KEYS;
 use super::{Decision, MemoryLimiter, Quota, RateLimiter};
 use crate::config::{MASK, Section, format_duration};
@@ -67,8 +66,6 @@ pub struct RawRateLimit {
     pub name: String,
     /// What requests are counted against.
     pub key: Vec<KeyPart>,
-    /// The header trusted proxies set.
-    pub forwarded_header: ForwardedHeader,
     /// Decide and log, but admit everything.
     pub shadow: bool,
     /// Most keys held in memory.
@@ -100,7 +97,6 @@ impl Default for RawRateLimit {
             burst: None,
             name: "default".into(),
             key: vec![KeyPart::Ip],
-            forwarded_header: ForwardedHeader::default(),
             shadow: false,
             max_keys: DEFAULT_MAX_KEYS,
             backend: BackendKind::Memory,
@@ -200,8 +196,6 @@ pub struct RateLimitSettings {
     pub name: String,
     /// What requests are counted against.
     pub key: Vec<KeyPart>,
-    /// The header trusted proxies set.
-    pub forwarded_header: ForwardedHeader,
     /// Decide and log, but admit everything.
     pub shadow: bool,
     /// Most keys held in memory.
@@ -254,7 +248,6 @@ impl Serialize for RateLimitSettings {
         table.serialize_field("burst", &self.quota.burst())?;
         table.serialize_field("name", &self.name)?;
         table.serialize_field("key", &self.key)?;
-        table.serialize_field("forwarded_header", &self.forwarded_header)?;
         table.serialize_field("shadow", &self.shadow)?;
         table.serialize_field("max_keys", &self.max_keys)?;
         match &self.backend {
@@ -306,7 +299,6 @@ impl RawRateLimit {
             quota,
             name: self.name,
             key: self.key,
-            forwarded_header: self.forwarded_header,
             shadow: self.shadow,
             max_keys: self.max_keys,
             backend,
