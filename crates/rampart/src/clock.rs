@@ -130,3 +130,9 @@ mod fake {
         }
     }
 }
+
+/// `d` in whole seconds, rounded up (saturating): what `Retry-After` and the
+/// rate-limit fields announce, so a client told to wait never comes back early.
+pub(crate) fn ceil_secs(d: std::time::Duration) -> u64 {
+    d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
+}

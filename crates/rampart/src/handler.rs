@@ -40,6 +40,7 @@ use http::header::{HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::clock::ceil_secs;
 use crate::error::{Code, Error, ErrorKind, GENERIC_MESSAGE, Severity};
 
 /// Which body shape errors are rendered in.
@@ -195,9 +196,8 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// `after` in whole seconds for `Retry-After`: rounded up, at most [`MAX_RETRY_AFTER`].
 fn retry_after_secs(after: Duration) -> u32 {
-    let after = after.min(MAX_RETRY_AFTER);
-    let secs = u32::try_from(after.as_secs()).unwrap_or(u32::MAX);
-    secs.saturating_add(u32::from(after.subsec_nanos() > 0))
+    // At most an hour, so it fits.
+    u32::try_from(ceil_secs(after.min(MAX_RETRY_AFTER))).unwrap_or(u32::MAX)
 }
 
 /// Reports `error` with the default handler (problem format).

@@ -18,7 +18,7 @@ use axum::routing::get;
 use rampart::audit::AuditKey;
 use rampart::clock::FakeClock;
 #[cfg(feature = "http")]
-use rampart::http::BlockLayer;
+use rampart::http::{BlockLayer, RenderErrorsLayer};
 use rampart::monitor::{Monitor, MonitorConfig, RawMonitorConfig, Scope, Signal};
 #[cfg(feature = "http")]
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -208,7 +208,8 @@ async fn the_http_layer_refuses_a_blocked_client_with_429_and_retry_after() {
                 }
             }),
         )
-        .layer(BlockLayer::new(monitor.clone()));
+        .layer(BlockLayer::new(monitor.clone()))
+        .layer(RenderErrorsLayer::default());
     let (addr, server) = serve(app).await;
 
     for _ in 0..3 {

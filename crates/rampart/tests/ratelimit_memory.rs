@@ -21,7 +21,7 @@ fn run(quota: Quota, gaps: &[u64]) -> (Vec<u64>, u64) {
     for gap in gaps {
         clock.advance(Duration::from_nanos(*gap));
         now += gap;
-        if limiter.check_now("k", 1).unwrap().allowed {
+        if limiter.check_now("k", 1).unwrap().is_allowed() {
             admitted.push(now);
         }
     }
@@ -110,7 +110,7 @@ fn two_threads_of_many_tasks_on_one_key_admit_exactly_the_quota() {
                 let (limiter, admitted) = (limiter.clone(), admitted.clone());
                 tokio::spawn(async move {
                     for _ in 0..25 {
-                        if limiter.check("shared", 1).await.unwrap().allowed {
+                        if limiter.check("shared", 1).await.unwrap().is_allowed() {
                             admitted.fetch_add(1, Ordering::Relaxed);
                         }
                         tokio::task::yield_now().await;
@@ -139,7 +139,7 @@ fn memory_stays_bounded_under_millions_of_distinct_keys() {
         key.clear();
         key.push_str("client-");
         key.push_str(&i.to_string());
-        assert!(limiter.check_now(&key, 1).unwrap().allowed, "a new key is never refused");
+        assert!(limiter.check_now(&key, 1).unwrap().is_allowed(), "a new key is never refused");
         if i % 4096 == 0 {
             clock.advance(Duration::from_millis(1));
             assert!(limiter.len() <= cap);

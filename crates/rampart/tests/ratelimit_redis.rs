@@ -197,7 +197,7 @@ fn several_instances_sharing_redis_admit_the_quota_over_many_windows() {
                     while started.elapsed() < run_for {
                         let sent = started.elapsed();
                         let decision = limiter.check("k", 1).await.expect("Redis answers");
-                        if decision.allowed {
+                        if decision.is_allowed() {
                             admitted.push((sent, started.elapsed()));
                         }
                         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -256,7 +256,7 @@ fn two_threads_of_many_tasks_across_instances_admit_exactly_the_burst() {
                 let (limiter, admitted) = (limiters[i % 3].clone(), admitted.clone());
                 tokio::spawn(async move {
                     for _ in 0..4 {
-                        if limiter.check("shared", 1).await.expect("Redis answers").allowed {
+                        if limiter.check("shared", 1).await.expect("Redis answers").is_allowed() {
                             admitted.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -268,8 +268,8 @@ fn two_threads_of_many_tasks_across_instances_admit_exactly_the_burst() {
         }
         // The key carries a TTL: it goes by itself once whole again.
         let decision = limiters[0].check("shared", 0).await.unwrap();
-        assert!(!decision.allowed);
-        assert!(decision.reset_after > Duration::from_secs(300 * 86));
+        assert!(!decision.is_allowed());
+        assert!(decision.reset_after() > Duration::from_secs(300 * 86));
     });
     assert_eq!(admitted.load(Ordering::Relaxed), 300);
 }
@@ -285,14 +285,14 @@ fn keys_expire_when_whole_and_a_flushed_script_is_loaded_again() {
         .build()
         .unwrap();
     runtime().block_on(async {
-        assert_eq!(limiter.check("a", 3).await.unwrap().remaining, 7);
+        assert_eq!(limiter.check("a", 3).await.unwrap().remaining(), 7);
         // The TTL is the time until the key is whole again: 3 s.
         let ttl: i64 =
             redis.command(&["PTTL", "p:a"]).trim_start_matches(':').trim().parse().unwrap();
         assert!((2_900..=3_000).contains(&ttl), "PTTL {ttl}");
         assert!(redis.command(&["SCRIPT", "FLUSH"]).starts_with("+OK"));
         let decision = limiter.check("a", 1).await.expect("NOSCRIPT is handled");
-        assert_eq!(decision.remaining, 6, "the state survived the reload");
+        assert_eq!(decision.remaining(), 6, "the state survived the reload");
         assert!(!limiter.is_degraded());
     });
 }
@@ -347,17 +347,17 @@ fn fail_open_admits_while_redis_is_down_then_recovers() {
     let limiter = limiter_for(&redis, quota, FailurePolicy::FailOpen);
     let (_, logs, metrics) = observed(|rt| {
         rt.block_on(async {
-            assert!(limiter.check("a", 2).await.unwrap().allowed);
-            assert!(!limiter.check("a", 1).await.unwrap().allowed, "Redis denies");
+            assert!(limiter.check("a", 2).await.unwrap().is_allowed());
+            assert!(!limiter.check("a", 1).await.unwrap().is_allowed(), "Redis denies");
             redis.kill();
             for _ in 0..20 {
-                assert!(limiter.check("a", 1).await.unwrap().allowed, "failing open");
+                assert!(limiter.check("a", 1).await.unwrap().is_allowed(), "failing open");
             }
             assert!(limiter.is_degraded());
             redis.restart();
             until_recovered(&limiter).await;
             // Redis lost its data in the restart: the key starts whole.
-            assert_eq!(limiter.check("a", 1).await.unwrap().remaining, 1);
+            assert_eq!(limiter.check("a", 1).await.unwrap().remaining(), 1);
         });
     });
     let lines = switch_logs(&logs);
@@ -382,7 +382,7 @@ fn fail_closed_refuses_with_503_while_redis_is_down_then_recovers() {
     let limiter = limiter_for(&redis, quota, FailurePolicy::FailClosed);
     let (_, logs, metrics) = observed(|rt| {
         rt.block_on(async {
-            assert!(limiter.check("a", 1).await.unwrap().allowed);
+            assert!(limiter.check("a", 1).await.unwrap().is_allowed());
             redis.kill();
             for _ in 0..5 {
                 let err = limiter.check("a", 1).await.unwrap_err();
@@ -392,7 +392,7 @@ fn fail_closed_refuses_with_503_while_redis_is_down_then_recovers() {
             }
             redis.restart();
             until_recovered(&limiter).await;
-            assert!(limiter.check("a", 1).await.unwrap().allowed);
+            assert!(limiter.check("a", 1).await.unwrap().is_allowed());
         });
     });
     assert_eq!(switch_logs(&logs).len(), 2);
@@ -413,18 +413,22 @@ fn local_enforces_a_share_of_the_limit_while_redis_is_down_then_recovers() {
     let limiter = limiter_for(&redis, quota, FailurePolicy::Local { replicas: 3 });
     let (_, logs, metrics) = observed(|rt| {
         rt.block_on(async {
-            assert_eq!(limiter.check("a", 1).await.unwrap().remaining, 11);
+            assert_eq!(limiter.check("a", 1).await.unwrap().remaining(), 11);
             redis.kill();
             let mut admitted = 0;
             for _ in 0..10 {
                 let decision = limiter.check("a", 1).await.unwrap();
-                assert_eq!(decision.limit, 4, "the local share");
-                admitted += u32::from(decision.allowed);
+                assert_eq!(decision.quota().requests(), 4, "the local share");
+                admitted += u32::from(decision.is_allowed());
             }
             assert_eq!(admitted, 4);
             redis.restart();
             until_recovered(&limiter).await;
-            assert_eq!(limiter.check("a", 1).await.unwrap().limit, 12, "Redis decides again");
+            assert_eq!(
+                limiter.check("a", 1).await.unwrap().quota().requests(),
+                12,
+                "Redis decides again"
+            );
         });
     });
     assert_eq!(switch_logs(&logs).len(), 2);
@@ -444,18 +448,18 @@ fn a_hung_redis_times_out_into_the_policy_and_recovers_when_it_wakes() {
     let quota = Quota::new(100, Duration::from_secs(60)).unwrap();
     let limiter = limiter_for(&redis, quota, FailurePolicy::FailOpen);
     runtime().block_on(async {
-        assert!(limiter.check("a", 1).await.unwrap().allowed);
+        assert!(limiter.check("a", 1).await.unwrap().is_allowed());
         redis.signal("-STOP");
         // Each call is bounded by the 200 ms timeout; the outer limit only
         // turns a hang into a failure instead of a stuck test.
         let outer = Duration::from_secs(5);
         let first = tokio::time::timeout(outer, limiter.check("a", 1)).await;
-        assert!(first.expect("no hang").unwrap().allowed);
+        assert!(first.expect("no hang").unwrap().is_allowed());
         assert!(limiter.is_degraded());
         // While degraded, requests do not wait for the hung server at all.
         let many = tokio::time::timeout(outer, async {
             for _ in 0..50 {
-                assert!(limiter.check("a", 1).await.unwrap().allowed);
+                assert!(limiter.check("a", 1).await.unwrap().is_allowed());
             }
         });
         many.await.expect("no hang");
@@ -481,7 +485,7 @@ fn probes_while_redis_is_slower_than_the_timeout_spend_nothing() {
         .build()
         .unwrap();
     runtime().block_on(async {
-        assert_eq!(limiter.check("a", 1).await.unwrap().remaining, 4);
+        assert_eq!(limiter.check("a", 1).await.unwrap().remaining(), 4);
         redis.signal("-STOP");
         // The check in flight when Redis stalls: refused here, and it will
         // spend when Redis runs it (documented).
@@ -503,7 +507,7 @@ fn probes_while_redis_is_slower_than_the_timeout_spend_nothing() {
         }
         assert!(!limiter.is_degraded(), "Redis decides again");
         let peek = limiter.check("a", 0).await.unwrap();
-        assert_eq!(peek.remaining, 3, "only the check made before the switch spent");
+        assert_eq!(peek.remaining(), 3, "only the check made before the switch spent");
     });
 }
 
@@ -534,7 +538,7 @@ fn an_error_reply_for_one_key_applies_the_policy_to_that_request_only() {
             assert!(!limiter.is_degraded(), "Redis answered: no outage");
             for n in 1..=20 {
                 let decision = limiter.check("healthy", 1).await.expect("Redis decides");
-                assert_eq!(decision.remaining, 100 - n);
+                assert_eq!(decision.remaining(), 100 - n);
             }
             assert!(limiter.check("victim", 1).await.is_err());
         });

@@ -203,7 +203,7 @@ impl<L: RateLimiter> Lockout<L> {
             return Ok(false);
         }
         let peek = self.failures.check(&key.key(), 0).await?;
-        Ok(peek.remaining < peek.quota.burst())
+        Ok(peek.remaining() < peek.quota().burst())
     }
 
     /// Counts one failed authentication against each of `keys`, engaging a
@@ -222,26 +222,27 @@ impl<L: RateLimiter> Lockout<L> {
 
     async fn locked_for(&self, key: &str) -> Result<Option<Duration>, Error> {
         let strikes = self.strikes.check(key, 0).await?;
-        let level = strikes.quota.burst().saturating_sub(strikes.remaining);
+        let level = strikes.quota().burst().saturating_sub(strikes.remaining());
         if level == 0 {
             return Ok(None);
         }
         let lock = &self.locks[self.lock_index(level)];
         let peek = lock.check(key, 0).await?;
-        Ok(if peek.allowed { None } else { peek.retry_after })
+        Ok(if peek.is_allowed() { None } else { peek.retry_after() })
     }
 
     async fn fail(&self, key: &LockKey<'_>) -> Result<(), Error> {
         let name = key.key();
-        if self.failures.check(&name, 1).await?.allowed {
+        if self.failures.check(&name, 1).await?.is_allowed() {
             return Ok(());
         }
         let strikes = self.strikes.check(&name, 1).await?;
-        let burst = strikes.quota.burst();
-        let level = if strikes.allowed { burst.saturating_sub(strikes.remaining) } else { burst };
+        let burst = strikes.quota().burst();
+        let level =
+            if strikes.is_allowed() { burst.saturating_sub(strikes.remaining()) } else { burst };
         let index = self.lock_index(level);
         let lock = &self.locks[index];
-        if lock.check(&name, 1).await?.allowed {
+        if lock.check(&name, 1).await?.is_allowed() {
             let length = lock.quota().window();
             metrics::counter!("rampart_auth_lockouts_total", "scope" => key.scope()).increment(1);
             tracing::warn!(

@@ -48,11 +48,8 @@
 //! ```
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
@@ -61,8 +58,8 @@ use http::request::Parts;
 use http::{HeaderValue, Request};
 use tower::{Layer, Service};
 
-use super::RenderedError;
 use super::client::client_addr;
+use super::{RenderedError, ResponseFuture, take_ready};
 use crate::auth::{
     Authenticator, Lockout, Presented, Principal, Requirement, Session, credentials_required,
 };
@@ -101,23 +98,21 @@ impl AuthLayer {
 }
 
 impl<S> Layer<S> for AuthLayer {
-    type Service = AuthService<S>;
+    type Service = Auth<S>;
 
-    fn layer(&self, inner: S) -> AuthService<S> {
-        AuthService { inner, layer: self.clone() }
+    fn layer(&self, inner: S) -> Auth<S> {
+        Auth { inner, layer: self.clone() }
     }
 }
 
 /// The service [`AuthLayer`] makes.
 #[derive(Debug, Clone)]
-pub struct AuthService<S> {
+pub struct Auth<S> {
     inner: S,
     layer: AuthLayer,
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-impl<S, B> Service<Request<B>> for AuthService<S>
+impl<S, B> Service<Request<B>> for Auth<S>
 where
     S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -125,16 +120,14 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Response, S::Error>>;
+    type Future = ResponseFuture<S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        // The clone that was polled ready is the one that serves.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         let layer = self.layer.clone();
         Box::pin(async move {
             let auth = &layer.authenticator;
@@ -209,21 +202,21 @@ impl RequireLayer {
 }
 
 impl<S> Layer<S> for RequireLayer {
-    type Service = RequireService<S>;
+    type Service = Require<S>;
 
-    fn layer(&self, inner: S) -> RequireService<S> {
-        RequireService { inner, requirement: Arc::clone(&self.requirement) }
+    fn layer(&self, inner: S) -> Require<S> {
+        Require { inner, requirement: Arc::clone(&self.requirement) }
     }
 }
 
 /// The service [`RequireLayer`] makes.
 #[derive(Debug, Clone)]
-pub struct RequireService<S> {
+pub struct Require<S> {
     inner: S,
     requirement: Arc<Requirement>,
 }
 
-impl<S, B> Service<Request<B>> for RequireService<S>
+impl<S, B> Service<Request<B>> for Require<S>
 where
     S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -231,7 +224,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Response, S::Error>>;
+    type Future = ResponseFuture<S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -244,8 +237,7 @@ where
         };
         match verdict {
             Ok(()) => {
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let mut inner = take_ready(&mut self.inner);
                 Box::pin(async move { inner.call(request).await })
             }
             Err(err) => Box::pin(async move { Ok(err.into_response()) }),

@@ -1,25 +1,25 @@
 //! Refusing requests from clients on the monitor's block list, and feeding
 //! the monitor with the refusals rendered below: [`BlockLayer`] (why 429
 //! and not 403 is said there).
-//!
+
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::response::{IntoResponse, Response};
 use http::Request;
 use tower::{Layer, Service};
 
-use super::RenderedError;
 use super::client::client_addr;
+use super::response::unlogged;
+use super::{RenderedError, ResponseFuture, take_ready};
 use crate::client::{Identity, ip_key};
 use crate::error::{Error, ErrorKind, code};
-use crate::handler::{ErrorHandler, RequestContext};
 use crate::monitor::{Monitor, Signal};
 
 /// Refuses requests from clients on the [`Monitor`]'s block list with 429
 /// and `Retry-After` (code `CLIENT_BLOCKED`), rendered by the error handler.
+/// Refusals are counted (`rampart_monitor_blocked_requests_total`), not
+/// logged one by one: the block itself was logged and audited when it began.
 ///
 /// It also feeds the monitor: every rampart error rendered by the layers
 /// and handlers inside it ([`RenderedError`] in the response) is observed
@@ -50,7 +50,6 @@ use crate::monitor::{Monitor, Signal};
 #[derive(Clone)]
 pub struct BlockLayer {
     monitor: Monitor,
-    handler: ErrorHandler,
 }
 
 impl fmt::Debug for BlockLayer {
@@ -65,39 +64,32 @@ impl BlockLayer {
     /// [`ip_key`] (IPv6 by its /64). Without a client address every request
     /// is refused with a 500 naming the fix, never let through unchecked.
     pub fn new(monitor: Monitor) -> BlockLayer {
-        BlockLayer { monitor, handler: ErrorHandler::default() }
-    }
-
-    /// Renders denials with `handler` (default: problem+json).
-    #[must_use]
-    pub fn error_handler(mut self, handler: ErrorHandler) -> BlockLayer {
-        self.handler = handler;
-        self
+        BlockLayer { monitor }
     }
 }
 
 impl<S> Layer<S> for BlockLayer {
-    type Service = BlockService<S>;
+    type Service = Block<S>;
 
-    fn layer(&self, inner: S) -> BlockService<S> {
-        BlockService { inner, layer: self.clone() }
+    fn layer(&self, inner: S) -> Block<S> {
+        Block { inner, monitor: self.monitor.clone() }
     }
 }
 
-/// Refuses blocked clients, passes the rest to `S`.
+/// The service [`BlockLayer`] makes.
 #[derive(Clone)]
-pub struct BlockService<S> {
+pub struct Block<S> {
     inner: S,
-    layer: BlockLayer,
+    monitor: Monitor,
 }
 
-impl<S> fmt::Debug for BlockService<S> {
+impl<S> fmt::Debug for Block<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BlockService").field("layer", &self.layer).finish_non_exhaustive()
+        f.debug_struct("Block").field("monitor", &self.monitor).finish_non_exhaustive()
     }
 }
 
-impl<S, B> Service<Request<B>> for BlockService<S>
+impl<S, B> Service<Request<B>> for Block<S>
 where
     S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -105,7 +97,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+    type Future = ResponseFuture<S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -114,25 +106,17 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let key = match client_addr(request.extensions()) {
             Ok(ip) => ip_key(ip),
-            Err(err) => {
-                let ctx = RequestContext::new().instance(request.uri().path());
-                let response = self.layer.handler.report(&err, &ctx).into_response();
-                return Box::pin(async move { Ok(response) });
-            }
+            Err(err) => return Box::pin(async move { Ok(err.into_response()) }),
         };
-        if let Some(wait) = self.layer.monitor.blocked(&key) {
+        if let Some(wait) = self.monitor.blocked(&key) {
             metrics::counter!("rampart_monitor_blocked_requests_total").increment(1);
             let err = Error::rate_limited(wait)
                 .with_code(code::CLIENT_BLOCKED)
                 .context("the client is on the monitor's block list");
-            let ctx = RequestContext::new().instance(request.uri().path());
-            let response = self.layer.handler.report(&err, &ctx).into_response();
-            return Box::pin(async move { Ok(response) });
+            return Box::pin(async move { Ok(unlogged(err)) });
         }
-        // The clone that was polled ready serves this call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let monitor = self.layer.monitor.clone();
+        let mut inner = take_ready(&mut self.inner);
+        let monitor = self.monitor.clone();
         Box::pin(async move {
             let response = inner.call(request).await?;
             let rendered = response.extensions().get::<RenderedError>();
@@ -151,15 +135,15 @@ where
 /// neither is a genuine session cookie the server no longer honours (ended,
 /// expired, forgotten): only a cookie that does not open is tampering.
 fn signal_of(rendered: &RenderedError) -> Option<Signal> {
-    if rendered.code == code::SESSION_TAMPERED {
+    if rendered.code() == code::SESSION_TAMPERED {
         return Some(Signal::TamperedCookie);
     }
     if [code::AUTHENTICATION_REQUIRED, code::SESSION_INVALID, code::SESSION_EXPIRED]
-        .contains(&rendered.code)
+        .contains(&rendered.code())
     {
         return None;
     }
-    match rendered.kind {
+    match rendered.kind() {
         ErrorKind::Authentication => Some(Signal::AuthFailure),
         ErrorKind::Authorization => Some(Signal::PermissionDenied),
         ErrorKind::Validation => Some(Signal::ValidationRejected),

@@ -1,9 +1,6 @@
 //! The rate-limit layer ([`RateLimitLayer`]).
 
-use std::convert::Infallible;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -13,9 +10,11 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use tower::{Layer, Service};
 
 use super::client::client_addr;
+use super::response::unlogged;
+use super::{ResponseFuture, take_ready};
 use crate::client::Identity;
+use crate::clock::ceil_secs;
 use crate::error::Error;
-use crate::handler::{ErrorHandler, RequestContext};
 use crate::ratelimit::key::{KeyInputs, KeyPart, build_key};
 use crate::ratelimit::settings::check_name;
 use crate::ratelimit::{Decision, Limiter, Quota, RateLimitSettings, RateLimiter};
@@ -76,7 +75,6 @@ struct Shared<L> {
     shadow: bool,
     name: String,
     policy: HeaderValue,
-    handler: ErrorHandler,
 }
 
 impl<L: RateLimiter> RateLimitLayer<L> {
@@ -92,7 +90,6 @@ impl<L: RateLimiter> RateLimitLayer<L> {
                 shadow: false,
                 policy: policy_value("default", &quota),
                 name: "default".into(),
-                handler: ErrorHandler::default(),
             }),
         }
     }
@@ -126,12 +123,6 @@ impl<L: RateLimiter> RateLimitLayer<L> {
             s.policy = policy_value(name, &s.limiter.quota());
             name.clone_into(&mut s.name);
         }))
-    }
-
-    /// The handler that renders denials (default: problem+json).
-    #[must_use]
-    pub fn error_handler(self, handler: ErrorHandler) -> RateLimitLayer<L> {
-        self.with(|s| s.handler = handler)
     }
 }
 
@@ -196,23 +187,21 @@ impl<S, L> fmt::Debug for RateLimit<S, L> {
 
 impl<S, L, B> Service<Request<B>> for RateLimit<S, L>
 where
-    S: Service<Request<B>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
     S::Future: Send,
     L: RateLimiter + 'static,
     B: Send + 'static,
 {
     type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Error>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        // The clone that was polled ready serves this call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         let shared = self.shared.clone();
         Box::pin(async move {
             if !shared.enabled {
@@ -223,7 +212,7 @@ where
                 Err(err) => Err(err),
             };
             let outcome = match (&decision, shared.shadow) {
-                (Ok(d), _) if d.allowed => "allowed",
+                (Ok(d), _) if d.is_allowed() => "allowed",
                 (_, true) => "shadow_denied",
                 (Ok(_), false) => "denied",
                 (Err(_), false) => "error",
@@ -240,27 +229,25 @@ where
                         target: crate::ratelimit::LOG_TARGET,
                         policy = %shared.name,
                         path = request.uri().path(),
-                        retry_after_ms = decision.as_ref().ok().and_then(|d| d.retry_after).map(|d| d.as_millis()),
+                        retry_after_ms = decision.as_ref().ok().and_then(Decision::retry_after).map(|d| d.as_millis()),
                         error = decision.as_ref().err().map(|e| e.message().to_owned()),
                         "shadow mode: this request would have been refused"
                     );
                 }
                 return inner.call(request).await;
             }
-            let ctx = RequestContext::new().instance(request.uri().path());
             match decision {
-                Ok(d) if d.allowed => {
+                Ok(d @ Decision::Allowed { .. }) => {
                     let mut response = inner.call(request).await?;
                     shared.add_fields(response.headers_mut(), &d);
                     Ok(response)
                 }
-                Ok(d) => {
-                    let err = Error::rate_limited(d.retry_after.unwrap_or(d.reset_after));
-                    let mut response = shared.handler.render(&err, &ctx).into_response();
+                Ok(d @ Decision::Denied { retry_after, .. }) => {
+                    let mut response = unlogged(Error::rate_limited(retry_after));
                     shared.add_fields(response.headers_mut(), &d);
                     Ok(response)
                 }
-                Err(err) => Ok(shared.handler.report(&err, &ctx).into_response()),
+                Err(err) => Ok(err.into_response()),
             }
         })
     }
@@ -275,7 +262,6 @@ impl<L> Clone for Shared<L> {
             shadow: self.shadow,
             name: self.name.clone(),
             policy: self.policy.clone(),
-            handler: self.handler.clone(),
         }
     }
 }
@@ -301,8 +287,8 @@ impl<L> Shared<L> {
         let value = format!(
             "\"{}\";r={};t={}",
             self.name,
-            decision.remaining,
-            ceil_secs(decision.reset_after)
+            decision.remaining(),
+            ceil_secs(decision.reset_after())
         );
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(RATELIMIT, value);
@@ -313,8 +299,4 @@ impl<L> Shared<L> {
 fn policy_value(name: &str, quota: &Quota) -> HeaderValue {
     let value = format!("\"{name}\";q={};w={}", quota.requests(), ceil_secs(quota.window()).max(1));
     HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("\"default\""))
-}
-
-fn ceil_secs(d: std::time::Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }

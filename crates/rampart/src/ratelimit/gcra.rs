@@ -44,24 +44,19 @@ impl Gcra {
         let new_tat = tat + spend;
         let allow_at = new_tat.saturating_sub(self.tolerance);
         if now < allow_at {
-            let decision = Decision {
-                allowed: false,
-                limit: self.quota.requests(),
+            let decision = Decision::Denied {
                 quota: self.quota,
                 remaining: self.cells(self.tolerance.saturating_sub(tat - now)),
                 reset_after: nanos(tat - now),
-                retry_after: Some(nanos(allow_at - now)),
+                retry_after: nanos(allow_at - now),
             };
             return Step { decision, new_tat: None };
         }
         let stored = if cost == 0 { tat } else { new_tat };
-        let decision = Decision {
-            allowed: true,
-            limit: self.quota.requests(),
+        let decision = Decision::Allowed {
             quota: self.quota,
             remaining: self.cells(self.tolerance - (stored - now)),
             reset_after: nanos(stored - now),
-            retry_after: None,
         };
         Step { decision, new_tat: (cost > 0).then_some(new_tat) }
     }
@@ -97,32 +92,32 @@ mod tests {
         let now = 100 * SEC;
         for remaining in [2, 1, 0] {
             let step = g.step(tat, now, 1);
-            assert!(step.decision.allowed);
-            assert_eq!(step.decision.remaining, remaining);
+            assert!(step.decision.is_allowed());
+            assert_eq!(step.decision.remaining(), remaining);
             tat = step.new_tat.unwrap();
         }
         let denied = g.step(tat, now, 1);
-        assert!(!denied.decision.allowed);
+        assert!(!denied.decision.is_allowed());
         assert_eq!(denied.new_tat, None);
-        assert_eq!(denied.decision.retry_after, Some(Duration::from_secs(1)));
-        assert_eq!(denied.decision.reset_after, Duration::from_secs(3));
+        assert_eq!(denied.decision.retry_after(), Some(Duration::from_secs(1)));
+        assert_eq!(denied.decision.reset_after(), Duration::from_secs(3));
         let later = g.step(tat, now + SEC, 1);
-        assert!(later.decision.allowed);
-        assert_eq!(later.decision.remaining, 0);
+        assert!(later.decision.is_allowed());
+        assert_eq!(later.decision.remaining(), 0);
     }
 
     #[test]
     fn cost_spends_several_cells_and_a_peek_spends_none() {
         let g = gcra(10, 10, 5);
         let step = g.step(0, SEC, 4);
-        assert_eq!(step.decision.remaining, 1);
+        assert_eq!(step.decision.remaining(), 1);
         let tat = step.new_tat.unwrap();
         let peek = g.step(tat, SEC, 0);
-        assert!(peek.decision.allowed);
+        assert!(peek.decision.is_allowed());
         assert_eq!(peek.new_tat, None);
-        assert_eq!(peek.decision.remaining, 1);
+        assert_eq!(peek.decision.remaining(), 1);
         let too_much = g.step(tat, SEC, 2);
-        assert!(!too_much.decision.allowed);
-        assert_eq!(too_much.decision.retry_after, Some(Duration::from_secs(1)));
+        assert!(!too_much.decision.is_allowed());
+        assert_eq!(too_much.decision.retry_after(), Some(Duration::from_secs(1)));
     }
 }

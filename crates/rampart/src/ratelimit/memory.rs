@@ -47,8 +47,8 @@ const MIN_SHARD_KEYS: usize = 16;
 /// let limiter = MemoryLimiter::new(Quota::new(100, Duration::from_secs(60))?)
 ///     .max_keys(10_000);
 /// let decision = limiter.check_now("203.0.113.9", 1)?;
-/// assert!(decision.allowed);
-/// assert_eq!(decision.remaining, 99);
+/// assert!(decision.is_allowed());
+/// assert_eq!(decision.remaining(), 99);
 /// assert_eq!(limiter.len(), 1);
 /// # Ok::<(), rampart::Error>(())
 /// ```
@@ -281,9 +281,9 @@ mod tests {
     #[test]
     fn keys_are_independent() {
         let (limiter, _) = limiter(1, Duration::from_secs(60), 100);
-        assert!(limiter.check_now("a", 1).unwrap().allowed);
-        assert!(!limiter.check_now("a", 1).unwrap().allowed);
-        assert!(limiter.check_now("b", 1).unwrap().allowed);
+        assert!(limiter.check_now("a", 1).unwrap().is_allowed());
+        assert!(!limiter.check_now("a", 1).unwrap().is_allowed());
+        assert!(limiter.check_now("b", 1).unwrap().is_allowed());
     }
 
     #[test]
@@ -291,7 +291,7 @@ mod tests {
         let (limiter, _) = limiter(5, Duration::from_secs(60), 100);
         let err = limiter.check_now("a", 6).unwrap_err();
         assert_eq!(err.code(), crate::error::code::RATE_LIMIT_COST_EXCEEDS_BURST);
-        assert_eq!(limiter.check_now("a", 5).unwrap().remaining, 0);
+        assert_eq!(limiter.check_now("a", 5).unwrap().remaining(), 0);
     }
 
     #[test]
@@ -305,8 +305,8 @@ mod tests {
         clock.advance(Duration::from_secs(5)); // "k*" are whole again, "busy" is not.
         assert_eq!(limiter.evict_idle(), 100);
         assert_eq!(limiter.len(), 1);
-        assert!(!limiter.check_now("busy", 2).unwrap().allowed);
-        assert_eq!(limiter.check_now("k1", 1).unwrap().remaining, 1);
+        assert!(!limiter.check_now("busy", 2).unwrap().is_allowed());
+        assert_eq!(limiter.check_now("k1", 1).unwrap().remaining(), 1);
     }
 
     #[test]
@@ -322,8 +322,8 @@ mod tests {
             assert!(limiter.len() <= limiter.capacity());
         }
         let heavy = limiter.check_now("heavy", 1).unwrap();
-        assert!(!heavy.allowed, "the heavy user's debt survived the churn");
+        assert!(!heavy.is_allowed(), "the heavy user's debt survived the churn");
         // New keys were never refused.
-        assert!(limiter.check_now("newcomer", 1).unwrap().allowed);
+        assert!(limiter.check_now("newcomer", 1).unwrap().is_allowed());
     }
 }

@@ -23,13 +23,13 @@
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let quota = Quota::new(2, Duration::from_secs(60))?; // burst defaults to 2
 //! let limiter = MemoryLimiter::new(quota);
-//! assert!(limiter.check("client-a", 1).await?.allowed);
-//! assert!(limiter.check("client-a", 1).await?.allowed);
+//! assert!(limiter.check("client-a", 1).await?.is_allowed());
+//! assert!(limiter.check("client-a", 1).await?.is_allowed());
 //! let third = limiter.check("client-a", 1).await?;
-//! assert!(!third.allowed);
+//! assert!(!third.is_allowed());
 //! // One request every 30 s: the next is due in (just under) 30 s.
-//! assert!(third.retry_after <= Some(Duration::from_secs(30)));
-//! assert!(third.retry_after > Some(Duration::from_secs(29)));
+//! assert!(third.retry_after() <= Some(Duration::from_secs(30)));
+//! assert!(third.retry_after() > Some(Duration::from_secs(29)));
 //! // A denial is a RateLimited error (429 with Retry-After) for the handler.
 //! let err = third.into_result().unwrap_err();
 //! assert_eq!(err.status().as_u16(), 429);
@@ -168,37 +168,82 @@ impl Quota {
     }
 }
 
-/// The answer to one [`RateLimiter::check`].
+/// The answer to one [`RateLimiter::check`]: admitted, or refused with the
+/// wait until the same request would be admitted. Both carry the quota that
+/// decided (the limiter's own or, while a shared backend is down and its
+/// policy is `Local`, this replica's share of it) and what the key has left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decision {
-    /// Whether the request was admitted (and its cost spent).
-    pub allowed: bool,
-    /// The quota's requests per window.
-    pub limit: u32,
-    /// The quota that decided: the limiter's own or, while a shared backend
-    /// is down and its policy is `Local`, this replica's share of it. What
-    /// the key has used is `quota.burst() - remaining`.
-    pub quota: Quota,
-    /// Requests the key could still make right now.
-    pub remaining: u32,
-    /// Time until the key's quota is whole again.
-    pub reset_after: Duration,
-    /// When denied: time until the same request would be admitted.
-    pub retry_after: Option<Duration>,
+pub enum Decision {
+    /// Admitted, and its cost spent.
+    Allowed {
+        /// The quota that decided.
+        quota: Quota,
+        /// Requests the key could still make right now.
+        remaining: u32,
+        /// Time until the key's quota is whole again.
+        reset_after: Duration,
+    },
+    /// Refused; nothing was spent.
+    Denied {
+        /// The quota that decided.
+        quota: Quota,
+        /// Requests the key could still make right now (fewer than this
+        /// request cost).
+        remaining: u32,
+        /// Time until the key's quota is whole again.
+        reset_after: Duration,
+        /// Time until the same request would be admitted.
+        retry_after: Duration,
+    },
 }
 
 impl Decision {
+    /// Whether the request was admitted (and its cost spent).
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allowed { .. })
+    }
+
+    /// The quota that decided. What the key has used is
+    /// `quota().burst() - remaining()`.
+    pub fn quota(&self) -> Quota {
+        match *self {
+            Decision::Allowed { quota, .. } | Decision::Denied { quota, .. } => quota,
+        }
+    }
+
+    /// Requests the key could still make right now.
+    pub fn remaining(&self) -> u32 {
+        match *self {
+            Decision::Allowed { remaining, .. } | Decision::Denied { remaining, .. } => remaining,
+        }
+    }
+
+    /// Time until the key's quota is whole again.
+    pub fn reset_after(&self) -> Duration {
+        match *self {
+            Decision::Allowed { reset_after, .. } | Decision::Denied { reset_after, .. } => {
+                reset_after
+            }
+        }
+    }
+
+    /// When denied, the time until the same request would be admitted.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match *self {
+            Decision::Allowed { .. } => None,
+            Decision::Denied { retry_after, .. } => Some(retry_after),
+        }
+    }
+
     /// `Ok(self)` when allowed, else a RateLimited error carrying the wait
     /// (rendered as 429 with `Retry-After`).
     ///
     /// # Errors
     /// `Error::rate_limited(retry_after)` when the request was denied.
     pub fn into_result(self) -> Result<Decision, Error> {
-        match (self.allowed, self.retry_after) {
-            (true, _) => Ok(self),
-            (false, retry_after) => {
-                Err(Error::rate_limited(retry_after.unwrap_or(self.reset_after)))
-            }
+        match self {
+            Decision::Allowed { .. } => Ok(self),
+            Decision::Denied { retry_after, .. } => Err(Error::rate_limited(retry_after)),
         }
     }
 }
@@ -246,16 +291,17 @@ mod tests {
 
     #[test]
     fn a_denied_decision_becomes_a_rate_limited_error() {
-        let denied = Decision {
-            allowed: false,
-            limit: 1,
-            quota: Quota::new(1, Duration::from_secs(9)).unwrap(),
+        let quota = Quota::new(1, Duration::from_secs(9)).unwrap();
+        let reset_after = Duration::from_secs(9);
+        let denied = Decision::Denied {
+            quota,
             remaining: 0,
-            reset_after: Duration::from_secs(9),
-            retry_after: Some(Duration::from_millis(1500)),
+            reset_after,
+            retry_after: Duration::from_millis(1500),
         };
         let err = denied.into_result().unwrap_err();
         assert_eq!(err.retry_after(), Some(Duration::from_millis(1500)));
-        assert!(Decision { allowed: true, retry_after: None, ..denied }.into_result().is_ok());
+        let allowed = Decision::Allowed { quota, remaining: 0, reset_after };
+        assert_eq!(allowed.into_result().unwrap(), allowed);
     }
 }

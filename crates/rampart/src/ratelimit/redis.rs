@@ -233,13 +233,12 @@ impl RedisLimiter {
             }
         };
         let micros = |n: i64| Duration::from_micros(u64::try_from(n).unwrap_or(0));
-        Ok(Decision {
-            allowed: allowed == 1,
-            limit: self.quota.requests(),
-            quota: self.quota,
-            remaining: u32::try_from(remaining).unwrap_or(0),
-            reset_after: micros(reset_us),
-            retry_after: (allowed != 1).then(|| micros(retry_us)),
+        let (quota, remaining) = (self.quota, u32::try_from(remaining).unwrap_or(0));
+        let reset_after = micros(reset_us);
+        Ok(if allowed == 1 {
+            Decision::Allowed { quota, remaining, reset_after }
+        } else {
+            Decision::Denied { quota, remaining, reset_after, retry_after: micros(retry_us) }
         })
     }
 
@@ -270,17 +269,14 @@ impl RedisLimiter {
                     .with_code(code::RATE_LIMIT_UNAVAILABLE)
                     .with_retry_after(self.probe_interval))
             }
-            _ => Ok(Decision {
-                allowed: true,
-                limit: self.quota.requests(),
+            _ => Ok(Decision::Allowed {
                 quota: self.quota,
                 remaining: self.quota.burst(),
                 reset_after: Duration::ZERO,
-                retry_after: None,
             }),
         };
         let outcome = match &result {
-            Ok(d) if d.allowed => "allowed",
+            Ok(d) if d.is_allowed() => "allowed",
             Ok(_) => "denied",
             Err(_) => "refused",
         };

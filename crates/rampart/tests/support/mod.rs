@@ -15,6 +15,8 @@ use rampart::audit::sink::{SyncPolicy, file::FileSink};
 use rampart::audit::{AuditKey, Auditor};
 use rampart::auth::NewApiKey;
 
+pub mod http;
+
 /// The Redis URL to test against, or `None` (after printing why) when the
 /// test should be skipped.
 pub fn redis_url() -> Option<String> {
