@@ -32,8 +32,9 @@ use tower::{Layer, Service};
 use crate::client::{ClientAddr, ProxySettings};
 use crate::error::Error;
 
-/// Resolves the client's address once per request; see the
-/// [module documentation](self).
+/// Resolves the client's address once per request and puts it in the
+/// request extensions as a [`ClientAddr`], believing forwarding headers only
+/// from the trusted proxies ([`ProxySettings`]).
 ///
 /// The peer address comes from axum's `ConnectInfo<SocketAddr>` (serve
 /// with `into_make_service_with_connect_info::<SocketAddr>()`). Without it

@@ -104,9 +104,12 @@ fn write_problem(response: &mut Response, problem: &Problem) {
     }
 }
 
-/// Renders every rampart error response inside it with one
-/// [`ErrorHandler`] and the request's context; see the
-/// [module documentation](self). Install it outermost.
+/// Renders every rampart error response inside it (each carries a
+/// [`RenderedError`]) with one [`ErrorHandler`] and the request's context:
+/// its request id (a [`RequestId`] extension, or a well-formed
+/// `X-Request-Id` header) and path as `instance`. Install it outermost.
+/// Errors are logged where they become responses, inside the request's
+/// span, which carries the request id.
 #[derive(Debug, Clone, Default)]
 pub struct RenderErrorsLayer {
     handler: Arc<ErrorHandler>,
