@@ -28,9 +28,9 @@ fn parts() -> &'static Parts {
         .expect("raw");
         let config = raw.validate().expect("valid");
         Parts {
-            jwt: JwtVerifier::new(&config, Arc::new(SystemClock)).expect("jwt"),
+            jwt: JwtVerifier::new(&config).expect("jwt"),
             keys: ApiKeyStore::new(&config),
-            sessions: SessionManager::new(&config, Arc::new(SystemClock)).expect("sessions"),
+            sessions: SessionManager::new(&config).expect("sessions"),
         }
     })
 }

@@ -155,11 +155,7 @@ fn verify(config_text: &str, token: &str) -> Result<rampart::auth::Principal, ra
         .env_vars(Vec::<(String, String)>::new())
         .load()
         .expect("config loads");
-    let verifier = rampart::auth::JwtVerifier::new(
-        &loaded.config().auth,
-        std::sync::Arc::new(rampart::clock::SystemClock),
-    )
-    .expect("verifier");
+    let verifier = rampart::auth::JwtVerifier::new(&loaded.config().auth).expect("verifier");
     verifier.verify(token)
 }
 

@@ -8,13 +8,11 @@
 //! an API key check.
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rampart::auth::{ApiKeyStore, JwtVerifier, NewApiKey, RawAuthConfig};
-use rampart::clock::SystemClock;
 use serde_json::{Value, json};
 
 const HS_SECRET: &str = "an-hs256-secret-that-is-long-enough-0123456789";
@@ -35,7 +33,7 @@ fn verifier(cache_capacity: usize) -> JwtVerifier {
         "roles": {"clerk": ["orders:*"]},
     }))
     .expect("raw");
-    JwtVerifier::new(&raw.validate().expect("valid"), Arc::new(SystemClock)).expect("verifier")
+    JwtVerifier::new(&raw.validate().expect("valid")).expect("verifier")
 }
 
 /// A typical access token: subject, issuer, audience, times, a role and two permissions.

@@ -1,8 +1,12 @@
 //! Time as a dependency, so limits, breakers and audit chains test deterministically.
 //!
-//! Code that measures time takes a [`Clock`]; production passes
+//! Code that measures time takes a [`Clock`]; production uses
 //! [`SystemClock`], tests pass a `FakeClock` (feature `test-util`) and move it
-//! by hand.
+//! by hand. There is one way to give a type its clock: a method named
+//! `clock` that takes `impl Clock`, on the type itself or on its builder
+//! (`MemoryLimiter::new(quota).clock(c)`, `Authenticator::builder(&config)
+//! .clock(c).build()`, `RetryPolicy::builder().clock(c)`); without it, the
+//! system clock. Set it before the value is first used.
 //!
 //! ```
 //! use std::time::Duration;

@@ -16,7 +16,6 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rampart::auth::{
     Authenticator, NewApiKey, PermissionSet, Principal, RawAuthConfig, Session, require,
 };
-use rampart::clock::SystemClock;
 use rampart::error::Error;
 use rampart::http::auth::{AuthLayer, RequireLayer};
 use serde_json::{Value, json};
@@ -64,8 +63,7 @@ async fn start() -> App {
         "session": {"secret": "a-session-secret-of-at-least-32-bytes!!", "allowed_origins": ["https://app.example.com"]},
     }))
     .expect("raw");
-    let auth =
-        Authenticator::new(&raw.validate().expect("valid"), Arc::new(SystemClock)).expect("auth");
+    let auth = Authenticator::new(&raw.validate().expect("valid")).expect("auth");
     let protected = Router::new()
         .route("/me", get(me))
         .route("/orders", post(me).layer(RequireLayer::new(require("orders:write"))))
@@ -263,7 +261,7 @@ async fn repeated_failures_from_one_client_get_429_with_retry_after() {
     }))
     .expect("raw");
     let config = raw.validate().expect("valid");
-    let auth = Authenticator::new(&config, Arc::new(SystemClock)).expect("auth");
+    let auth = Authenticator::new(&config).expect("auth");
     let lockout = Arc::new(rampart::auth::Lockout::memory(config.lockout()).expect("lockout"));
     let app = Router::new().route("/me", get(me)).layer(AuthLayer::new(auth).lockout(lockout));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -304,7 +302,7 @@ fn lockout_without_a_client_address_refuses_loudly_and_locks_no_holder() {
     }))
     .expect("raw");
     let config = raw.validate().expect("valid");
-    let auth = Authenticator::new(&config, Arc::new(SystemClock)).expect("auth");
+    let auth = Authenticator::new(&config).expect("auth");
     let lockout = Arc::new(rampart::auth::Lockout::memory(config.lockout()).expect("lockout"));
     let app = Router::new()
         .route("/me", get(me))
@@ -357,7 +355,7 @@ async fn an_old_genuine_cookie_never_gets_its_client_blocked() {
         raw.validate().expect("valid")
     };
     // One process signs carol in...
-    let before = Authenticator::new(&config(), Arc::new(SystemClock)).expect("auth");
+    let before = Authenticator::new(&config()).expect("auth");
     let login = before
         .sessions()
         .expect("configured")
@@ -366,7 +364,7 @@ async fn an_old_genuine_cookie_never_gets_its_client_blocked() {
     let cookie = format!("__Host-session={}", login.cookie_value());
     // ...and its restart, with the same secret, has forgotten her session.
     let config = config();
-    let auth = Authenticator::new(&config, Arc::new(SystemClock)).expect("auth");
+    let auth = Authenticator::new(&config).expect("auth");
     let lockout = Arc::new(rampart::auth::Lockout::memory(config.lockout()).expect("lockout"));
     let monitor = rampart::monitor::Monitor::new(rampart::monitor::MonitorConfig::default());
     let app = Router::new()

@@ -49,7 +49,7 @@ fn all_keys() -> Value {
 }
 
 fn verifier(jwt: Value, clock: &FakeClock) -> JwtVerifier {
-    JwtVerifier::new(&config(jwt), Arc::new(clock.clone())).expect("verifier")
+    JwtVerifier::new(&config(jwt)).map(|v| v.clock(clock.clone())).expect("verifier")
 }
 
 fn now(clock: &FakeClock) -> u64 {
@@ -398,11 +398,10 @@ fn the_cache_skips_the_signature_but_never_outlives_exp() {
 fn issued_tokens_verify_and_carry_what_was_asked() {
     let clock = FakeClock::new();
     let config = config(all_keys());
-    let shared: Arc<dyn Clock> = Arc::new(clock.clone());
-    let issuer =
-        TokenIssuer::new(config.jwt(), Some("hs"), Duration::from_secs(3600), Arc::clone(&shared))
-            .expect("issuer");
-    let v = JwtVerifier::new(&config, shared).expect("verifier");
+    let issuer = TokenIssuer::new(config.jwt(), Some("hs"), Duration::from_secs(3600))
+        .expect("issuer")
+        .clock(clock.clone());
+    let v = JwtVerifier::new(&config).expect("verifier").clock(clock.clone());
     let token =
         issuer.issue("svc-7", &["orders:read".into()], &["clerk".into()], None).expect("token");
     let p = v.verify(&token).expect("valid");
@@ -420,8 +419,7 @@ fn issued_tokens_verify_and_carry_what_was_asked() {
     assert!(issuer.issue(&"a".repeat(257), &[], &[], None).is_err());
     assert!(issuer.issue("x", &[], &[], Some(Duration::ZERO)).is_err());
     // Only HS keys sign; naming an RSA key is a configuration error.
-    let err = TokenIssuer::new(config.jwt(), Some("rsa"), Duration::from_secs(60), Arc::new(clock))
-        .unwrap_err();
+    let err = TokenIssuer::new(config.jwt(), Some("rsa"), Duration::from_secs(60)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Configuration);
 }
 
@@ -600,7 +598,7 @@ fn bad_settings_name_the_key_and_not_the_value() {
     }
     // A JWKS file that does not exist fails when the verifier is built.
     let config = config(json!({"jwks": {"file": "/nonexistent/jwks.json"}}));
-    let err = JwtVerifier::new(&config, Arc::new(FakeClock::new())).unwrap_err();
+    let err = JwtVerifier::new(&config).unwrap_err();
     assert_eq!(err.config_key(), Some("auth.jwt.jwks.file"));
 }
 
@@ -820,7 +818,7 @@ fn the_jwks_file_must_be_a_regular_file_of_at_most_1_mib() {
     let start = |path: std::path::PathBuf| -> Box<dyn FnOnce() -> Result<(), Error> + Send> {
         Box::new(move || {
             let config = config(json!({"jwks": {"file": path}}));
-            JwtVerifier::new(&config, Arc::new(FakeClock::new())).map(drop)
+            JwtVerifier::new(&config).map(drop)
         })
     };
     let big = dir.path().join("big.json");

@@ -1,6 +1,5 @@
 //! API keys, permissions in use, and browser sessions: the attacks performed.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::Method;
@@ -131,7 +130,7 @@ fn sessions(clock: &FakeClock, extra: &Value) -> SessionManager {
         session[k] = v.clone();
     }
     let config = config(json!({"session": session, "roles": {"admin": ["*"]}}));
-    SessionManager::new(&config, Arc::new(clock.clone())).expect("manager")
+    SessionManager::new(&config).map(|m| m.clock(clock.clone())).expect("manager")
 }
 
 fn perms(list: &[&str]) -> PermissionSet {
@@ -188,11 +187,11 @@ fn tampered_and_foreign_cookies_are_refused() {
         assert_session_refused(&m, garbage, "SESSION_TAMPERED");
     }
     // A cookie sealed by another server (another secret) does not open here.
-    let other = SessionManager::new(
-        &config(json!({"session": {"secret": "another-secret-another-secret-another!"}})),
-        Arc::new(clock.clone()),
-    )
-    .expect("manager");
+    let other = SessionManager::new(&config(
+        json!({"session": {"secret": "another-secret-another-secret-another!"}}),
+    ))
+    .expect("manager")
+    .clock(clock.clone());
     let foreign = other.start("alice", vec![], perms(&["*"])).expect("login");
     assert_session_refused(&m, foreign.cookie_value(), "SESSION_TAMPERED");
     // The same secret under another cookie name: the name is bound in.
@@ -329,7 +328,7 @@ fn session_settings_are_validated() {
         assert!(!format!("{err:?}").contains(SECRET));
     }
     let no_sessions = config(json!({}));
-    assert!(SessionManager::new(&no_sessions, Arc::new(FakeClock::new())).is_err());
+    assert!(SessionManager::new(&no_sessions).is_err());
 }
 
 #[test]

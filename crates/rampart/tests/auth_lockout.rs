@@ -31,8 +31,7 @@ fn lockout_config(extra: &serde_json::Value) -> rampart::auth::AuthConfig {
 
 /// A lockout with its state in memory, on `clock`.
 fn memory_lockout(config: &rampart::auth::AuthConfig, clock: &FakeClock) -> Lockout {
-    let clock: Arc<dyn Clock> = Arc::new(clock.clone());
-    Lockout::memory_with_clock(config.lockout(), &clock).expect("lockout")
+    Lockout::memory(config.lockout()).expect("lockout").clock(clock.clone())
 }
 
 #[track_caller]
@@ -183,7 +182,7 @@ async fn guessing_a_key_locks_the_client_and_the_key() {
     let clock = FakeClock::new();
     let key = NewApiKey::generate().expect("key");
     let config = key_config(&key);
-    let auth = Authenticator::new(&config, Arc::new(clock.clone())).expect("auth");
+    let auth = Authenticator::builder(&config).clock(clock.clone()).build().expect("auth");
     let lockout = memory_lockout(&config, &clock);
     let get = Method::GET;
     let attempt = |headers: HeaderMap, client: IpAddr| {
@@ -250,7 +249,7 @@ async fn a_forged_token_cannot_lock_out_the_subject_it_names() {
     .expect("raw")
     .validate()
     .expect("valid");
-    let auth = Authenticator::new(&config, Arc::new(clock.clone())).expect("auth");
+    let auth = Authenticator::builder(&config).clock(clock.clone()).build().expect("auth");
     let lockout = memory_lockout(&config, &clock);
     let now = clock.system_time().duration_since(UNIX_EPOCH).expect("after epoch").as_secs();
     let token = |key: &[u8], exp: u64| {

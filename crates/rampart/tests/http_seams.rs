@@ -14,7 +14,6 @@ use garde::Validate;
 use rampart::Error;
 use rampart::auth::{Authenticator, Lockout, NewApiKey, Principal, RawAuthConfig, require};
 use rampart::client::{ForwardedHeader, ProxySettings};
-use rampart::clock::SystemClock;
 use rampart::handler::{ErrorFormat, ErrorHandler};
 use rampart::http::auth::{AuthLayer, RequireLayer};
 use rampart::http::{BlockLayer, ClientIpLayer, RateLimitLayer, RenderErrorsLayer};
@@ -58,7 +57,7 @@ fn stack(format: ErrorFormat) -> (Router, NewApiKey) {
     }))
     .expect("raw");
     let config = raw.validate().expect("valid");
-    let auth = Authenticator::new(&config, Arc::new(SystemClock)).expect("auth");
+    let auth = Authenticator::new(&config).expect("auth");
     let lockout = Arc::new(Lockout::memory(config.lockout()).expect("lockout"));
     let raw: RawMonitorConfig =
         serde_json::from_value(json!({"thresholds": {"permission_denied": 2}})).expect("raw");

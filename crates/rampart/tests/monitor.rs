@@ -35,7 +35,7 @@ fn each_signal_has_its_threshold_and_subjects_are_not_blocked() {
         "window": "10s", "block_duration": "60s",
         "thresholds": {"auth_failure": 3, "tampered_cookie": 1, "validation_rejected": 0}
     })))
-    .with_clock(clock.clone());
+    .clock(clock.clone());
     // One tampered cookie is enough.
     let alerts = monitor.observe(Signal::TamperedCookie, Some("10.0.0.1"), None);
     assert_eq!(alerts.len(), 1);
@@ -72,7 +72,7 @@ fn blocks_expire_and_can_be_lifted() {
     let monitor = Monitor::new(config(
         serde_json::json!({"block_duration": "30s", "thresholds": {"permission_denied": 2}}),
     ))
-    .with_clock(clock.clone());
+    .clock(clock.clone());
     monitor.observe(Signal::PermissionDenied, Some("c1"), None);
     monitor.observe(Signal::PermissionDenied, Some("c1"), None);
     assert_eq!(monitor.blocked("c1"), Some(Duration::from_secs(30)));
@@ -92,7 +92,7 @@ fn memory_stays_bounded_under_a_flood_of_addresses() {
     let monitor = Monitor::new(config(
         serde_json::json!({"max_tracked": 64, "thresholds": {"rate_limited": 5}}),
     ))
-    .with_clock(clock);
+    .clock(clock);
     for i in 0..20_000u32 {
         monitor.observe(
             Signal::RateLimited,
@@ -153,7 +153,7 @@ fn configuring_a_monitor_after_cloning_it_configures_every_clone() {
     let monitor = Monitor::new(config(serde_json::json!({"thresholds": {"auth_failure": 2}})));
     let for_the_layer = monitor.clone();
     let clock = FakeClock::new();
-    let monitor = monitor.with_clock(clock.clone()).with_auditor(auditor.clone());
+    let monitor = monitor.clock(clock.clone()).with_auditor(auditor.clone());
     for _ in 0..2 {
         monitor.observe(Signal::AuthFailure, Some("198.51.100.7"), None);
     }
@@ -195,7 +195,7 @@ async fn the_http_layer_refuses_a_blocked_client_with_429_and_retry_after() {
     let monitor = Monitor::new(config(
         serde_json::json!({"block_duration": "120s", "thresholds": {"auth_failure": 3}}),
     ))
-    .with_clock(clock.clone());
+    .clock(clock.clone());
     let watcher = monitor.clone();
     let app = Router::new()
         .route(
@@ -248,11 +248,10 @@ fn one_key_authenticator(
         "api_keys": [{"id": key.id(), "name": name, "hash": key.hash().to_string()}],
     }))
     .expect("raw");
-    rampart::auth::Authenticator::new(
-        &raw.validate().expect("valid"),
-        std::sync::Arc::new(FakeClock::new()),
-    )
-    .expect("auth")
+    rampart::auth::Authenticator::builder(&raw.validate().expect("valid"))
+        .clock(FakeClock::new())
+        .build()
+        .expect("auth")
 }
 
 #[cfg(feature = "http")]
@@ -278,7 +277,7 @@ async fn refusals_inside_the_block_layer_feed_the_monitor() {
     let monitor = Monitor::new(config(
         serde_json::json!({"block_duration": "60s", "thresholds": {"auth_failure": 3}}),
     ))
-    .with_clock(FakeClock::new());
+    .clock(FakeClock::new());
     let app = Router::new()
         .route("/me", get(|| async { "hello" }))
         .layer(AuthLayer::new(auth))
@@ -318,7 +317,7 @@ async fn denials_after_authentication_count_for_the_subject() {
     let audit_key = AuditKey::new("k1", vec![5; 32]).expect("key");
     let auditor = support::synced_file_auditor(dir.path(), audit_key);
     let monitor = Monitor::new(config(serde_json::json!({"thresholds": {"permission_denied": 2}})))
-        .with_clock(FakeClock::new())
+        .clock(FakeClock::new())
         .with_auditor(auditor.clone());
     let app = Router::new()
         .route(

@@ -230,11 +230,7 @@ async fn inside_the_auth_layer_a_subject_key_counts_each_verified_caller() {
         {"id": b.id(), "name": "bob", "hash": b.hash().to_string()},
     ]}))
     .unwrap();
-    let auth = Authenticator::new(
-        &raw.validate().unwrap(),
-        std::sync::Arc::new(rampart::clock::SystemClock),
-    )
-    .unwrap();
+    let auth = Authenticator::new(&raw.validate().unwrap()).unwrap();
     let limited = RateLimitLayer::new(three_per_minute()).key(vec![KeyPart::Subject]);
     let addr = serve(app(limited).layer(AuthLayer::new(auth))).await;
 

@@ -15,7 +15,7 @@ use rampart::ratelimit::{MemoryLimiter, Quota, RateLimiter};
 /// `gaps[i]` nanoseconds against one key.
 fn run(quota: Quota, gaps: &[u64]) -> (Vec<u64>, u64) {
     let clock = FakeClock::new();
-    let limiter = MemoryLimiter::with_clock(quota, Arc::new(clock.clone()));
+    let limiter = MemoryLimiter::new(quota).clock(clock.clone());
     let mut admitted = Vec::new();
     let mut now = 0u64;
     for gap in gaps {
@@ -102,7 +102,7 @@ fn two_threads_of_many_tasks_on_one_key_admit_exactly_the_quota() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
     let clock = FakeClock::new(); // frozen: nothing refills during the race
     let quota = Quota::new(1_000, Duration::from_secs(60)).unwrap().with_burst(777).unwrap();
-    let limiter = Arc::new(MemoryLimiter::with_clock(quota, Arc::new(clock)));
+    let limiter = Arc::new(MemoryLimiter::new(quota).clock(clock));
     let admitted = Arc::new(AtomicU32::new(0));
     runtime.block_on(async {
         let tasks: Vec<_> = (0..200)
@@ -129,7 +129,7 @@ fn two_threads_of_many_tasks_on_one_key_admit_exactly_the_quota() {
 fn memory_stays_bounded_under_millions_of_distinct_keys() {
     let clock = FakeClock::new();
     let quota = Quota::new(10, Duration::from_secs(60)).unwrap();
-    let limiter = MemoryLimiter::with_clock(quota, Arc::new(clock.clone())).max_keys(50_000);
+    let limiter = MemoryLimiter::new(quota).clock(clock.clone()).max_keys(50_000);
     let cap = limiter.capacity();
     assert!(cap <= 50_000);
     let mut peak_bytes = 0;
@@ -166,7 +166,7 @@ fn memory_stays_bounded_under_millions_of_distinct_keys() {
 fn idle_keys_go_without_an_explicit_sweep_once_new_keys_arrive() {
     let clock = FakeClock::new();
     let quota = Quota::new(1, Duration::from_millis(100)).unwrap();
-    let limiter = MemoryLimiter::with_clock(quota, Arc::new(clock.clone())).max_keys(1_000_000);
+    let limiter = MemoryLimiter::new(quota).clock(clock.clone()).max_keys(1_000_000);
     for i in 0..10_000 {
         limiter.check_now(&format!("a{i}"), 1).unwrap();
     }

@@ -29,8 +29,8 @@ fn capture(settings: &Settings, f: impl FnOnce()) -> CapturedLogs {
 #[test]
 fn each_event_is_one_json_line_with_every_documented_key() {
     let clock = FakeClock::new();
-    let format = RedactingFormat::new(LogFormat::Json, Arc::new(Redactor::default()))
-        .with_clock(Arc::new(clock.clone()));
+    let format =
+        RedactingFormat::new(LogFormat::Json, Arc::new(Redactor::default())).clock(clock.clone());
     let logs = CapturedLogs::default();
     let subscriber = tracing_subscriber::registry().with(
         tracing_subscriber::fmt::layer()

@@ -15,12 +15,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use rampart::auth::TokenIssuer;
-use rampart::clock::SystemClock;
 use rampart::config::DEFAULT_ENV_PREFIX;
 
 use super::{CANNOT_RUN, EXIT_STATUS, INVALID, load_config};
@@ -80,13 +78,8 @@ pub fn run(command: &TokenCommand, out: &mut dyn Write, err: &mut dyn Write) -> 
         let _ = writeln!(err, "error: --role {role:?} names no role defined in auth.roles");
         return ExitCode::from(INVALID);
     }
-    let token = TokenIssuer::new(
-        config.auth.jwt(),
-        args.kid.as_deref(),
-        config.jwt.lifetime,
-        Arc::new(SystemClock),
-    )
-    .and_then(|issuer| issuer.issue(&args.sub, &args.permissions, &args.roles, args.ttl));
+    let token = TokenIssuer::new(config.auth.jwt(), args.kid.as_deref(), config.jwt.lifetime)
+        .and_then(|issuer| issuer.issue(&args.sub, &args.permissions, &args.roles, args.ttl));
     match token {
         Ok(token) => {
             if writeln!(out, "{token}").is_err() {

@@ -12,16 +12,14 @@
 //! challenge; any other scheme in `Authorization` is treated the same way.
 //!
 //! ```
-//! use std::sync::Arc;
 //! use http::{HeaderMap, HeaderValue, Method};
 //! use rampart::auth::{Authenticator, NewApiKey, RawAuthConfig};
-//! use rampart::clock::SystemClock;
 //!
 //! let key = NewApiKey::generate().unwrap();
 //! let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
 //!     "api_keys": [{ "id": key.id(), "name": "ci", "hash": key.hash().to_string() }]
 //! })).unwrap();
-//! let auth = Authenticator::new(&raw.validate().unwrap(), Arc::new(SystemClock)).unwrap();
+//! let auth = Authenticator::new(&raw.validate().unwrap()).unwrap();
 //!
 //! let mut headers = HeaderMap::new();
 //! headers.insert("x-api-key", HeaderValue::from_str(key.expose()).unwrap());
@@ -44,9 +42,51 @@ use super::jwt::{JwtVerifier, Refusal};
 use super::lockout::{LockKey, Lockout};
 use super::principal::Principal;
 use super::session::{CSRF_HEADER, Session, SessionManager};
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, code};
 use crate::ratelimit::RateLimiter;
+
+/// Builds an [`Authenticator`]: [`Authenticator::builder`].
+pub struct AuthenticatorBuilder<'a> {
+    config: &'a AuthConfig,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for AuthenticatorBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticatorBuilder").field("clock", &self.clock).finish_non_exhaustive()
+    }
+}
+
+impl AuthenticatorBuilder<'_> {
+    /// The clock tokens and sessions are checked against (default: the
+    /// system clock).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Builds every configured part.
+    ///
+    /// # Errors
+    /// A configuration error when a part cannot be built (an unreadable
+    /// JWKS file, a session secret too short).
+    pub fn build(self) -> Result<Authenticator, Error> {
+        let config = self.config;
+        let jwt = match config.jwt.is_enabled() {
+            true => Some(JwtVerifier::new(config)?.clock(Arc::clone(&self.clock))),
+            false => None,
+        };
+        let sessions = match config.session {
+            Some(_) => Some(SessionManager::new(config)?.clock(self.clock)),
+            None => None,
+        };
+        Ok(Authenticator {
+            inner: Arc::new(Inner { jwt, api_keys: ApiKeyStore::new(config), sessions }),
+        })
+    }
+}
 
 /// The header an API key may come in instead of `Authorization`.
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -99,21 +139,16 @@ pub(crate) enum Presented<'a> {
 }
 
 impl Authenticator {
-    /// Builds every configured part: the JWT verifier when keys or a JWKS
-    /// file are configured, the API keys, and sessions when configured.
-    pub fn new(config: &AuthConfig, clock: Arc<dyn Clock>) -> Result<Authenticator, Error> {
-        let jwt = if config.jwt.is_enabled() {
-            Some(JwtVerifier::new(config, Arc::clone(&clock))?)
-        } else {
-            None
-        };
-        let sessions = match config.session {
-            Some(_) => Some(SessionManager::new(config, clock)?),
-            None => None,
-        };
-        Ok(Authenticator {
-            inner: Arc::new(Inner { jwt, api_keys: ApiKeyStore::new(config), sessions }),
-        })
+    /// Builds every configured part on the system clock: the JWT verifier
+    /// when keys or a JWKS file are configured, the API keys, and sessions
+    /// when configured.
+    pub fn new(config: &AuthConfig) -> Result<Authenticator, Error> {
+        Authenticator::builder(config).build()
+    }
+
+    /// Builds the authenticator in steps (to give it a clock).
+    pub fn builder(config: &AuthConfig) -> AuthenticatorBuilder<'_> {
+        AuthenticatorBuilder { config, clock: Arc::new(SystemClock) }
     }
 
     /// The session manager, when sessions are configured (to sign in, rotate

@@ -61,7 +61,7 @@ use std::time::Duration;
 use super::config::LockoutConfig;
 use crate::audit::{AuditEvent, Auditor, Outcome};
 use crate::client::ip_key;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::error::{Error, Severity, code};
 use crate::ratelimit::{Limiter, MemoryLimiter, Quota, RateLimiter};
 
@@ -106,17 +106,24 @@ pub struct Lockout<L = Limiter> {
 impl Lockout<Limiter> {
     /// Lockout state in this process's memory (on the system clock).
     pub fn memory(config: &LockoutConfig) -> Result<Lockout<Limiter>, Error> {
-        Lockout::memory_with_clock(config, &(Arc::new(SystemClock) as Arc<dyn Clock>))
+        Lockout::with_backend(config, |quota, _| Ok(Limiter::Memory(MemoryLimiter::new(quota))))
     }
 
-    /// Lockout state in memory, on `clock`.
-    pub fn memory_with_clock(
-        config: &LockoutConfig,
-        clock: &Arc<dyn Clock>,
-    ) -> Result<Lockout<Limiter>, Error> {
-        Lockout::with_backend(config, |quota, _| {
-            Ok(Limiter::Memory(MemoryLimiter::with_clock(quota, Arc::clone(clock))))
-        })
+    /// Reads time from `clock` in every limiter kept in memory (tests pass a
+    /// `FakeClock`); set it before the first check.
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Lockout<Limiter> {
+        let clock: Arc<dyn Clock> = Arc::new(clock);
+        let limiters = std::iter::once(&mut self.failures)
+            .chain(std::iter::once(&mut self.strikes))
+            .chain(self.locks.iter_mut());
+        for limiter in limiters {
+            if let Limiter::Memory(memory) = limiter {
+                *memory = std::mem::replace(memory, MemoryLimiter::new(memory.quota()))
+                    .clock(Arc::clone(&clock));
+            }
+        }
+        self
     }
 }
 

@@ -30,7 +30,7 @@
 //! let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
 //!     "session": { "secret": "a-session-secret-of-at-least-32-bytes" }
 //! })).unwrap();
-//! let sessions = SessionManager::new(&raw.validate().unwrap(), Arc::new(SystemClock)).unwrap();
+//! let sessions = SessionManager::new(&raw.validate().unwrap()).unwrap();
 //!
 //! let perms = PermissionSet::parse(["orders:read"]).unwrap();
 //! let login = sessions.start("alice", vec![], perms).unwrap();
@@ -57,7 +57,7 @@ use super::config::{AuthConfig, SessionConfig};
 use super::permission::{PermissionSet, RoleMap};
 use super::principal::{AuthMethod, Principal};
 use super::{Failure, failure};
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, code};
 
 /// The name of the readable cookie that carries the CSRF token for scripts.
@@ -195,7 +195,7 @@ impl fmt::Debug for NewSession {
 impl SessionManager {
     /// Builds the manager from `[auth.session]`; a configuration error if
     /// sessions are not configured.
-    pub fn new(config: &AuthConfig, clock: Arc<dyn Clock>) -> Result<SessionManager, Error> {
+    pub fn new(config: &AuthConfig) -> Result<SessionManager, Error> {
         let Some(session) = config.session.clone() else {
             return Err(Error::configuration("auth.session", "is not configured"));
         };
@@ -204,8 +204,16 @@ impl SessionManager {
             config: session,
             roles: config.roles.clone(),
             store: Mutex::new(Store::default()),
-            clock,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The clock sessions expire by (default: the system clock). Set it
+    /// before the first session.
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> SessionManager {
+        self.clock = Arc::new(clock);
+        self
     }
 
     /// The session cookie's name (`__Host-...`).

@@ -39,7 +39,7 @@
 //! }
 //!
 //! let config = RawAuthConfig::default().validate().unwrap();
-//! let auth = Authenticator::new(&config, Arc::new(SystemClock)).unwrap();
+//! let auth = Authenticator::new(&config).unwrap();
 //! let app: Router = Router::new()
 //!     .route("/orders", post(create_order).layer(RequireLayer::new(require("orders:write"))))
 //!     .route("/me", get(me))

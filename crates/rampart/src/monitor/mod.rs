@@ -18,7 +18,7 @@
 //!
 //! A [`Monitor`] is cheap to clone and its clones are one monitor: they
 //! share the counts, the block list, the clock and the auditor, so
-//! configuring one ([`Monitor::with_auditor`], [`Monitor::with_clock`])
+//! configuring one ([`Monitor::with_auditor`], [`Monitor::clock`])
 //! configures every clone, such as the one already handed to a
 //! `BlockLayer`.
 //!
@@ -31,7 +31,7 @@
 //!     "window": "60s", "block_duration": "15m", "thresholds": {"auth_failure": 3}
 //! })).unwrap();
 //! let clock = FakeClock::new();
-//! let monitor = Monitor::new(MonitorConfig::from_raw(raw).unwrap()).with_clock(clock.clone());
+//! let monitor = Monitor::new(MonitorConfig::from_raw(raw).unwrap()).clock(clock.clone());
 //!
 //! assert!(monitor.observe(Signal::AuthFailure, Some("203.0.113.9"), Some("alice")).is_empty());
 //! monitor.observe(Signal::AuthFailure, Some("203.0.113.9"), Some("alice"));
@@ -313,7 +313,7 @@ impl Monitor {
     /// clone of it. Set it before the monitor is used: times already
     /// recorded were read from the previous clock.
     #[must_use]
-    pub fn with_clock(self, clock: impl Clock) -> Monitor {
+    pub fn clock(self, clock: impl Clock) -> Monitor {
         self.state().clock = Arc::new(clock);
         self
     }

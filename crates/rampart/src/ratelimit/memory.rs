@@ -74,11 +74,7 @@ impl MemoryLimiter {
     /// A limiter enforcing `quota` per key, on the system clock, keeping at
     /// most 100 000 keys.
     pub fn new(quota: Quota) -> MemoryLimiter {
-        MemoryLimiter::with_clock(quota, Arc::new(SystemClock))
-    }
-
-    /// A limiter on `clock` (tests pass a `FakeClock`).
-    pub fn with_clock(quota: Quota, clock: Arc<dyn Clock>) -> MemoryLimiter {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let epoch = clock.now();
         let mut limiter = MemoryLimiter {
             gcra: Gcra::new(&quota),
@@ -91,6 +87,16 @@ impl MemoryLimiter {
         };
         limiter.set_max_keys(DEFAULT_MAX_KEYS);
         limiter
+    }
+
+    /// Reads time from `clock` (tests pass a `FakeClock`). Times are kept
+    /// relative to the clock, so every key starts afresh.
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> MemoryLimiter {
+        self.epoch = clock.now();
+        self.clock = Arc::new(clock);
+        self.set_max_keys(self.shard_cap * self.shards.len());
+        self
     }
 
     /// Caps the number of keys kept (at least 1); see the module
@@ -275,7 +281,7 @@ mod tests {
     fn limiter(requests: u32, window: Duration, max_keys: usize) -> (MemoryLimiter, FakeClock) {
         let clock = FakeClock::new();
         let quota = Quota::new(requests, window).unwrap();
-        (MemoryLimiter::with_clock(quota, Arc::new(clock.clone())).max_keys(max_keys), clock)
+        (MemoryLimiter::new(quota).clock(clock.clone()).max_keys(max_keys), clock)
     }
 
     #[test]

@@ -409,8 +409,8 @@ impl RedisLimiterBuilder {
 
     /// The clock timing probes and the local fallback.
     #[must_use]
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> RedisLimiterBuilder {
-        self.clock = clock;
+    pub fn clock(mut self, clock: impl Clock) -> RedisLimiterBuilder {
+        self.clock = Arc::new(clock);
         self
     }
 
@@ -425,7 +425,8 @@ impl RedisLimiterBuilder {
         })?;
         let local = match self.policy {
             FailurePolicy::Local { replicas } => Some(
-                MemoryLimiter::with_clock(self.quota.share(replicas), self.clock.clone())
+                MemoryLimiter::new(self.quota.share(replicas))
+                    .clock(Arc::clone(&self.clock))
                     .max_keys(self.max_keys),
             ),
             _ => None,

@@ -53,8 +53,8 @@ impl RedactingFormat {
 
     /// Takes timestamps from `clock`.
     #[must_use]
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> RedactingFormat {
-        self.clock = clock;
+    pub fn clock(mut self, clock: impl Clock) -> RedactingFormat {
+        self.clock = Arc::new(clock);
         self
     }
 

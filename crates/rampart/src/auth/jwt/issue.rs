@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, EncodingKey, Header};
 use serde_json::{Map, Value, json};
 
 use crate::auth::config::JwtConfig;
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 
 /// Signs tokens with an HS key from `[auth.jwt.keys]`, valid for the
@@ -35,7 +35,6 @@ impl TokenIssuer {
         config: &JwtConfig,
         kid: Option<&str>,
         lifetime: Duration,
-        clock: Arc<dyn Clock>,
     ) -> Result<TokenIssuer, Error> {
         let mut hs = config.keys.iter().filter(|k| k.algorithm.family() == AlgorithmFamily::Hmac);
         let key = match kid {
@@ -69,8 +68,16 @@ impl TokenIssuer {
             lifetime,
             issuer: config.issuers.first().cloned(),
             audience: config.audiences.first().cloned(),
-            clock,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The clock `iat`, `nbf` and `exp` are read from (default: the system
+    /// clock).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> TokenIssuer {
+        self.clock = Arc::new(clock);
+        self
     }
 
     /// Issues a token for `subject` with `permissions` and `roles`, valid for

@@ -102,6 +102,15 @@ impl KeyRing {
         Ok(ring)
     }
 
+    /// Moves the ring onto `clock`, keeping its schedule: the file was just
+    /// read, so it is next read one `check_interval` from now.
+    pub(crate) fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.origin = clock.now();
+        self.clock = clock;
+        let interval = self.jwks.as_ref().map_or(Duration::ZERO, |jwks| jwks.check_interval);
+        self.next_check = AtomicU64::new(u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX));
+    }
+
     /// How many times the JWKS file has been (re)read.
     pub(crate) fn reloads(&self) -> u64 {
         self.reloads.load(Ordering::Relaxed)

@@ -45,9 +45,8 @@
 //!                         "secret": "an-hs256-secret-of-at-least-32-bytes!" }] }
 //! })).unwrap();
 //! let config = raw.validate().unwrap();
-//! let clock = Arc::new(SystemClock);
-//! let issuer = TokenIssuer::new(config.jwt(), None, Duration::from_secs(3600), clock.clone()).unwrap();
-//! let verifier = JwtVerifier::new(&config, clock).unwrap();
+//! let issuer = TokenIssuer::new(config.jwt(), None, Duration::from_secs(3600)).unwrap();
+//! let verifier = JwtVerifier::new(&config).unwrap();
 //!
 //! let token = issuer.issue("alice", &["orders:read".into()], &[], None).unwrap();
 //! let principal = verifier.verify(&token).unwrap();
@@ -83,7 +82,7 @@ use super::config::AuthConfig;
 use super::permission::{Permission, PermissionSet, RoleMap};
 use super::principal::{AuthMethod, Principal};
 use super::{Failure, failure};
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Code, Error, code};
 use crate::validate::JsonLimits;
 
@@ -125,8 +124,9 @@ struct CachedToken {
 impl JwtVerifier {
     /// Builds a verifier from the `[auth.jwt]` settings (reading the JWKS
     /// file, if one is configured) and the role map.
-    pub fn new(config: &AuthConfig, clock: Arc<dyn Clock>) -> Result<JwtVerifier, Error> {
+    pub fn new(config: &AuthConfig) -> Result<JwtVerifier, Error> {
         let jwt = &config.jwt;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Ok(JwtVerifier {
             ring: KeyRing::new(jwt, Arc::clone(&clock))?,
             rules: ClaimRules {
@@ -147,6 +147,15 @@ impl JwtVerifier {
             clock,
             signature_checks: AtomicU64::new(0),
         })
+    }
+
+    /// The clock `exp`, `nbf` and the JWKS file's checks are read against
+    /// (default: the system clock). Set it before the first verification.
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> JwtVerifier {
+        self.clock = Arc::new(clock);
+        self.ring.set_clock(Arc::clone(&self.clock));
+        self
     }
 
     /// Verifies `token` (without the `Bearer ` prefix).
