@@ -19,8 +19,7 @@ use rampart::auth::{
 use rampart::error::Error;
 use rampart::http::auth::{AuthLayer, RequireLayer};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use support::http::{send, serve};
 
 const HS_SECRET: &str = "an-hs256-secret-that-is-long-enough-0123456789";
 
@@ -74,63 +73,8 @@ async fn start() -> App {
         .route("/maybe", get(maybe).layer(AuthLayer::optional(auth.clone())))
         .merge(protected)
         .with_state(auth);
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    let addr = serve(app, false).await;
     App { addr, key }
-}
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).expect("JSON body")
-    }
-}
-
-/// One HTTP/1.1 request on a fresh connection, read to the end.
-async fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: 0\r\n"
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("read");
-    let text = String::from_utf8(raw).expect("utf-8");
-    let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(n, v)| (n.to_owned(), v.to_owned()))
-        .collect();
-    // Bodies here are small; a chunked one is one chunk: strip its framing.
-    let body = match body.split_once("\r\n") {
-        Some((size, rest))
-            if usize::from_str_radix(size, 16).is_ok() && rest.ends_with("\r\n0\r\n\r\n") =>
-        {
-            rest.trim_end_matches("\r\n0\r\n\r\n").to_owned()
-        }
-        _ => body.to_owned(),
-    };
-    Reply { status, headers, body }
 }
 
 fn jwt(claims: &Value) -> String {
@@ -150,7 +94,7 @@ fn now() -> u64 {
 #[tokio::test]
 async fn missing_and_invalid_credentials_get_401_with_a_challenge() {
     let app = start().await;
-    let r = send(app.addr, "GET", "/me", &[]).await;
+    let r = send(app.addr, "GET", "/me", &[], "").await;
     assert_eq!(r.status, 401);
     assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"rampart\""));
     assert_eq!(r.header("content-type"), Some("application/problem+json"));
@@ -160,15 +104,16 @@ async fn missing_and_invalid_credentials_get_401_with_a_challenge() {
     for auth in
         [format!("Bearer {expired}"), "Bearer not-a-jwt".to_owned(), "Bearer rk_nope".to_owned()]
     {
-        let r = send(app.addr, "GET", "/me", &[("authorization", &auth)]).await;
+        let r = send(app.addr, "GET", "/me", &[("authorization", &auth)], "").await;
         assert_eq!(r.status, 401, "{auth}");
         let challenge = r.header("www-authenticate").expect("challenge");
         assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
     }
-    let r = send(app.addr, "GET", "/me", &[("authorization", &format!("Bearer {expired}"))]).await;
+    let r =
+        send(app.addr, "GET", "/me", &[("authorization", &format!("Bearer {expired}"))], "").await;
     assert_eq!(r.json()["code"], "TOKEN_EXPIRED");
     // Basic and other schemes are not ours: treated as no credentials.
-    let r = send(app.addr, "GET", "/me", &[("authorization", "Basic YTpi")]).await;
+    let r = send(app.addr, "GET", "/me", &[("authorization", "Basic YTpi")], "").await;
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["code"], "AUTHENTICATION_REQUIRED");
 }
@@ -178,18 +123,18 @@ async fn jwt_and_api_keys_reach_the_handler_and_permissions_are_enforced() {
     let app = start().await;
     let token = jwt(&json!({"sub": "alice", "exp": now() + 600, "permissions": ["orders:write"]}));
     let bearer = format!("Bearer {token}");
-    let r = send(app.addr, "GET", "/me", &[("authorization", &bearer)]).await;
+    let r = send(app.addr, "GET", "/me", &[("authorization", &bearer)], "").await;
     assert_eq!((r.status, r.body.as_str()), (200, "alice"));
-    let r = send(app.addr, "POST", "/orders", &[("authorization", &bearer)]).await;
+    let r = send(app.addr, "POST", "/orders", &[("authorization", &bearer)], "").await;
     assert_eq!(r.status, 200);
 
     let key = app.key.expose();
-    let r = send(app.addr, "GET", "/me", &[("x-api-key", key)]).await;
+    let r = send(app.addr, "GET", "/me", &[("x-api-key", key)], "").await;
     assert_eq!((r.status, r.body.as_str()), (200, "ci"));
-    let r = send(app.addr, "GET", "/me", &[("authorization", &format!("Bearer {key}"))]).await;
+    let r = send(app.addr, "GET", "/me", &[("authorization", &format!("Bearer {key}"))], "").await;
     assert_eq!((r.status, r.body.as_str()), (200, "ci"));
     // The key lacks orders:write: 403 naming it.
-    let r = send(app.addr, "POST", "/orders", &[("x-api-key", key)]).await;
+    let r = send(app.addr, "POST", "/orders", &[("x-api-key", key)], "").await;
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["required_permissions"], json!(["orders:write"]));
     assert_eq!(r.json()["code"], "PERMISSION_DENIED");
@@ -198,18 +143,18 @@ async fn jwt_and_api_keys_reach_the_handler_and_permissions_are_enforced() {
 #[tokio::test]
 async fn optional_authentication_lets_anonymous_through_but_not_bad_credentials() {
     let app = start().await;
-    let r = send(app.addr, "GET", "/maybe", &[]).await;
+    let r = send(app.addr, "GET", "/maybe", &[], "").await;
     assert_eq!((r.status, r.body.as_str()), (200, "anonymous"));
-    let r = send(app.addr, "GET", "/maybe", &[("x-api-key", app.key.expose())]).await;
+    let r = send(app.addr, "GET", "/maybe", &[("x-api-key", app.key.expose())], "").await;
     assert_eq!((r.status, r.body.as_str()), (200, "ci"));
-    let r = send(app.addr, "GET", "/maybe", &[("x-api-key", "rk_wrong")]).await;
+    let r = send(app.addr, "GET", "/maybe", &[("x-api-key", "rk_wrong")], "").await;
     assert_eq!(r.status, 401);
 }
 
 #[tokio::test]
 async fn sessions_need_csrf_for_writes_and_die_at_logout() {
     let app = start().await;
-    let r = send(app.addr, "POST", "/login", &[]).await;
+    let r = send(app.addr, "POST", "/login", &[], "").await;
     assert_eq!(r.status, 200);
     let csrf = r.body.clone();
     let set_cookie = r
@@ -220,7 +165,7 @@ async fn sessions_need_csrf_for_writes_and_die_at_logout() {
         .expect("session cookie");
     let cookie = set_cookie.split(';').next().expect("name=value").to_owned();
 
-    let r = send(app.addr, "GET", "/me", &[("cookie", &cookie)]).await;
+    let r = send(app.addr, "GET", "/me", &[("cookie", &cookie)], "").await;
     assert_eq!((r.status, r.body.as_str()), (200, "carol"));
     // A write without the token, with a wrong one, or from a foreign origin: 403.
     for headers in [
@@ -232,7 +177,7 @@ async fn sessions_need_csrf_for_writes_and_die_at_logout() {
             ("origin", "https://evil.example"),
         ],
     ] {
-        let r = send(app.addr, "POST", "/orders", &headers).await;
+        let r = send(app.addr, "POST", "/orders", &headers, "").await;
         assert_eq!(r.status, 403, "{headers:?}");
         assert_eq!(r.json()["code"], "CSRF_REJECTED");
     }
@@ -241,14 +186,14 @@ async fn sessions_need_csrf_for_writes_and_die_at_logout() {
         ("x-csrf-token", csrf.as_str()),
         ("origin", "https://app.example.com"),
     ];
-    let r = send(app.addr, "POST", "/orders", &good).await;
+    let r = send(app.addr, "POST", "/orders", &good, "").await;
     assert_eq!((r.status, r.body.as_str()), (200, "carol"));
 
-    let r = send(app.addr, "POST", "/logout", &good).await;
+    let r = send(app.addr, "POST", "/logout", &good, "").await;
     assert_eq!(r.status, 200);
     assert!(r.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")));
     // Replaying the cookie after logout.
-    let r = send(app.addr, "GET", "/me", &[("cookie", &cookie)]).await;
+    let r = send(app.addr, "GET", "/me", &[("cookie", &cookie)], "").await;
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["code"], "SESSION_INVALID");
 }
@@ -264,27 +209,26 @@ async fn repeated_failures_from_one_client_get_429_with_retry_after() {
     let auth = Authenticator::new(&config).expect("auth");
     let lockout = Arc::new(rampart::auth::Lockout::memory(config.lockout()).expect("lockout"));
     let app = Router::new().route("/me", get(me)).layer(AuthLayer::new(auth).lockout(lockout));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .expect("serve");
-    });
+    let addr = serve(app, true).await;
     for _ in 0..4 {
-        let r = send(addr, "GET", "/me", &[("authorization", "Bearer not.a.jwt")]).await;
+        let r = send(addr, "GET", "/me", &[("authorization", "Bearer not.a.jwt")], "").await;
         assert_eq!(r.status, 401);
     }
     // Now even a valid token from this client waits.
     let good = format!("Bearer {}", jwt(&json!({"sub": "alice", "exp": now() + 600})));
-    let r = send(addr, "GET", "/me", &[("authorization", &good)]).await;
+    let r = send(addr, "GET", "/me", &[("authorization", &good)], "").await;
     assert_eq!(r.status, 429);
     assert_eq!(r.header("retry-after"), Some("30"));
     assert_eq!(r.json()["code"], "AUTH_LOCKED_OUT");
     // A spoofed X-Forwarded-For from an untrusted peer changes nothing.
-    let r =
-        send(addr, "GET", "/me", &[("authorization", &good), ("x-forwarded-for", "198.51.100.7")])
-            .await;
+    let r = send(
+        addr,
+        "GET",
+        "/me",
+        &[("authorization", &good), ("x-forwarded-for", "198.51.100.7")],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 429);
 }
 
@@ -311,18 +255,16 @@ fn lockout_without_a_client_address_refuses_loudly_and_locks_no_holder() {
         tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let ((), logs) = support::capture_json_logs(|| {
         runtime.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            let addr = listener.local_addr().expect("addr");
-            tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+            let addr = serve(app, false).await;
             // The attack: five wrong secrets for the real key id.
             for n in 0..5 {
                 let guess = support::guessed_api_key(&key, n);
-                let r = send(addr, "GET", "/me", &[("x-api-key", &guess)]).await;
+                let r = send(addr, "GET", "/me", &[("x-api-key", &guess)], "").await;
                 assert_eq!(r.status, 500, "guess {n}: {}", r.body);
                 assert_eq!(r.json()["code"], "CONFIGURATION_ERROR");
             }
             // The holder is refused the same way, not as locked out...
-            let r = send(addr, "GET", "/me", &[("x-api-key", key.expose())]).await;
+            let r = send(addr, "GET", "/me", &[("x-api-key", key.expose())], "").await;
             assert_eq!(r.status, 500, "{}", r.body);
             // ...and the guesses were charged to nobody: the key is not locked.
             let credential = rampart::auth::LockKey::Credential(key.id());
@@ -371,15 +313,9 @@ async fn an_old_genuine_cookie_never_gets_its_client_blocked() {
         .route("/me", get(me))
         .layer(AuthLayer::new(auth).lockout(lockout))
         .layer(rampart::http::BlockLayer::new(monitor));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .expect("serve");
-    });
+    let addr = serve(app, true).await;
     for attempt in 0..30 {
-        let r = send(addr, "GET", "/me", &[("cookie", &cookie)]).await;
+        let r = send(addr, "GET", "/me", &[("cookie", &cookie)], "").await;
         assert_eq!(r.status, 401, "attempt {attempt}: {}", r.body);
         assert_eq!(r.json()["code"], "SESSION_INVALID");
         let cleared = r.header("set-cookie").expect("the cookie is cleared");
@@ -388,10 +324,10 @@ async fn an_old_genuine_cookie_never_gets_its_client_blocked() {
     // A cookie that does not open is tampering: three of them block the client.
     let forged = format!("{cookie}x");
     for _ in 0..3 {
-        let r = send(addr, "GET", "/me", &[("cookie", &forged)]).await;
+        let r = send(addr, "GET", "/me", &[("cookie", &forged)], "").await;
         assert_eq!(r.json()["code"], "SESSION_TAMPERED");
         assert!(r.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")));
     }
-    let r = send(addr, "GET", "/me", &[("cookie", &cookie)]).await;
+    let r = send(addr, "GET", "/me", &[("cookie", &cookie)], "").await;
     assert_eq!((r.status, r.json()["code"].as_str()), (429, Some("CLIENT_BLOCKED")));
 }

@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -17,47 +16,10 @@ use rampart::client::ProxySettings;
 use rampart::http::{ClientIpLayer, RateLimitLayer};
 use rampart::ratelimit::key::KeyPart;
 use rampart::ratelimit::{MemoryLimiter, Quota};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-struct Reply {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: String,
-}
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service).await.unwrap();
-    });
-    addr
-}
+use support::http::{Reply, send, serve};
 
 async fn get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
-        .await
-        .expect("an answer")
-        .unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-    let headers = lines
-        .filter_map(|line| line.split_once(": "))
-        .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
-        .collect();
-    Reply { status, headers, body: body.to_owned() }
+    send(addr, "GET", path, headers, "").await
 }
 
 fn app(layer: RateLimitLayer<MemoryLimiter>) -> Router {
@@ -73,19 +35,19 @@ fn three_per_minute() -> MemoryLimiter {
 
 #[tokio::test]
 async fn responses_carry_the_ratelimit_fields_and_a_denial_is_429_with_retry_after() {
-    let addr = serve(app(RateLimitLayer::new(three_per_minute()).name("api").unwrap())).await;
+    let addr = serve(app(RateLimitLayer::new(three_per_minute()).name("api").unwrap()), true).await;
     let first = get_with(addr, "/orders", &[]).await;
     assert_eq!(first.status, 200);
-    assert_eq!(first.headers["ratelimit-policy"], "\"api\";q=3;w=60");
-    assert_eq!(first.headers["ratelimit"], "\"api\";r=2;t=20");
+    assert_eq!(first.header("ratelimit-policy").unwrap(), "\"api\";q=3;w=60");
+    assert_eq!(first.header("ratelimit").unwrap(), "\"api\";r=2;t=20");
     get_with(addr, "/orders", &[]).await;
     let third = get_with(addr, "/orders", &[]).await;
-    assert_eq!(third.headers["ratelimit"], "\"api\";r=0;t=60");
+    assert_eq!(third.header("ratelimit").unwrap(), "\"api\";r=0;t=60");
     let denied = get_with(addr, "/orders", &[]).await;
     assert_eq!(denied.status, 429);
-    assert_eq!(denied.headers["retry-after"], "20");
-    assert_eq!(denied.headers["ratelimit"], "\"api\";r=0;t=60");
-    assert_eq!(denied.headers["content-type"], "application/problem+json");
+    assert_eq!(denied.header("retry-after").unwrap(), "20");
+    assert_eq!(denied.header("ratelimit").unwrap(), "\"api\";r=0;t=60");
+    assert_eq!(denied.header("content-type").unwrap(), "application/problem+json");
     let body: serde_json::Value = serde_json::from_str(&denied.body).unwrap();
     assert_eq!(body["code"], "RATE_LIMITED");
     assert_eq!(body["retry_after"], 20.0);
@@ -95,7 +57,7 @@ async fn responses_carry_the_ratelimit_fields_and_a_denial_is_429_with_retry_aft
 async fn attack_rotating_x_forwarded_for_from_an_untrusted_peer_does_not_buy_fresh_buckets() {
     // No trusted proxies: the socket peer (127.0.0.1) is the key whatever
     // the client claims.
-    let addr = serve(app(RateLimitLayer::new(three_per_minute()))).await;
+    let addr = serve(app(RateLimitLayer::new(three_per_minute())), true).await;
     let mut statuses = Vec::new();
     for i in 0..6 {
         let spoof = format!("198.51.100.{i}");
@@ -115,7 +77,7 @@ async fn attack_rotating_x_forwarded_for_from_an_untrusted_peer_does_not_buy_fre
 async fn behind_a_trusted_proxy_each_client_has_its_own_bucket_and_cannot_prepend_its_way_out() {
     let layer = RateLimitLayer::new(three_per_minute());
     let proxies = ProxySettings::new(vec!["127.0.0.0/8".parse().unwrap()], Default::default());
-    let addr = serve(app(layer).layer(ClientIpLayer::new(proxies))).await;
+    let addr = serve(app(layer).layer(ClientIpLayer::new(proxies)), true).await;
     for _ in 0..3 {
         assert_eq!(
             get_with(addr, "/orders", &[("X-Forwarded-For", "198.51.100.7")]).await.status,
@@ -136,7 +98,7 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_bucket_and_cannot_prepen
 #[tokio::test]
 async fn route_keys_use_the_route_template_not_the_raw_path() {
     let layer = RateLimitLayer::new(three_per_minute()).key(vec![KeyPart::Ip, KeyPart::Route]);
-    let addr = serve(app(layer)).await;
+    let addr = serve(app(layer), true).await;
     let mut statuses = Vec::new();
     for id in 1..=4 {
         statuses.push(get_with(addr, &format!("/orders/{id}"), &[]).await.status);
@@ -153,11 +115,11 @@ fn shadow_mode_lets_everything_through_and_logs_what_it_would_have_refused() {
         rt.block_on(async {
             let quota = Quota::new(1, Duration::from_secs(60)).unwrap();
             let layer = RateLimitLayer::new(MemoryLimiter::new(quota)).shadow(true);
-            let addr = serve(app(layer)).await;
+            let addr = serve(app(layer), true).await;
             let mut statuses = Vec::new();
             for _ in 0..3 {
                 let reply = get_with(addr, "/orders", &[]).await;
-                assert!(!reply.headers.contains_key("ratelimit"), "no fields in shadow mode");
+                assert!(reply.header("ratelimit").is_none(), "no fields in shadow mode");
                 statuses.push(reply.status);
             }
             statuses
@@ -201,10 +163,10 @@ async fn fail_closed_answers_503_with_retry_after_when_redis_is_unreachable() {
     .unwrap();
     let app =
         Router::new().route("/orders", get(|| async { "ok" })).layer(RateLimitLayer::new(limiter));
-    let addr = serve(app).await;
+    let addr = serve(app, true).await;
     let reply = get_with(addr, "/orders", &[]).await;
     assert_eq!(reply.status, 503);
-    assert_eq!(reply.headers["retry-after"], "2");
+    assert_eq!(reply.header("retry-after").unwrap(), "2");
     let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(body["code"], "RATE_LIMIT_UNAVAILABLE");
 }
@@ -232,7 +194,7 @@ async fn inside_the_auth_layer_a_subject_key_counts_each_verified_caller() {
     .unwrap();
     let auth = Authenticator::new(&raw.validate().unwrap()).unwrap();
     let limited = RateLimitLayer::new(three_per_minute()).key(vec![KeyPart::Subject]);
-    let addr = serve(app(limited).layer(AuthLayer::new(auth))).await;
+    let addr = serve(app(limited).layer(AuthLayer::new(auth)), true).await;
 
     let mut statuses = Vec::new();
     for _ in 0..4 {
@@ -241,7 +203,7 @@ async fn inside_the_auth_layer_a_subject_key_counts_each_verified_caller() {
     assert_eq!(statuses, [200, 200, 200, 429], "alice's own bucket");
     let bob = get_with(addr, "/orders", &[("x-api-key", b.expose())]).await;
     assert_eq!(bob.status, 200, "bob, from the same address, has his");
-    assert_eq!(bob.headers["ratelimit"], "\"default\";r=2;t=20");
+    assert_eq!(bob.header("ratelimit").unwrap(), "\"default\";r=2;t=20");
 }
 
 /// `rate_limit.enabled = false`: the layer built from the section limits
@@ -253,12 +215,13 @@ async fn a_disabled_section_builds_a_layer_that_limits_nothing() {
     }))
     .unwrap();
     let layer = RateLimitLayer::from_settings(&raw.validate().unwrap()).unwrap();
-    let addr = serve(Router::new().route("/orders", get(|| async { "ok" })).layer(layer)).await;
+    let addr =
+        serve(Router::new().route("/orders", get(|| async { "ok" })).layer(layer), true).await;
     for _ in 0..3 {
         let reply = get_with(addr, "/orders", &[]).await;
         assert_eq!(reply.status, 200, "one request a minute would refuse the second");
-        assert!(!reply.headers.contains_key("ratelimit"));
-        assert!(!reply.headers.contains_key("ratelimit-policy"));
+        assert!(reply.header("ratelimit").is_none());
+        assert!(reply.header("ratelimit-policy").is_none());
     }
 }
 
