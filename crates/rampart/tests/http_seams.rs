@@ -16,7 +16,7 @@ use rampart::auth::{Authenticator, Lockout, NewApiKey, Principal, RawAuthConfig,
 use rampart::client::{ForwardedHeader, ProxySettings};
 use rampart::handler::{ErrorFormat, ErrorHandler};
 use rampart::http::auth::{AuthLayer, RequireLayer};
-use rampart::http::{BlockLayer, ClientIpLayer, RateLimitLayer, RenderErrorsLayer};
+use rampart::http::{BlockLayer, ClientIpLayer, RateLimitLayer, RenderErrorsLayer, RequestIdLayer};
 use rampart::monitor::{Monitor, MonitorConfig, RawMonitorConfig};
 use rampart::ratelimit::key::KeyPart;
 use rampart::ratelimit::{MemoryLimiter, Quota};
@@ -73,6 +73,7 @@ fn stack(format: ErrorFormat) -> (Router, NewApiKey) {
         .route("/orders/7", get(missing))
         .layer(
             ServiceBuilder::new()
+                .layer(RequestIdLayer)
                 .layer(RenderErrorsLayer::new(ErrorHandler::new(format)))
                 .layer(ClientIpLayer::new(proxies))
                 .layer(BlockLayer::new(monitor))
@@ -141,7 +142,8 @@ async fn every_refusal_answers_in_the_configured_format_with_the_request_id() {
 }
 
 /// The problem form carries the request id and the path as `instance`,
-/// whichever layer refused.
+/// whichever layer refused; an id the client did not send, or sent
+/// malformed, is made fresh, and the response names it too.
 #[tokio::test]
 async fn the_problem_form_names_the_request_and_its_path() {
     let (app, _key) = stack(ErrorFormat::Problem);
@@ -149,14 +151,39 @@ async fn the_problem_form_names_the_request_and_its_path() {
     let reply = send(addr, "GET", "/me?x=1", &[("x-request-id", "r-1")], "").await;
     assert_eq!(reply.status, 401);
     assert_eq!(reply.header("content-type"), Some("application/problem+json"));
+    assert_eq!(reply.header("x-request-id"), Some("r-1"));
     let body = reply.json();
     assert_eq!(
         (body["request_id"].as_str(), body["instance"].as_str()),
         (Some("r-1"), Some("/me"))
     );
-    // An id that could forge a log line or a header is not taken.
-    let reply = send(addr, "GET", "/me", &[("x-request-id", "r 1\"")], "").await;
-    assert!(reply.json().get("request_id").is_none(), "{}", reply.body);
+    // None sent, or one that could forge a log line or a header: a fresh one.
+    let too_long = "r".repeat(129);
+    for sent in [None, Some("r 1\""), Some("{\"level\":\"ERROR\"}"), Some(too_long.as_str())] {
+        let headers: Vec<(&str, &str)> = sent.map(|id| ("x-request-id", id)).into_iter().collect();
+        let reply = send(addr, "GET", "/me", &headers, "").await;
+        let id = reply.json()["request_id"].as_str().map(str::to_owned).expect("an id");
+        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        assert_eq!(reply.header("x-request-id"), Some(id.as_str()));
+    }
+}
+
+/// The error log line of a request carries its id, whichever layer or
+/// handler logged it.
+#[test]
+fn the_error_log_line_carries_the_request_id() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let ((), logs) = support::capture_json_logs(|| {
+        runtime.block_on(async {
+            let (app, key) = stack(ErrorFormat::Problem);
+            let addr = serve(app, true).await;
+            let headers = [("x-request-id", "find-me"), ("x-api-key", key.expose())];
+            assert_eq!(send(addr, "GET", "/orders/7", &headers, "").await.status, 404);
+        });
+    });
+    let line = logs.json_lines().into_iter().find(|line| line["code"] == "NOT_FOUND");
+    let line = line.unwrap_or_else(|| panic!("no log line: {}", logs.text()));
+    assert_eq!(line["span"]["request_id"], "find-me", "{line}");
 }
 
 /// One client address behind a trusted proxy, read by every layer: the

@@ -4,16 +4,18 @@
 //! service `X<S>`, the shared [`ResponseFuture`]); inner errors pass
 //! through untouched. Put them in this order, outermost first:
 //!
-//! 1. [`RenderErrorsLayer`]: renders every error response inside it in the
+//! 1. [`RequestIdLayer`]: every request gets an id, in the logs (its span)
+//!    and the response;
+//! 2. [`RenderErrorsLayer`]: renders every error response inside it in the
 //!    configured format, with the request id and `instance`;
-//! 2. [`ClientIpLayer`]: who is calling, resolved once through the trusted
+//! 3. [`ClientIpLayer`]: who is calling, resolved once through the trusted
 //!    proxies and read by every layer below;
-//! 3. [`BlockLayer`]: refuses clients on the monitor's block list, and feeds
+//! 4. [`BlockLayer`]: refuses clients on the monitor's block list, and feeds
 //!    the monitor with every refusal below;
-//! 4. [`AuthLayer`](auth::AuthLayer) (with its lockout): the verified
+//! 5. [`AuthLayer`](auth::AuthLayer) (with its lockout): the verified
 //!    principal and identity;
-//! 5. [`RateLimitLayer`]: counted per client, API key, subject or route;
-//! 6. per route: [`RequireLayer`](auth::RequireLayer) and the validated
+//! 6. [`RateLimitLayer`]: counted per client, API key, subject or route;
+//! 7. per route: [`RequireLayer`](auth::RequireLayer) and the validated
 //!    body `Valid<Json<T>>` (see [`JsonBodyConfig`]).
 //!
 //! Every refusal is a [`rampart::Error`](crate::Error), and so is anything a
@@ -61,7 +63,7 @@ use axum::response::Response;
 pub use block::{Block, BlockLayer};
 pub use client::{ClientIp, ClientIpLayer};
 pub use ratelimit::{RATELIMIT, RATELIMIT_POLICY, RateLimit, RateLimitLayer};
-pub use request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID, RequestId};
+pub use request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID, RequestId, RequestIdLayer, WithRequestId};
 pub use response::{RenderErrors, RenderErrorsLayer, RenderedError};
 pub use valid::JsonBodyConfig;
 

@@ -36,7 +36,6 @@ use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Request};
 use tower::{Layer, Service};
-use tracing::Instrument;
 
 use super::request_id::RequestId;
 use super::{ResponseFuture, take_ready};
@@ -108,8 +107,9 @@ fn write_problem(response: &mut Response, problem: &Problem) {
 /// [`RenderedError`]) with one [`ErrorHandler`] and the request's context:
 /// its request id (a [`RequestId`] extension, or a well-formed
 /// `X-Request-Id` header) and path as `instance`. Install it outermost.
-/// Errors are logged where they become responses, inside the request's
-/// span, which carries the request id.
+/// Errors are logged where they become responses, inside the `request`
+/// span of [`RequestIdLayer`](super::RequestIdLayer), which carries the
+/// request id.
 #[derive(Debug, Clone, Default)]
 pub struct RenderErrorsLayer {
     handler: Arc<ErrorHandler>,
@@ -157,29 +157,18 @@ where
         if let Some(id) = &request_id {
             ctx = ctx.request_id(id.as_str());
         }
-        // Errors logged inside carry the request id through the span.
-        let span = match &request_id {
-            Some(id) => tracing::info_span!("request", request_id = id.as_str()),
-            None => tracing::Span::none(),
-        };
         let mut inner = take_ready(&mut self.inner);
         let handler = Arc::clone(&self.handler);
-        Box::pin(
-            async move {
-                let mut response = inner.call(request).await?;
-                let error = response
-                    .extensions()
-                    .get::<RenderedError>()
-                    .and_then(|rendered| rendered.error.clone());
-                if let Some(error) = error {
-                    let problem = handler.render(&error, &ctx);
-                    *response.body_mut() = Body::from(problem.to_json());
-                    response.headers_mut().remove(CONTENT_LENGTH);
-                    write_problem(&mut response, &problem);
-                }
-                Ok(response)
+        Box::pin(async move {
+            let mut response = inner.call(request).await?;
+            let error = response.extensions().get::<RenderedError>().and_then(|r| r.error.clone());
+            if let Some(error) = error {
+                let problem = handler.render(&error, &ctx);
+                *response.body_mut() = Body::from(problem.to_json());
+                response.headers_mut().remove(CONTENT_LENGTH);
+                write_problem(&mut response, &problem);
             }
-            .instrument(span),
-        )
+            Ok(response)
+        })
     }
 }
