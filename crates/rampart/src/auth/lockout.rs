@@ -114,15 +114,9 @@ impl Lockout<Limiter> {
     #[must_use]
     pub fn clock(mut self, clock: impl Clock) -> Lockout<Limiter> {
         let clock: Arc<dyn Clock> = Arc::new(clock);
-        let limiters = std::iter::once(&mut self.failures)
-            .chain(std::iter::once(&mut self.strikes))
-            .chain(self.locks.iter_mut());
-        for limiter in limiters {
-            if let Limiter::Memory(memory) = limiter {
-                *memory = std::mem::replace(memory, MemoryLimiter::new(memory.quota()))
-                    .clock(Arc::clone(&clock));
-            }
-        }
+        self.failures = self.failures.clock(&clock);
+        self.strikes = self.strikes.clock(&clock);
+        self.locks = self.locks.into_iter().map(|lock| lock.clock(&clock)).collect();
         self
     }
 }

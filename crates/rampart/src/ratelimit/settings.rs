@@ -38,6 +38,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::ser::SerializeStruct;
@@ -46,6 +47,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::key::KeyPart;
 use super::memory::DEFAULT_MAX_KEYS;
 use super::{Decision, MemoryLimiter, Quota, RateLimiter};
+use crate::clock::Clock;
 use crate::config::{MASK, Section, format_duration};
 use crate::error::Error;
 
@@ -416,6 +418,18 @@ pub enum Limiter {
     /// In Redis.
     #[cfg(feature = "redis")]
     Redis(Box<super::RedisLimiter>),
+}
+
+impl Limiter {
+    /// Reads time from `clock` where this process keeps the counts (the
+    /// memory backend; Redis keeps time on its own clock).
+    pub(crate) fn clock(self, clock: &Arc<dyn Clock>) -> Limiter {
+        match self {
+            Limiter::Memory(memory) => Limiter::Memory(memory.clock(Arc::clone(clock))),
+            #[cfg(feature = "redis")]
+            redis @ Limiter::Redis(_) => redis,
+        }
+    }
 }
 
 impl RateLimiter for Limiter {
