@@ -9,29 +9,34 @@
 //! `roles` that is not an array grants no roles, a non-string entry is
 //! skipped, a `sub` that is not a string is no subject. A claim named twice
 //! is refused (RFC 7519 §4 allows refusing duplicates; accepting the last
-//! one would let two parsers disagree; the verifier also refuses a key named
-//! twice anywhere, before reading).
+//! one would let two parsers disagree), and so is a key named twice in any
+//! object of the header or the claims, at any depth.
 //!
 //! Every other value is read through, never skipped unread: a number out of
-//! range or a lone surrogate fails here as it would in the claim map, so a
-//! token that verifies always has the claims it was verified with.
+//! range or a lone surrogate fails here as it would in the claim map, and so
+//! does nesting deeper than [`MAX_DEPTH`], so a token that verifies always
+//! has the claims it was verified with. These checks happen in the one
+//! parse, not in a scan before it.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-/// The JOSE header fields rampart acts on; any others are ignored.
-#[derive(Deserialize)]
+/// The deepest the header or the claims may nest: the object itself is
+/// level 1. serde_json stops at 128 levels, and a claim map that does not
+/// parse would vanish; this stops far earlier, at verification.
+pub(super) const MAX_DEPTH: usize = 16;
+
+/// The JOSE header fields rampart acts on; any others are read through
+/// ([`Checked`]) and dropped.
 pub(super) struct Header<'a> {
     pub(super) alg: Algorithm,
-    #[serde(default, borrow)]
     pub(super) kid: Option<Cow<'a, str>>,
     /// Present means the token relies on an extension rampart does not know.
-    #[serde(default)]
-    pub(super) crit: Option<IgnoredAny>,
+    pub(super) crit: bool,
 }
 
 /// The registered (and rampart's own) claims; any other claim is read
@@ -53,10 +58,38 @@ pub(super) struct Registered<'a> {
 const REGISTERED: [&str; 9] =
     ["exp", "nbf", "aud", "sub", "iss", "jti", "scope", "roles", "permissions"];
 
-/// Any JSON value, read in full and kept not: numbers must be in range and
-/// strings must decode, as a `serde_json::Value` would need. (serde's
-/// `IgnoredAny` only scans past them, so `1e400` or `"\ud800"` would pass.)
-struct Checked;
+/// Any JSON value at nesting level `depth`, read in full and kept not:
+/// numbers must be in range and strings must decode, as a
+/// `serde_json::Value` would need (serde's `IgnoredAny` only scans past
+/// them, so `1e400` or `"\ud800"` would pass); no container may sit deeper
+/// than [`MAX_DEPTH`], no object may name a key twice.
+#[derive(Clone, Copy)]
+struct Checked {
+    depth: usize,
+}
+
+/// A claim's value (level 2), as read past by the registered claims'
+/// visitors when it is not what they keep. (An entry of an array claim is
+/// read as if it were one too: a level less strict than exact.)
+const A_CLAIM: Checked = Checked { depth: 2 };
+
+/// The names an object has used so far, to refuse one named twice.
+struct Names<'a>(Vec<Cow<'a, str>>);
+
+impl<'a> Names<'a> {
+    fn new() -> Names<'a> {
+        Names(Vec::new())
+    }
+
+    fn add<E: de::Error>(&mut self, name: Option<Cow<'a, str>>) -> Result<(), E> {
+        let Some(name) = name else { return Ok(()) };
+        if self.0.contains(&name) {
+            return Err(E::custom("an object names a key twice"));
+        }
+        self.0.push(name);
+        Ok(())
+    }
+}
 
 /// A time claim (`exp`, `nbf`): RFC 7519's NumericDate is a non-negative
 /// JSON number; fractions are cut off. Anything else, strings and `null`
@@ -116,10 +149,12 @@ impl<'de> Visitor<'de> for RegisteredVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut claims = Registered::default();
         let mut seen = [false; REGISTERED.len()];
+        let mut others = Names::new();
         while let Some(Text(name)) = map.next_key::<Text<'de>>()? {
             let Some(index) = name.as_deref().and_then(|n| REGISTERED.iter().position(|r| *r == n))
             else {
-                map.next_value::<Checked>()?;
+                others.add(name)?;
+                map.next_value_seed(A_CLAIM)?;
                 continue;
             };
             if std::mem::replace(&mut seen[index], true) {
@@ -141,53 +176,108 @@ impl<'de> Visitor<'de> for RegisteredVisitor {
     }
 }
 
-impl<'de> Deserialize<'de> for Checked {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(CheckedVisitor)
+impl<'de> DeserializeSeed<'de> for Checked {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
     }
 }
 
-struct CheckedVisitor;
+impl Checked {
+    fn enter<E: de::Error>(self) -> Result<Checked, E> {
+        if self.depth > MAX_DEPTH {
+            return Err(E::custom(format_args!("nests deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(Checked { depth: self.depth + 1 })
+    }
+}
 
-impl<'de> Visitor<'de> for CheckedVisitor {
-    type Value = Checked;
+impl<'de> Visitor<'de> for Checked {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
-        while seq.next_element::<Checked>()?.is_some() {}
-        Ok(Checked)
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let inner = self.enter()?;
+        while seq.next_element_seed(inner)?.is_some() {}
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
-        while map.next_entry::<Checked, Checked>()?.is_some() {}
-        Ok(Checked)
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let inner = self.enter()?;
+        let mut names = Names::new();
+        while let Some(Text(name)) = map.next_key::<Text<'de>>()? {
+            names.add(name)?;
+            map.next_value_seed(inner)?;
+        }
+        Ok(())
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Header<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(HeaderVisitor)
+    }
+}
+
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = Header<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JOSE header")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut alg, mut kid, mut crit) = (None, None, false);
+        let mut names = Names::new();
+        while let Some(Text(name)) = map.next_key::<Text<'de>>()? {
+            let known =
+                name.as_deref().map(|n| ["alg", "kid", "crit"].iter().position(|k| *k == n));
+            names.add(name)?;
+            match known.flatten() {
+                Some(0) => alg = Some(map.next_value::<Algorithm>()?),
+                Some(1) => {
+                    let Text(value) = map.next_value()?;
+                    kid = Some(value.ok_or_else(|| de::Error::custom("kid is not a string"))?);
+                }
+                Some(_) => {
+                    map.next_value_seed(A_CLAIM)?;
+                    crit = true;
+                }
+                None => map.next_value_seed(A_CLAIM)?,
+            }
+        }
+        let alg = alg.ok_or_else(|| de::Error::missing_field("alg"))?;
+        Ok(Header { alg, kid, crit })
     }
 }
 
@@ -264,13 +354,13 @@ impl<'de> Visitor<'de> for ScalarVisitor {
         Ok(Scalar::Other)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
-        while seq.next_element::<Checked>()?.is_some() {}
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Scalar, A::Error> {
+        A_CLAIM.visit_seq(seq)?;
         Ok(Scalar::Other)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
-        while map.next_entry::<Checked, Checked>()?.is_some() {}
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Scalar, A::Error> {
+        A_CLAIM.visit_map(map)?;
         Ok(Scalar::Other)
     }
 }
@@ -305,8 +395,8 @@ impl<'de> Visitor<'de> for AudienceVisitor {
         Ok(if all_strings { Audience::Names(names) } else { Audience::Invalid })
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<Checked, Checked>()?.is_some() {}
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        A_CLAIM.visit_map(map)?;
         Ok(Audience::Invalid)
     }
 
@@ -373,13 +463,13 @@ impl<'de> Visitor<'de> for TextVisitor {
         Ok(None)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<Checked>()?.is_some() {}
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        A_CLAIM.visit_seq(seq)?;
         Ok(None)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<Checked, Checked>()?.is_some() {}
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        A_CLAIM.visit_map(map)?;
         Ok(None)
     }
 }
@@ -402,8 +492,8 @@ impl<'de> Visitor<'de> for TextsVisitor {
         Ok(out)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<Checked, Checked>()?.is_some() {}
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        A_CLAIM.visit_map(map)?;
         Ok(Vec::new())
     }
 
@@ -497,13 +587,10 @@ mod tests {
     fn header_reads_alg_kid_and_notices_crit() {
         let h: Header<'_> =
             serde_json::from_str(r#"{"alg":"HS256","kid":"k1","typ":"JWT"}"#).expect("parses");
-        assert_eq!(
-            (h.alg, h.kid.as_deref(), h.crit.is_some()),
-            (Algorithm::HS256, Some("k1"), false)
-        );
+        assert_eq!((h.alg, h.kid.as_deref(), h.crit), (Algorithm::HS256, Some("k1"), false));
         let h: Header<'_> =
             serde_json::from_str(r#"{"alg":"RS256","crit":["b64"]}"#).expect("parses");
-        assert!(h.crit.is_some());
+        assert!(h.crit);
         assert!(serde_json::from_str::<Header<'_>>(r#"{"alg":"none"}"#).is_err());
         assert!(serde_json::from_str::<Header<'_>>(r#"{"kid":"k"}"#).is_err());
     }
