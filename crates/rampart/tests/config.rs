@@ -57,7 +57,7 @@ fn env_overrides_file_overrides_defaults_and_each_value_knows_its_source() {
     assert_eq!(c.error_format, ErrorFormat::Simple);
     assert_eq!(c.rate_limit.quota.requests(), 10);
     assert_eq!(c.rate_limit.quota.window().as_secs(), 5);
-    assert_eq!(c.jwt.lifetime.as_secs(), 86_400);
+    assert_eq!(c.auth.jwt().lifetime().as_secs(), 86_400);
 
     let file = |line| Source::File { path: "rampart.toml".into(), line: Some(line) };
     assert_eq!(source(&loaded, "error_format"), file(1));
@@ -66,7 +66,7 @@ fn env_overrides_file_overrides_defaults_and_each_value_knows_its_source() {
         source(&loaded, "rate_limit.window"),
         Source::Env { var: "RAMPART_RATE_LIMIT__WINDOW".into() }
     );
-    assert_eq!(source(&loaded, "jwt.lifetime"), Source::Default);
+    assert_eq!(source(&loaded, "auth.jwt.lifetime"), Source::Default);
     let window = loaded.settings().iter().find(|s| s.key == "rate_limit.window").expect("listed");
     assert_eq!(window.value, "\"5s\"");
 }
@@ -108,11 +108,11 @@ fn the_prefix_is_configurable() {
 
 #[test]
 fn a_real_file_is_read_and_a_missing_one_is_an_error() {
-    let path = temp_file("[jwt]\nlifetime = \"1h\"\n");
+    let path = temp_file("[auth.jwt]\nlifetime = \"1h\"\n");
     let c = Loader::new().file(&path).env_vars(None::<(String, String)>).load().expect("loads");
-    assert_eq!(c.config().jwt.lifetime.as_secs(), 3600);
+    assert_eq!(c.config().auth.jwt().lifetime().as_secs(), 3600);
     let file = path.display().to_string();
-    assert_eq!(source(&c, "jwt.lifetime"), Source::File { path: file, line: Some(2) });
+    assert_eq!(source(&c, "auth.jwt.lifetime"), Source::File { path: file, line: Some(2) });
     std::fs::remove_file(&path).expect("removed");
 
     let err = Loader::new().file(&path).load().expect_err("missing file");
@@ -223,7 +223,7 @@ fn values_out_of_range_are_errors() {
         ("[rate_limit]\nrequests = -1\n", "rate_limit.requests"),
         ("[rate_limit]\nwindow = \"0s\"\n", "rate_limit.window"),
         ("max_input_size = 0\n", "max_input_size"),
-        ("[jwt]\nlifetime = \"0s\"\n", "jwt.lifetime"),
+        ("[auth.jwt]\nlifetime = \"0s\"\n", "auth.jwt.lifetime"),
     ] {
         let err = fail(toml, &[]);
         assert_eq!(problems(&err)[0].0, key, "{toml}");
@@ -233,12 +233,12 @@ fn values_out_of_range_are_errors() {
 #[test]
 fn problems_in_several_tables_are_reported_together() {
     let err = fail(
-        "[rate_limit]\nrequests = \"many\"\n[jwt]\nlifetime = 5\n[cors]\nallowed_origins = \"x\"\n",
+        "[rate_limit]\nrequests = \"many\"\n[auth.jwt]\nlifetime = 5\n[cors]\nallowed_origins = \"x\"\n",
         &[],
     );
     let mut keys: Vec<String> = problems(&err).into_iter().map(|(k, _)| k).collect();
     keys.sort();
-    assert_eq!(keys, ["cors.allowed_origins", "jwt.lifetime", "rate_limit.requests"]);
+    assert_eq!(keys, ["auth.jwt.lifetime", "cors.allowed_origins", "rate_limit.requests"]);
     assert_eq!(err.to_string().lines().count(), 3);
 }
 

@@ -60,7 +60,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::config::Secret;
+use crate::settings::Secret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 

@@ -59,7 +59,7 @@ mod settings;
 pub use format::{RedactingFields, RedactingFormat};
 pub use metrics::{MetricsHandle, install_metrics, local_recorder};
 pub use redact::{DEFAULT_SENSITIVE_NAMES, REDACTED, Redactor};
-pub use settings::{LogFormat, RawSettings, Settings};
+pub use settings::{LogFormat, Settings};
 
 /// The redactor `settings` ask for: the built-in names plus
 /// `settings.redact_fields`.

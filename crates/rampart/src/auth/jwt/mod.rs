@@ -36,17 +36,17 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use std::time::Duration;
-//! use rampart::auth::{JwtVerifier, RawAuthConfig, TokenIssuer};
+//! use rampart::auth::{AuthConfig, JwtVerifier, TokenIssuer};
 //! use rampart::clock::SystemClock;
+//! use rampart::config::Section;
 //!
-//! let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+//! let config = AuthConfig::from_value(serde_json::json!({
 //!     "jwt": { "keys": [{ "kid": "k1", "algorithm": "HS256",
-//!                         "secret": "an-hs256-secret-of-at-least-32-bytes!" }] }
+//!                         "secret": "an-hs256-secret-of-at-least-32-bytes!" }],
+//!              "lifetime": "1h" }
 //! })).unwrap();
-//! let config = raw.validate().unwrap();
 //! let clock = Arc::new(SystemClock);
-//! let issuer = TokenIssuer::new(config.jwt(), None, Duration::from_secs(3600), clock.clone()).unwrap();
+//! let issuer = TokenIssuer::new(config.jwt(), None, clock.clone()).unwrap();
 //! let verifier = JwtVerifier::new(&config, clock).unwrap();
 //!
 //! let token = issuer.issue("alice", &["orders:read".into()], &[], None).unwrap();
@@ -60,6 +60,7 @@
 
 mod claims;
 mod issue;
+mod key;
 mod keys;
 
 use std::borrow::Cow;
@@ -75,6 +76,7 @@ use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 
 pub use issue::TokenIssuer;
+pub(crate) use key::{JwtKey, RawJwtKey, algorithm, jwt_keys};
 pub(crate) use keys::check_jwks_file;
 
 use self::claims::{Audience, Header, Registered, Time};
