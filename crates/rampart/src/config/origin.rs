@@ -60,17 +60,23 @@ impl Origin {
         let provider = self.figment.find_metadata(base).map(|m| m.name.as_ref());
         match (provider, &self.file) {
             (Some(ENV_PROVIDER), _) => {
-                // The variable that set this key or the table holding it.
+                // The variable that set this key or the table holding it;
+                // for a table, the first variable that set a key in it.
                 let mut path = base;
-                loop {
+                let var = loop {
                     if let Some(var) = self.vars.get(path) {
-                        break Source::Env { var: printable(var) };
+                        break Some(var);
                     }
                     match path.rsplit_once('.') {
                         Some((parent, _)) => path = parent,
-                        None => break Source::Default,
+                        None => {
+                            let inside = format!("{base}.");
+                            let mut under = self.vars.iter().filter(|(k, _)| k.starts_with(&inside));
+                            break under.map(|(_, var)| var).min();
+                        }
                     }
-                }
+                };
+                var.map_or(Source::Default, |var| Source::Env { var: printable(var) })
             }
             (Some(FILE_PROVIDER), Some(file)) => Source::File {
                 path: file.clone(),
