@@ -247,3 +247,31 @@ fn token_issue_refuses_a_role_the_config_does_not_define() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("\"clark\"") && err.contains("auth.roles"), "{err}");
 }
+
+/// Every command that reads a configuration loads it the one way
+/// `config check` does: the same `--profile` and `--env-prefix`, the same
+/// problems, one per line.
+#[test]
+fn token_issue_loads_the_configuration_as_config_check_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("rampart.toml");
+    std::fs::write(&file, TOKEN_CONFIG).expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    let issue = ["token", "issue", "--config", path, "--sub", "x", "--profile", "production"];
+    let check = ["config", "check", path, "--profile", "production"];
+    let (issued, checked) = (rampart(&issue), rampart(&check));
+    assert_eq!((issued.status.code(), checked.status.code()), (Some(1), Some(1)));
+    let problems = String::from_utf8_lossy(&checked.stderr).into_owned();
+    assert!(problems.contains("secret_key: is the development default"), "{problems}");
+    assert_eq!(String::from_utf8_lossy(&issued.stderr), problems);
+    // A variable under another prefix, for both.
+    let out = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["token", "issue", "--config", path, "--sub", "x", "--env-prefix", "MYAPP_"])
+        .env_clear()
+        .env("MYAPP_AUTH__JWT__LIFETIME", "soon")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("auth.jwt.lifetime: invalid value") && err.contains("(env MYAPP_AUTH__JWT__LIFETIME)"), "{err}");
+}

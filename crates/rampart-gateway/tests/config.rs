@@ -196,3 +196,30 @@ fn show_prints_every_value_with_its_source_and_masks_secrets() {
     assert_eq!(line("auth.jwt.lifetime"), "auth.jwt.lifetime = \"24h\" # default");
     assert_eq!(line("max_input_size"), "max_input_size = \"1MiB\" # default");
 }
+
+#[test]
+fn check_reads_a_json_file_and_names_the_applications_tables() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rampart.json");
+    std::fs::write(
+        &path,
+        "{\n  \"rate_limit\": {\"requests\": 5},\n  \"shop\": {\"currency\": \"EUR\"}\n}\n",
+    )
+    .expect("written");
+    let file = path.to_str().expect("utf-8 path");
+    let (code, out, err) = rampart(&["config", "check", file], &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(err.contains("note: shop: not one of rampart's tables"), "{err}");
+    let (code, out, _) = rampart(&["config", "show", file], &[]);
+    assert_eq!(code, Some(0));
+    assert!(out.lines().any(|l| l.starts_with("rate_limit.requests = 5") && l.ends_with(&format!("# {file}:2"))), "{out}");
+    // The same errors as TOML's: key, why, file and line; never the value.
+    std::fs::write(&path, format!("{{\n  \"rate_limit\": {{\n    \"requests\": \"{CANARY}\"\n  }}\n}}\n"))
+        .expect("written");
+    let (code, _, err) = rampart(&["config", "check", file], &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        err.trim_end(),
+        format!("rate_limit.requests: expected a whole number, 0 or more, found a string ({file}:3)")
+    );
+}
