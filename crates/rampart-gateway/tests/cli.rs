@@ -273,5 +273,9 @@ fn token_issue_loads_the_configuration_as_config_check_does() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("auth.jwt.lifetime: invalid value") && err.contains("(env MYAPP_AUTH__JWT__LIFETIME)"), "{err}");
+    assert!(
+        err.starts_with("auth.jwt.lifetime: invalid value")
+            && err.contains("(env MYAPP_AUTH__JWT__LIFETIME)"),
+        "{err}"
+    );
 }

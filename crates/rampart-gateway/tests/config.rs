@@ -212,14 +212,24 @@ fn check_reads_a_json_file_and_names_the_applications_tables() {
     assert!(err.contains("note: shop: not one of rampart's tables"), "{err}");
     let (code, out, _) = rampart(&["config", "show", file], &[]);
     assert_eq!(code, Some(0));
-    assert!(out.lines().any(|l| l.starts_with("rate_limit.requests = 5") && l.ends_with(&format!("# {file}:2"))), "{out}");
+    assert!(
+        out.lines().any(
+            |l| l.starts_with("rate_limit.requests = 5") && l.ends_with(&format!("# {file}:2"))
+        ),
+        "{out}"
+    );
     // The same errors as TOML's: key, why, file and line; never the value.
-    std::fs::write(&path, format!("{{\n  \"rate_limit\": {{\n    \"requests\": \"{CANARY}\"\n  }}\n}}\n"))
-        .expect("written");
+    std::fs::write(
+        &path,
+        format!("{{\n  \"rate_limit\": {{\n    \"requests\": \"{CANARY}\"\n  }}\n}}\n"),
+    )
+    .expect("written");
     let (code, _, err) = rampart(&["config", "check", file], &[]);
     assert_eq!(code, Some(1));
     assert_eq!(
         err.trim_end(),
-        format!("rate_limit.requests: expected a whole number, 0 or more, found a string ({file}:3)")
+        format!(
+            "rate_limit.requests: expected a whole number, 0 or more, found a string ({file}:3)"
+        )
     );
 }

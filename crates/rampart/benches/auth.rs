@@ -13,9 +13,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rampart::config::Section;
 use rampart::auth::{ApiKeyStore, JwtVerifier, NewApiKey};
 use rampart::clock::SystemClock;
+use rampart::config::Section;
 use serde_json::{Value, json};
 
 const HS_SECRET: &str = "an-hs256-secret-that-is-long-enough-0123456789";

@@ -43,8 +43,8 @@ use http::HeaderMap;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::settings::Section;
 use crate::error::Error;
+use crate::settings::Section;
 
 /// The client's address, as resolved once per request (by
 /// `rampart::http::ClientIpLayer`, or by a server that knows it): a request

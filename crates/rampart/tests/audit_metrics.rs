@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use rampart::config::Section;
 use rampart::audit::sink::SyncPolicy;
 use rampart::audit::sink::file::FileSink;
 use rampart::audit::{AuditEvent, AuditKey, Auditor, FailurePolicy};
+use rampart::config::Section;
 use rampart::monitor::{Monitor, MonitorConfig, Signal};
 
 /// Every series recorded so far, keyed `name{label=value,...}`: counters

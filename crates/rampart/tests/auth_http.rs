@@ -13,11 +13,9 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rampart::config::Section;
-use rampart::auth::{
-    Authenticator, NewApiKey, PermissionSet, Principal, Session, require,
-};
+use rampart::auth::{Authenticator, NewApiKey, PermissionSet, Principal, Session, require};
 use rampart::clock::SystemClock;
+use rampart::config::Section;
 use rampart::error::Error;
 use rampart::http::auth::{AuthLayer, RequireLayer};
 use serde_json::{Value, json};
@@ -64,8 +62,7 @@ async fn start() -> App {
         "api_keys": [{"id": key.id(), "name": "ci", "hash": key.hash().to_string(), "permissions": ["reports:read"]}],
         "session": {"secret": "a-session-secret-of-at-least-32-bytes!!", "allowed_origins": ["https://app.example.com"]},
     }));
-    let auth =
-        Authenticator::new(&raw.expect("valid"), Arc::new(SystemClock)).expect("auth");
+    let auth = Authenticator::new(&raw.expect("valid"), Arc::new(SystemClock)).expect("auth");
     let protected = Router::new()
         .route("/me", get(me))
         .route("/orders", post(me).layer(RequireLayer::new(require("orders:write"))))

@@ -12,9 +12,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rampart::config::Section;
 use rampart::auth::{AuthConfig, JwtVerifier, TokenIssuer, require};
 use rampart::clock::{Clock, FakeClock};
+use rampart::config::Section;
 use rampart::error::{Error, ErrorKind};
 use serde_json::{Value, json};
 

@@ -4,12 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::Method;
-use rampart::config::Section;
 use rampart::auth::{
-    ApiKeyStore, AuthConfig, NewApiKey, PermissionSet, SessionManager,
-    looks_like_api_key, require,
+    ApiKeyStore, AuthConfig, NewApiKey, PermissionSet, SessionManager, looks_like_api_key, require,
 };
 use rampart::clock::FakeClock;
+use rampart::config::Section;
 use rampart::error::ErrorKind;
 use serde_json::{Value, json};
 
@@ -114,7 +113,8 @@ fn api_key_settings_are_validated() {
             "auth.api_keys[0].roles[1]",
         ),
     ] {
-        let raw = AuthConfig::from_value(json!({"api_keys": [entry], "roles": {"clerk": ["orders:*"]}}));
+        let raw =
+            AuthConfig::from_value(json!({"api_keys": [entry], "roles": {"clerk": ["orders:*"]}}));
         let err = raw.expect_err(path);
         assert_eq!(err.config_key(), Some(path));
         assert!(!format!("{err:?}").contains("plain-text-key"));

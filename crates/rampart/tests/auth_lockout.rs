@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderValue, Method};
-use rampart::config::Section;
 use rampart::audit::AuditKey;
 use rampart::auth::{Authenticator, LockKey, Lockout, NewApiKey};
 use rampart::clock::{Clock, FakeClock};
+use rampart::config::Section;
 use rampart::error::{Error, ErrorKind};
 use serde_json::json;
 
@@ -24,8 +24,7 @@ fn lockout_config(extra: &serde_json::Value) -> rampart::auth::AuthConfig {
     for (k, v) in extra.as_object().expect("object") {
         lockout[k] = v.clone();
     }
-    rampart::auth::AuthConfig::from_value(json!({"lockout": lockout}))
-        .expect("valid")
+    rampart::auth::AuthConfig::from_value(json!({"lockout": lockout})).expect("valid")
 }
 
 /// A lockout with its state in memory, on `clock`.

@@ -740,14 +740,27 @@ fn every_sections_secret_prints_as_the_one_mask() {
         assert!(debug.contains(field), "{field} in {debug}");
     }
     let value = |key: &str| {
-        loaded.settings().iter().find(|s| s.key == key).unwrap_or_else(|| panic!("{key}")).value.clone()
+        loaded
+            .settings()
+            .iter()
+            .find(|s| s.key == key)
+            .unwrap_or_else(|| panic!("{key}"))
+            .value
+            .clone()
     };
-    for key in ["secret_key", "rate_limit.redis_url", "audit.key", "audit.postgres.url", "auth.session.secret"] {
+    for key in [
+        "secret_key",
+        "rate_limit.redis_url",
+        "audit.key",
+        "audit.postgres.url",
+        "auth.session.secret",
+    ] {
         assert_eq!(value(key), "\"******\"", "{key}");
     }
     let limiter = c.rate_limit.limiter().expect("a lazy Redis limiter");
     assert!(!format!("{limiter:?}").contains(CANARY));
-    let quota = rampart::ratelimit::Quota::new(5, std::time::Duration::from_secs(1)).expect("quota");
+    let quota =
+        rampart::ratelimit::Quota::new(5, std::time::Duration::from_secs(1)).expect("quota");
     let builder = rampart::ratelimit::RedisLimiter::builder(&format!("redis://:{CANARY}@h"), quota);
     assert!(!format!("{builder:?}").contains(CANARY), "{builder:?}");
 }
@@ -774,7 +787,9 @@ fn an_origin_with_user_information_is_refused_by_the_csrf_origins_as_by_cors() {
         assert_eq!(found[0].0, key, "{err}");
         assert!(!err.to_string().contains("u:p@"), "{err}");
         // Paths and a trailing slash are refused alike.
-        let toml = format!("[{table}]\n{secret}allowed_origins = [\"https://a.example\", \"https://a.example/\"]\n");
+        let toml = format!(
+            "[{table}]\n{secret}allowed_origins = [\"https://a.example\", \"https://a.example/\"]\n"
+        );
         assert_eq!(problems(&fail(&toml, &[]))[0].0, key);
     }
 }
@@ -786,7 +801,10 @@ fn an_origin_with_user_information_is_refused_by_the_csrf_origins_as_by_cors() {
 fn the_jwt_lifetime_moved_into_auth_jwt_and_the_old_key_says_so() {
     let loaded = load("[auth.jwt]\nlifetime = \"2h\"\n", &[]);
     assert_eq!(loaded.config().auth.jwt().lifetime().as_secs(), 7200);
-    assert_eq!(source(&loaded, "auth.jwt.lifetime"), Source::File { path: "rampart.toml".into(), line: Some(2) });
+    assert_eq!(
+        source(&loaded, "auth.jwt.lifetime"),
+        Source::File { path: "rampart.toml".into(), line: Some(2) }
+    );
     let loaded = load("", &[("RAMPART_AUTH__JWT__LIFETIME", "15m")]);
     assert_eq!(loaded.config().auth.jwt().lifetime().as_secs(), 900);
 
@@ -794,7 +812,10 @@ fn the_jwt_lifetime_moved_into_auth_jwt_and_the_old_key_says_so() {
     let err = fail("[rate_limit]\nrequests = 5\n\n[jwt]\nlifetime = \"1h\"\n", &[]);
     assert_eq!(problems(&err), [("jwt".to_owned(), format!("{moved} (rampart.toml:4)"))]);
     let err = fail("", &[("RAMPART_JWT__LIFETIME", "1h")]);
-    assert_eq!(problems(&err), [("jwt".to_owned(), format!("{moved} (env RAMPART_JWT__LIFETIME)"))]);
+    assert_eq!(
+        problems(&err),
+        [("jwt".to_owned(), format!("{moved} (env RAMPART_JWT__LIFETIME)"))]
+    );
     // Out of range, it names the new key.
     for lifetime in ["0s", "400d"] {
         let err = fail(&format!("[auth.jwt]\nlifetime = \"{lifetime}\"\n"), &[]);
@@ -815,11 +836,15 @@ fn retry_and_circuit_breaker_are_sections_of_the_configuration() {
     assert_eq!(c.retry.max_elapsed, None);
     assert_eq!(c.retry.jitter, rampart::resilience::Jitter::None);
     assert_eq!(c.circuit_breaker.slow_call_duration, Some(std::time::Duration::from_secs(2)));
-    let value = |key: &str| loaded.settings().iter().find(|s| s.key == key).expect(key).value.clone();
+    let value =
+        |key: &str| loaded.settings().iter().find(|s| s.key == key).expect(key).value.clone();
     assert_eq!(value("retry.max_elapsed"), "\"none\"");
     assert_eq!(value("retry.base_delay"), "\"5ms\"");
     assert_eq!(value("circuit_breaker.open_for"), "\"30s\"");
-    assert_eq!(source(&loaded, "retry.jitter"), Source::Env { var: "RAMPART_RETRY__JITTER".into() });
+    assert_eq!(
+        source(&loaded, "retry.jitter"),
+        Source::Env { var: "RAMPART_RETRY__JITTER".into() }
+    );
 
     // The policy built from the section retries as configured.
     let policy = c.retry.builder("payments").expect("builder").build().expect("policy");
@@ -838,8 +863,16 @@ fn retry_and_circuit_breaker_are_sections_of_the_configuration() {
         &[],
     );
     let keys: Vec<String> = problems(&err).into_iter().map(|(key, _)| key).collect();
-    assert_eq!(keys, ["circuit_breaker.open_for", "retry.base_delay", "circuit_breaker.minimum_calls"], "{err}");
-    assert!(err.to_string().contains("retry.base_delay: must not be longer than retry.max_delay (rampart.toml:2)"), "{err}");
+    assert_eq!(
+        keys,
+        ["circuit_breaker.open_for", "retry.base_delay", "circuit_breaker.minimum_calls"],
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("retry.base_delay: must not be longer than retry.max_delay (rampart.toml:2)"),
+        "{err}"
+    );
 }
 
 /// Finding: the application's own table in the same file was refused
@@ -874,11 +907,20 @@ fn an_applications_tables_are_readable_beside_rampart_s() {
     let err = load(&format!("[shop]\ncurrency = \"EUR\"\nvat = \"{CANARY}\"\n"), &[])
         .extra::<Shop>("shop")
         .expect_err("vat is not a number");
-    assert_eq!(problems(&err), [("shop.vat".to_owned(), "expected a whole number, 0 or more, found a string (rampart.toml:3)".to_owned())]);
+    assert_eq!(
+        problems(&err),
+        [(
+            "shop.vat".to_owned(),
+            "expected a whole number, 0 or more, found a string (rampart.toml:3)".to_owned()
+        )]
+    );
 
     // Still errors: an unknown key inside rampart's table, a stray value at
     // the top, a near miss of rampart's table names (with the line).
-    let err = fail("secret_kye = \"x\"\n[rate_limit]\nrequets = 5\n[audits]\nkey = \"k\"\n[Rate_Limit]\nx = 1\n", &[]);
+    let err = fail(
+        "secret_kye = \"x\"\n[rate_limit]\nrequets = 5\n[audits]\nkey = \"k\"\n[Rate_Limit]\nx = 1\n",
+        &[],
+    );
     let found = problems(&err);
     let keys: Vec<&str> = found.iter().map(|(key, _)| key.as_str()).collect();
     assert_eq!(keys, ["rate_limit.requets", "Rate_Limit", "audits", "secret_kye"], "{err}");
@@ -920,12 +962,18 @@ fn a_registered_section_is_loaded_like_rampart_s_own() {
         }
     }
     let toml = format!("[shop]\ncurrency = \"GBP\"\napi_token = \"{CANARY}\"\n");
-    let loaded = loader(&toml, &[("RAMPART_SHOP__CURRENCY", "USD")]).section::<Shop>().load().expect("loads");
+    let loaded = loader(&toml, &[("RAMPART_SHOP__CURRENCY", "USD")])
+        .section::<Shop>()
+        .load()
+        .expect("loads");
     let shop = loaded.section::<Shop>().expect("registered");
     assert_eq!((shop.currency.as_str(), shop.api_token.expose().as_str()), ("USD", CANARY));
     assert!(loaded.extra_tables().next().is_none(), "a registered table is not extra");
     let setting = |key: &str| loaded.settings().iter().find(|s| s.key == key).expect(key).clone();
-    assert_eq!(setting("shop.currency").source, Source::Env { var: "RAMPART_SHOP__CURRENCY".into() });
+    assert_eq!(
+        setting("shop.currency").source,
+        Source::Env { var: "RAMPART_SHOP__CURRENCY".into() }
+    );
     assert_eq!(setting("shop.api_token").value, "\"******\"");
     // Its problems are reported with rampart's, each with its line.
     let err = loader("[shop]\ncurrency = \"EURO\"\nbogus = 1\n[rate_limit]\nrequests = 0\n", &[])
@@ -934,9 +982,20 @@ fn a_registered_section_is_loaded_like_rampart_s_own() {
         .expect_err("three problems");
     let keys: Vec<String> = problems(&err).into_iter().map(|(key, _)| key).collect();
     assert_eq!(keys, ["rate_limit.requests", "shop.bogus", "shop.currency"], "{err}");
-    assert!(err.to_string().contains("shop.bogus: is not a known key (expected one of: currency, api_token) (rampart.toml:3)"), "{err}");
-    let err = loader("[shop]\ncurrency = \"EURO\"\n", &[]).section::<Shop>().load().expect_err("bad code");
-    assert_eq!(problems(&err), [("shop.currency".to_owned(), "must be an ISO 4217 code (rampart.toml:2)".to_owned())]);
+    assert!(
+        err.to_string().contains(
+            "shop.bogus: is not a known key (expected one of: currency, api_token) (rampart.toml:3)"
+        ),
+        "{err}"
+    );
+    let err = loader("[shop]\ncurrency = \"EURO\"\n", &[])
+        .section::<Shop>()
+        .load()
+        .expect_err("bad code");
+    assert_eq!(
+        problems(&err),
+        [("shop.currency".to_owned(), "must be an ISO 4217 code (rampart.toml:2)".to_owned())]
+    );
 }
 
 /// A JSON file is read as the TOML one is, and its problems carry the same
@@ -954,24 +1013,47 @@ fn a_json_file_gives_the_same_settings_and_the_same_errors() {
     )
     .expect("written");
     let file = path.display().to_string();
-    let err = Loader::new().file(&path).env_vars(None::<(String, String)>).load().expect_err("bad values");
+    let err = Loader::new()
+        .file(&path)
+        .env_vars(None::<(String, String)>)
+        .load()
+        .expect_err("bad values");
     let mut found = problems(&err);
     found.sort();
     assert_eq!(
         found,
         [
-            ("auth.jwt.keys[0].secret".to_owned(), format!("expected a string, found an integer ({file}:8)")),
-            ("rate_limit.requests".to_owned(), format!("expected a whole number, 0 or more, found a string ({file}:4)")),
-            ("rate_limit.requets".to_owned(), format!("is not a known key (expected one of: enabled, requests, window, burst, name, key, shadow, max_keys, backend, redis_url, redis_key_prefix, timeout, failure_policy, replicas, probe_interval) ({file}:5)")),
+            (
+                "auth.jwt.keys[0].secret".to_owned(),
+                format!("expected a string, found an integer ({file}:8)")
+            ),
+            (
+                "rate_limit.requests".to_owned(),
+                format!("expected a whole number, 0 or more, found a string ({file}:4)")
+            ),
+            (
+                "rate_limit.requets".to_owned(),
+                format!(
+                    "is not a known key (expected one of: enabled, requests, window, burst, name, key, shadow, max_keys, backend, redis_url, redis_key_prefix, timeout, failure_policy, replicas, probe_interval) ({file}:5)"
+                )
+            ),
         ]
     );
     assert!(!err.to_string().contains(CANARY));
 
-    std::fs::write(&path, "{\n  \"error_format\": \"simple\",\n  \"rate_limit\": {\"requests\": 7}\n}\n").expect("written");
-    let loaded = Loader::new().file(&path).env_vars(None::<(String, String)>).load().expect("loads");
+    std::fs::write(
+        &path,
+        "{\n  \"error_format\": \"simple\",\n  \"rate_limit\": {\"requests\": 7}\n}\n",
+    )
+    .expect("written");
+    let loaded =
+        Loader::new().file(&path).env_vars(None::<(String, String)>).load().expect("loads");
     assert_eq!(loaded.config().error_format, ErrorFormat::Simple);
     assert_eq!(loaded.config().rate_limit.quota.requests(), 7);
-    assert_eq!(source(&loaded, "rate_limit.requests"), Source::File { path: file.clone(), line: Some(3) });
+    assert_eq!(
+        source(&loaded, "rate_limit.requests"),
+        Source::File { path: file.clone(), line: Some(3) }
+    );
 
     // A syntax error: its position, never the text.
     std::fs::write(&path, format!("{{\n  \"secret_key\": {CANARY}\n}}\n")).expect("written");
@@ -979,8 +1061,15 @@ fn a_json_file_gives_the_same_settings_and_the_same_errors() {
     assert!(err.starts_with(&format!("{file}:2:17: invalid JSON: expected value")), "{err}");
     assert!(!err.contains(CANARY), "{err}");
     // Inline JSON, too.
-    let err = Loader::new().json_text("inline.json", "{\"max_input_size\": 0}").env_vars(None::<(String, String)>).load().expect_err("zero");
-    assert_eq!(problems(&err), [("max_input_size".to_owned(), "must be at least 1 byte (inline.json:1)".to_owned())]);
+    let err = Loader::new()
+        .json_text("inline.json", "{\"max_input_size\": 0}")
+        .env_vars(None::<(String, String)>)
+        .load()
+        .expect_err("zero");
+    assert_eq!(
+        problems(&err),
+        [("max_input_size".to_owned(), "must be at least 1 byte (inline.json:1)".to_owned())]
+    );
 }
 
 /// `RUST_LOG`, when set and not empty, replaces `telemetry.filter`, over

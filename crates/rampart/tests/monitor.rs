@@ -15,9 +15,9 @@ use axum::extract::ConnectInfo;
 use axum::http::StatusCode;
 #[cfg(feature = "http")]
 use axum::routing::get;
-use rampart::config::Section;
 use rampart::audit::AuditKey;
 use rampart::clock::FakeClock;
+use rampart::config::Section;
 #[cfg(feature = "http")]
 use rampart::http::BlockLayer;
 use rampart::monitor::{Monitor, MonitorConfig, Scope, Signal};
@@ -247,11 +247,8 @@ fn one_key_authenticator(
     let raw = rampart::auth::AuthConfig::from_value(serde_json::json!({
         "api_keys": [{"id": key.id(), "name": name, "hash": key.hash().to_string()}],
     }));
-    rampart::auth::Authenticator::new(
-        &raw.expect("valid"),
-        std::sync::Arc::new(FakeClock::new()),
-    )
-    .expect("auth")
+    rampart::auth::Authenticator::new(&raw.expect("valid"), std::sync::Arc::new(FakeClock::new()))
+        .expect("auth")
 }
 
 #[cfg(feature = "http")]

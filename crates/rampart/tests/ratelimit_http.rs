@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use rampart::config::Section;
 use rampart::client::ProxySettings;
+use rampart::config::Section;
 use rampart::http::{ClientIpLayer, RateLimitLayer};
 use rampart::ratelimit::key::KeyPart;
 use rampart::ratelimit::{MemoryLimiter, Quota};
@@ -230,11 +230,8 @@ async fn inside_the_auth_layer_a_subject_key_counts_each_verified_caller() {
         {"id": a.id(), "name": "alice", "hash": a.hash().to_string()},
         {"id": b.id(), "name": "bob", "hash": b.hash().to_string()},
     ]}));
-    let auth = Authenticator::new(
-        &raw.unwrap(),
-        std::sync::Arc::new(rampart::clock::SystemClock),
-    )
-    .unwrap();
+    let auth = Authenticator::new(&raw.unwrap(), std::sync::Arc::new(rampart::clock::SystemClock))
+        .unwrap();
     let limited = RateLimitLayer::new(three_per_minute()).key(vec![KeyPart::Subject]);
     let addr = serve(app(limited).layer(AuthLayer::new(auth))).await;
 

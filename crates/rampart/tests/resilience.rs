@@ -1020,8 +1020,9 @@ fn settings_default_to_the_builder_defaults_and_refuse_bad_values_without_echoin
     );
     assert_eq!(key(json!({"max_retry": 3})).as_deref(), Some("retry.max_retry"), "typo refused");
 
-    let key =
-        |json| CircuitBreakerSettings::from_value(json).unwrap_err().config_key().map(str::to_owned);
+    let key = |json| {
+        CircuitBreakerSettings::from_value(json).unwrap_err().config_key().map(str::to_owned)
+    };
     assert_eq!(
         key(json!({"window_size": 10, "minimum_calls": 20, "open_for": "5s"})).as_deref(),
         Some("circuit_breaker.minimum_calls")

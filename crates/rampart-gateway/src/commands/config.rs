@@ -54,7 +54,10 @@ pub fn run(command: &ConfigCommand) -> ExitCode {
         let _ = writeln!(err, "warning: {key}: {}", warning.message());
     }
     for table in loaded.extra_tables() {
-        let _ = writeln!(err, "note: {table}: not one of rampart's tables (the application's own), not checked");
+        let _ = writeln!(
+            err,
+            "note: {table}: not one of rampart's tables (the application's own), not checked"
+        );
     }
     let config = loaded.config();
     let written = match command {

@@ -34,9 +34,7 @@ use super::api_key::{ApiKeyHash, parse_key_id};
 use super::jwt::{JwtKey, RawJwtKey, algorithm, jwt_keys};
 use super::permission::{PermissionSet, RoleMap};
 use crate::error::Error;
-use crate::settings::{
-    ConfigError, MASK, Secret, Section, duration, format_duration, is_origin,
-};
+use crate::settings::{ConfigError, MASK, Secret, Section, duration, format_duration, is_origin};
 
 /// The longest `auth.jwt.lifetime`: tokens live at most this long, whatever
 /// is asked.
@@ -337,7 +335,7 @@ impl Section for AuthConfig {
         let jwt = jwt_config(raw.jwt, &mut problems);
         let api_keys = keep(&mut problems, api_keys(raw.api_keys, &roles));
         let session = keep(&mut problems, raw.session.map(session_config).transpose());
-        let lockout = keep(&mut problems, lockout_config(raw.lockout));
+        let lockout = keep(&mut problems, lockout_config(&raw.lockout));
         match (jwt, api_keys, session, lockout) {
             (Some(jwt), Some(api_keys), Some(session), Some(lockout)) if problems.is_empty() => {
                 Ok(AuthConfig { jwt, api_keys, roles, session, lockout })
@@ -508,7 +506,7 @@ fn session_config(raw: RawSessionConfig) -> Result<SessionConfig, Error> {
     })
 }
 
-fn lockout_config(raw: RawLockoutConfig) -> Result<LockoutConfig, Error> {
+fn lockout_config(raw: &RawLockoutConfig) -> Result<LockoutConfig, Error> {
     let config = LockoutConfig {
         enabled: raw.enabled,
         max_failures: raw.max_failures,

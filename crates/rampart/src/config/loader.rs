@@ -6,9 +6,9 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use figment::Figment;
 use figment::error::Kind;
 use figment::value::{Dict, Value};
-use figment::Figment;
 use serde::de::DeserializeOwned;
 
 use super::origin::{Layer, Origin, Setting};
@@ -105,14 +105,16 @@ impl Loader {
     /// embedded in a program, and tests).
     #[must_use]
     pub fn toml_text(mut self, name: impl Into<String>, text: impl Into<String>) -> Loader {
-        self.file = Some(FileInput::Text { name: name.into(), text: text.into(), format: Format::Toml });
+        self.file =
+            Some(FileInput::Text { name: name.into(), text: text.into(), format: Format::Toml });
         self
     }
 
     /// Uses `text` as a JSON file, reported as `name`.
     #[must_use]
     pub fn json_text(mut self, name: impl Into<String>, text: impl Into<String>) -> Loader {
-        self.file = Some(FileInput::Text { name: name.into(), text: text.into(), format: Format::Json });
+        self.file =
+            Some(FileInput::Text { name: name.into(), text: text.into(), format: Format::Json });
         self
     }
 
@@ -201,37 +203,11 @@ impl Loader {
     /// rest is still validated and checked, so one run reports everything
     /// (except after a syntax error, which leaves nothing to read).
     pub fn load(&self) -> Result<Loaded, ConfigError> {
-        let mut origin = Origin { profile_forced: self.profile.is_some(), ..Origin::default() };
-        let mut figment = Figment::new();
-        if let Some(file) = &self.file {
-            let (name, text, format) = match file {
-                FileInput::Path(path) => {
-                    let name = path.display().to_string();
-                    let text = std::fs::read_to_string(path).map_err(|e| {
-                        ConfigError::from(Error::configuration(
-                            "",
-                            format!("cannot read the configuration file {name}: {}", io_reason(&e)),
-                        ))
-                    })?;
-                    (name, text, Format::of(path))
-                }
-                FileInput::Text { name, text, format } => (name.clone(), text.clone(), *format),
-            };
-            let mut dict = format.parse(&name, &text, &mut origin.lines)?;
-            if let FileInput::Path(path) = file {
-                paths::resolve(&mut dict, path.parent().unwrap_or(std::path::Path::new("")));
-            }
-            origin.file = Some(name);
-            figment = figment.merge(Layer::file(dict));
-        }
-        let dict = self.env_layer(&mut origin.vars)?;
-        figment = figment.merge(Layer::env(dict));
-        origin.figment = figment;
-
+        let origin = self.read_layers()?;
         let mut problems = Problems::default();
         let (extra, unknown) = self.top_level_tables(&origin);
-        let mut raw: RawConfig = match origin.figment.extract_lossy() {
-            Ok(raw) => raw,
+        let raw: Option<RawConfig> = match origin.figment.extract_lossy() {
+            Ok(raw) => Some(raw),
             Err(first) => {
                 // Extraction stops at the first error: read each table for
                 // all of its problems.
@@ -240,16 +216,11 @@ impl Loader {
                 }
                 // Go on without the values that did not read, so the checks
                 // below report their problems in this same run.
-                match every_error::<RawConfig>(&origin.figment).1 {
-                    Some(raw) => raw,
-                    None => {
-                        unknown.into_iter().for_each(|problem| problems.add(problem));
-                        return Err(ConfigError::new(problems.0));
-                    }
-                }
+                every_error::<RawConfig>(&origin.figment).1
             }
         };
         unknown.into_iter().for_each(|problem| problems.add(problem));
+        let Some(mut raw) = raw else { return Err(ConfigError::new(problems.0)) };
         if let Some(profile) = self.profile {
             raw.profile = profile;
         }
@@ -276,16 +247,46 @@ impl Loader {
         };
         let mut shown = serde_json::to_value(&config).unwrap_or_default();
         let mut loaded_sections = Vec::with_capacity(sections.len());
+        // No problem was found, so each section loaded.
         for (name, section) in sections {
-            // No problem was found, so each section loaded.
             let Some(section) = section else { continue };
             if let Some(table) = shown.as_object_mut() {
                 table.insert(name.to_owned(), section.shown);
             }
-            loaded_sections.push((name, section.value));
+            loaded_sections.push(section.value);
         }
         let settings = origin.settings(&shown);
         Ok(Loaded { config, warnings, settings, sections: loaded_sections, extra, origin })
+    }
+
+    /// The file and the variables as layers, with where each value came from.
+    fn read_layers(&self) -> Result<Origin, ConfigError> {
+        let mut origin = Origin { profile_forced: self.profile.is_some(), ..Origin::default() };
+        let mut figment = Figment::new();
+        if let Some(file) = &self.file {
+            let (name, text, format) = match file {
+                FileInput::Path(path) => {
+                    let name = path.display().to_string();
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        ConfigError::from(Error::configuration(
+                            "",
+                            format!("cannot read the configuration file {name}: {}", io_reason(&e)),
+                        ))
+                    })?;
+                    (name, text, Format::of(path))
+                }
+                FileInput::Text { name, text, format } => (name.clone(), text.clone(), *format),
+            };
+            let mut dict = format.parse(&name, &text, &mut origin.lines)?;
+            if let FileInput::Path(path) = file {
+                paths::resolve(&mut dict, path.parent().unwrap_or(std::path::Path::new("")));
+            }
+            origin.file = Some(name);
+            figment = figment.merge(Layer::file(dict));
+        }
+        let dict = self.env_layer(&mut origin.vars)?;
+        origin.figment = figment.merge(Layer::env(dict));
+        Ok(origin)
     }
 
     /// Sorts the top-level keys that are not rampart's own: the
@@ -489,7 +490,7 @@ pub struct Loaded {
     config: Config,
     warnings: Vec<Error>,
     settings: Vec<Setting>,
-    sections: Vec<(&'static str, Box<dyn Any + Send + Sync>)>,
+    sections: Vec<Box<dyn Any + Send + Sync>>,
     extra: Vec<String>,
     origin: Origin,
 }
@@ -535,7 +536,7 @@ impl Loaded {
     /// The application's section `T`, registered with [`Loader::section`];
     /// `None` if it was not.
     pub fn section<T: Section + 'static>(&self) -> Option<&T> {
-        self.sections.iter().find_map(|(_, value)| value.downcast_ref())
+        self.sections.iter().find_map(|value| value.downcast_ref())
     }
 
     /// Reads the application's table `name`, which rampart does not know
@@ -586,9 +587,13 @@ mod tests {
         ] {
             assert!(nearly_equal(known, name), "{name}");
         }
-        for (known, name) in
-            [("auth", "oauth"), ("cors", "core"), ("tls", "ttl"), ("audit", "shop"), ("retry", "rates")]
-        {
+        for (known, name) in [
+            ("auth", "oauth"),
+            ("cors", "core"),
+            ("tls", "ttl"),
+            ("audit", "shop"),
+            ("retry", "rates"),
+        ] {
             assert!(!nearly_equal(known, name), "{name}");
         }
     }

@@ -71,7 +71,7 @@ impl Origin {
                         Some((parent, _)) => path = parent,
                         None => {
                             let inside = format!("{base}.");
-                            let mut under = self.vars.iter().filter(|(k, _)| k.starts_with(&inside));
+                            let under = self.vars.iter().filter(|(k, _)| k.starts_with(&inside));
                             break under.map(|(_, var)| var).min();
                         }
                     }
@@ -191,7 +191,7 @@ pub enum Source {
         /// The variable's name.
         var: String,
     },
-    /// [`Loader::profile`] (a command-line flag).
+    /// [`Loader::profile`](super::Loader::profile) (a command-line flag).
     Override,
 }
 

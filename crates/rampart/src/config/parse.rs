@@ -249,7 +249,11 @@ mod tests {
         assert!(text.starts_with("app.json:2:17: invalid JSON: expected value"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
         let err = Format::Json
-            .parse("app.json", "{\"cors\": {\"allow_credentials\": true,\n\"allow_credentials\": false}}", &mut HashMap::new())
+            .parse(
+                "app.json",
+                "{\"cors\": {\"allow_credentials\": true,\n\"allow_credentials\": false}}",
+                &mut HashMap::new(),
+            )
             .expect_err("twice");
         assert_eq!(err.to_string(), "cors.allow_credentials: is set twice (app.json:2)");
         let err = Format::Json.parse("app.json", "[1]", &mut HashMap::new()).expect_err("array");

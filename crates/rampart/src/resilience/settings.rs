@@ -29,7 +29,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{CircuitBreaker, CircuitBreakerBuilder, Jitter, RetryBudget, RetryPolicy, RetryPolicyBuilder};
+use super::{
+    CircuitBreaker, CircuitBreakerBuilder, Jitter, RetryBudget, RetryPolicy, RetryPolicyBuilder,
+};
 use crate::error::Error;
 use crate::settings::{Section, duration};
 

@@ -13,9 +13,7 @@ use crate::error::Error;
 /// Reads `value` as a `T` the way the loader reads a table (numbers and
 /// booleans written as text are accepted); the first problem, keyed.
 pub(crate) fn read_value<T: DeserializeOwned>(value: impl Serialize) -> Result<T, Error> {
-    Figment::from(Serialized::defaults(value))
-        .extract_lossy()
-        .map_err(|err| problem(&err))
+    Figment::from(Serialized::defaults(value)).extract_lossy().map_err(|err| problem(&err))
 }
 
 /// The problem a figment error stands for: its key (`keys[1].secret`) and

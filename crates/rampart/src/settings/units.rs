@@ -141,7 +141,9 @@ pub mod duration {
                     if v.trim() == "none" {
                         return Ok(None);
                     }
-                    parse_duration(v).map(Some).ok_or_else(|| E::invalid_value(Unexpected::Str(v), &self))
+                    parse_duration(v)
+                        .map(Some)
+                        .ok_or_else(|| E::invalid_value(Unexpected::Str(v), &self))
                 }
             }
             d.deserialize_str(OptionVisitor)

@@ -37,6 +37,10 @@
 //! assert!(!line.contains("hunter2"));
 //! ```
 //!
+//! The filter is `telemetry.filter`; when the configuration is loaded,
+//! `RUST_LOG` (if set and not empty) replaces it, as Rust programs expect
+//! (see [`Settings::filter`]).
+//!
 //! In a service, [`init`] installs all of it for the process, and
 //! [`install_metrics`] the Prometheus recorder whose
 //! [`render`](MetricsHandle::render) serves `/metrics`.
