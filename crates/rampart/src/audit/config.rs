@@ -119,9 +119,11 @@ fn default_rotate_bytes() -> u64 {
     64 << 20
 }
 
-/// `[audit.postgres]` as written.
+/// `[audit.postgres]` as written. Its values are read by the PostgreSQL
+/// sink (feature `postgres`); without it, the table is refused.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) struct RawPostgresSink {
     /// The connection URL (a secret: it may hold a password).
     pub(super) url: Secret<String>,

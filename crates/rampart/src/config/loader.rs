@@ -576,6 +576,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_loaded_configuration_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Loaded>();
+        shared::<Loader>();
+    }
+
+    #[test]
     fn near_misses_of_rampart_tables_are_told_from_other_names() {
         for (known, name) in [
             ("rate_limit", "rate_limits"),
