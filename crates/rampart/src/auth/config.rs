@@ -34,7 +34,10 @@ use super::api_key::{ApiKeyHash, parse_key_id};
 use super::jwt::{JwtKey, RawJwtKey, algorithm, jwt_keys};
 use super::permission::{PermissionSet, RoleMap};
 use crate::error::Error;
-use crate::settings::{ConfigError, MASK, Secret, Section, duration, format_duration, is_origin};
+use crate::settings::{
+    ConfigError, MASK, Secret, Section, byte_size, duration, format_byte_size, format_duration,
+    is_origin,
+};
 
 /// The longest `auth.jwt.lifetime`: tokens live at most this long, whatever
 /// is asked.
@@ -78,7 +81,8 @@ pub(super) struct RawJwtConfig {
     #[serde(with = "duration")]
     leeway: Duration,
     /// Tokens longer than this are refused before any decoding.
-    max_token_bytes: usize,
+    #[serde(with = "byte_size")]
+    max_token_bytes: u64,
     /// Verified tokens remembered (0 turns the cache off).
     cache_capacity: usize,
 }
@@ -379,9 +383,13 @@ fn jwt_config(raw: RawJwtConfig, problems: &mut Vec<Error>) -> Option<JwtConfig>
     if raw.leeway > Duration::from_secs(300) {
         problems.push(bad("auth.jwt.leeway", "must be at most 5 minutes"));
     }
-    if !(256..=65_536).contains(&raw.max_token_bytes) {
-        problems.push(bad("auth.jwt.max_token_bytes", "must be between 256 and 65536"));
-    }
+    let max_token_bytes = match usize::try_from(raw.max_token_bytes) {
+        Ok(bytes) if (256..=65_536).contains(&bytes) => bytes,
+        _ => {
+            problems.push(bad("auth.jwt.max_token_bytes", "must be between 256 and 65536"));
+            0
+        }
+    };
     if raw.issuers.iter().any(String::is_empty) {
         problems.push(bad("auth.jwt.issuers", "must not hold an empty issuer"));
     }
@@ -395,7 +403,7 @@ fn jwt_config(raw: RawJwtConfig, problems: &mut Vec<Error>) -> Option<JwtConfig>
         audiences: raw.audiences,
         lifetime: raw.lifetime,
         leeway: raw.leeway,
-        max_token_bytes: raw.max_token_bytes,
+        max_token_bytes,
         cache_capacity: raw.cache_capacity,
     })
 }
@@ -559,7 +567,7 @@ impl serde::Serialize for AuthConfig {
                 "audiences": self.jwt.audiences,
                 "lifetime": secs(self.jwt.lifetime),
                 "leeway": secs(self.jwt.leeway),
-                "max_token_bytes": self.jwt.max_token_bytes,
+                "max_token_bytes": format_byte_size(self.jwt.max_token_bytes as u64),
                 "cache_capacity": self.jwt.cache_capacity,
             },
             "api_keys": self.api_keys.iter().map(|k| serde_json::json!({
