@@ -5,9 +5,9 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use rampart::config::Section;
-use rampart::auth::{ApiKeyStore, JwtVerifier, SessionManager, looks_like_api_key};
+use rampart::auth::{ApiKeyStore, AuthConfig, JwtVerifier, SessionManager, looks_like_api_key};
 use rampart::clock::SystemClock;
+use rampart::config::Section;
 
 struct Parts {
     jwt: JwtVerifier,
@@ -18,15 +18,15 @@ struct Parts {
 fn parts() -> &'static Parts {
     static PARTS: OnceLock<Parts> = OnceLock::new();
     PARTS.get_or_init(|| {
-        let raw = rampart::auth::AuthConfig::from_value(serde_json::json!({
+        let config = AuthConfig::from_value(serde_json::json!({
             "jwt": {"keys": [{"kid": "k", "algorithm": "HS256",
                               "secret": "a-fuzzing-secret-of-at-least-32-bytes"}],
                     "cache_capacity": 0},
             "api_keys": [{"id": "abcdefgh2345", "name": "fuzz",
                           "hash": format!("sha256:{}", "0".repeat(64))}],
             "session": {"secret": "a-session-secret-of-at-least-32-bytes"},
-        }));
-        let config = raw.expect("valid");
+        }))
+        .expect("valid");
         Parts {
             jwt: JwtVerifier::new(&config, Arc::new(SystemClock)).expect("jwt"),
             keys: ApiKeyStore::new(&config),

@@ -23,7 +23,7 @@ const RSA_PRIVATE: &str = include_str!("../tests/fixtures/auth/rsa_private.pem")
 const RSA_PUBLIC: &str = include_str!("../tests/fixtures/auth/rsa_public.pem");
 
 fn verifier(cache_capacity: usize) -> JwtVerifier {
-    let raw = rampart::auth::AuthConfig::from_value(json!({
+    let config = rampart::auth::AuthConfig::from_value(json!({
         "jwt": {
             "keys": [
                 {"kid": "hs", "algorithm": "HS256", "secret": HS_SECRET},
@@ -34,8 +34,9 @@ fn verifier(cache_capacity: usize) -> JwtVerifier {
             "cache_capacity": cache_capacity,
         },
         "roles": {"clerk": ["orders:*"]},
-    }));
-    JwtVerifier::new(&raw.expect("valid"), Arc::new(SystemClock)).expect("verifier")
+    }))
+    .expect("valid");
+    JwtVerifier::new(&config, Arc::new(SystemClock)).expect("verifier")
 }
 
 /// A typical access token: subject, issuer, audience, times, a role and two permissions.
@@ -108,8 +109,9 @@ fn api_key(c: &mut Criterion) {
         .chain(&others)
         .map(|k| json!({"id": k.id(), "name": "svc", "hash": k.hash().to_string(), "permissions": ["orders:read"]}))
         .collect();
-    let raw = rampart::auth::AuthConfig::from_value(json!({"api_keys": entries}));
-    let store = ApiKeyStore::new(&raw.expect("valid"));
+    let config =
+        rampart::auth::AuthConfig::from_value(json!({"api_keys": entries})).expect("valid");
+    let store = ApiKeyStore::new(&config);
     assert!(store.verify(key.expose()).is_ok());
     let mut group = c.benchmark_group("api_key");
     group.bench_function("verify (1000 keys configured)", |b| {

@@ -77,8 +77,10 @@ fn audit_and_monitor_metrics_are_emitted() {
     assert_eq!(get(&values, "rampart_audit_sink_up{sink=file}"), 1.0);
     assert_eq!(get(&values, "rampart_audit_queue_depth"), 0.0);
 
-    let raw = MonitorConfig::from_value(serde_json::json!({"thresholds": {"tampered_cookie": 1}}));
-    let monitor = Monitor::new(raw.expect("valid"));
+    let config =
+        MonitorConfig::from_value(serde_json::json!({"thresholds": {"tampered_cookie": 1}}))
+            .expect("valid");
+    let monitor = Monitor::new(config);
     monitor.observe(Signal::TamperedCookie, Some("10.1.1.1"), None);
     let values = snapshot(&snapshotter);
     assert_eq!(

@@ -57,12 +57,12 @@ async fn logout(State(auth): State<Authenticator>, session: Session) -> impl Int
 
 async fn start() -> App {
     let key = NewApiKey::generate().expect("key");
-    let raw = rampart::auth::AuthConfig::from_value(json!({
+    let config = rampart::auth::AuthConfig::from_value(json!({
         "jwt": {"keys": [{"kid": "hs", "algorithm": "HS256", "secret": HS_SECRET}]},
         "api_keys": [{"id": key.id(), "name": "ci", "hash": key.hash().to_string(), "permissions": ["reports:read"]}],
         "session": {"secret": "a-session-secret-of-at-least-32-bytes!!", "allowed_origins": ["https://app.example.com"]},
-    }));
-    let auth = Authenticator::new(&raw.expect("valid"), Arc::new(SystemClock)).expect("auth");
+    })).expect("valid");
+    let auth = Authenticator::new(&config, Arc::new(SystemClock)).expect("auth");
     let protected = Router::new()
         .route("/me", get(me))
         .route("/orders", post(me).layer(RequireLayer::new(require("orders:write"))))
@@ -254,11 +254,11 @@ async fn sessions_need_csrf_for_writes_and_die_at_logout() {
 
 #[tokio::test]
 async fn repeated_failures_from_one_client_get_429_with_retry_after() {
-    let raw = rampart::auth::AuthConfig::from_value(json!({
+    let config = rampart::auth::AuthConfig::from_value(json!({
         "jwt": {"keys": [{"kid": "hs", "algorithm": "HS256", "secret": HS_SECRET}]},
         "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"},
-    }));
-    let config = raw.expect("valid");
+    }))
+    .expect("valid");
     let auth = Authenticator::new(&config, Arc::new(SystemClock)).expect("auth");
     let lockout = Arc::new(rampart::auth::Lockout::memory(config.lockout()).expect("lockout"));
     let app = Router::new().route("/me", get(me)).layer(AuthLayer::new(auth).lockout(lockout));
@@ -294,11 +294,11 @@ async fn repeated_failures_from_one_client_get_429_with_retry_after() {
 #[test]
 fn lockout_without_a_client_address_refuses_loudly_and_locks_no_holder() {
     let key = NewApiKey::generate().expect("key");
-    let raw = rampart::auth::AuthConfig::from_value(json!({
+    let config = rampart::auth::AuthConfig::from_value(json!({
         "api_keys": [{"id": key.id(), "name": "ci", "hash": key.hash().to_string()}],
         "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"},
-    }));
-    let config = raw.expect("valid");
+    }))
+    .expect("valid");
     let auth = Authenticator::new(&config, Arc::new(SystemClock)).expect("auth");
     let lockout = Arc::new(rampart::auth::Lockout::memory(config.lockout()).expect("lockout"));
     let app = Router::new()
@@ -344,11 +344,11 @@ fn lockout_without_a_client_address_refuses_loudly_and_locks_no_holder() {
 #[tokio::test]
 async fn an_old_genuine_cookie_never_gets_its_client_blocked() {
     let config = || {
-        let raw = rampart::auth::AuthConfig::from_value(json!({
+        rampart::auth::AuthConfig::from_value(json!({
             "session": {"secret": "a-session-secret-of-at-least-32-bytes!!"},
             "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"},
-        }));
-        raw.expect("valid")
+        }))
+        .expect("valid")
     };
     // One process signs carol in...
     let before = Authenticator::new(&config(), Arc::new(SystemClock)).expect("auth");

@@ -193,9 +193,10 @@ fn hs256_signed_with_the_rsa_public_key_is_refused() {
         assert_eq!(v.signature_checks(), 0);
     }
     // And the configuration refuses a PEM used as an HS secret.
-    let raw = AuthConfig::from_value(json!({"jwt": {"keys": [
-        {"kid": "x", "algorithm": "HS256", "secret": RSA_PUBLIC}]}}));
-    assert_eq!(raw.unwrap_err().config_key(), Some("auth.jwt.keys[0].secret"));
+    let err = AuthConfig::from_value(json!({"jwt": {"keys": [
+        {"kid": "x", "algorithm": "HS256", "secret": RSA_PUBLIC}]}}))
+    .unwrap_err();
+    assert_eq!(err.config_key(), Some("auth.jwt.keys[0].secret"));
 }
 
 #[test]
@@ -589,8 +590,7 @@ fn bad_settings_name_the_key_and_not_the_value() {
         ),
     ];
     for (jwt, key) in cases {
-        let raw = AuthConfig::from_value(json!({"jwt": jwt}));
-        let err = raw.expect_err(key);
+        let err = AuthConfig::from_value(json!({"jwt": jwt})).expect_err(key);
         assert_eq!(err.kind(), ErrorKind::Configuration);
         assert_eq!(err.config_key(), Some(key), "{err:?}");
         let shown = format!("{err:?} {err}");

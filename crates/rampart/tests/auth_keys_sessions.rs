@@ -113,9 +113,9 @@ fn api_key_settings_are_validated() {
             "auth.api_keys[0].roles[1]",
         ),
     ] {
-        let raw =
-            AuthConfig::from_value(json!({"api_keys": [entry], "roles": {"clerk": ["orders:*"]}}));
-        let err = raw.expect_err(path);
+        let err =
+            AuthConfig::from_value(json!({"api_keys": [entry], "roles": {"clerk": ["orders:*"]}}))
+                .expect_err(path);
         assert_eq!(err.config_key(), Some(path));
         assert!(!format!("{err:?}").contains("plain-text-key"));
     }
@@ -322,8 +322,7 @@ fn session_settings_are_validated() {
             "auth.session.max_sessions_per_subject",
         ),
     ] {
-        let raw = AuthConfig::from_value(json!({"session": session}));
-        let err = raw.expect_err(path);
+        let err = AuthConfig::from_value(json!({"session": session})).expect_err(path);
         assert_eq!(err.config_key(), Some(path));
         assert!(!format!("{err:?}").contains(SECRET));
     }

@@ -25,8 +25,7 @@ use rampart::monitor::{Monitor, MonitorConfig, Scope, Signal};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn config(json: serde_json::Value) -> MonitorConfig {
-    let raw = MonitorConfig::from_value(json);
-    raw.expect("valid")
+    MonitorConfig::from_value(json).expect("valid")
 }
 
 #[test]
@@ -182,8 +181,7 @@ fn bad_settings_name_their_key() {
         (serde_json::json!({"max_tracked": 1}), "monitor.max_tracked"),
         (serde_json::json!({"thresholds": {"auth_failure": 1_000_000}}), "monitor.thresholds"),
     ] {
-        let raw = MonitorConfig::from_value(json.clone());
-        let err = raw.expect_err("invalid");
+        let err = MonitorConfig::from_value(json.clone()).expect_err("invalid");
         assert_eq!(err.config_key(), Some(key), "{json}");
         assert!(!err.message().contains("a while"));
     }
@@ -244,11 +242,11 @@ fn one_key_authenticator(
     key: &rampart::auth::NewApiKey,
     name: &str,
 ) -> rampart::auth::Authenticator {
-    let raw = rampart::auth::AuthConfig::from_value(serde_json::json!({
+    let config = rampart::auth::AuthConfig::from_value(serde_json::json!({
         "api_keys": [{"id": key.id(), "name": name, "hash": key.hash().to_string()}],
-    }));
-    rampart::auth::Authenticator::new(&raw.expect("valid"), std::sync::Arc::new(FakeClock::new()))
-        .expect("auth")
+    }))
+    .expect("valid");
+    rampart::auth::Authenticator::new(&config, std::sync::Arc::new(FakeClock::new())).expect("auth")
 }
 
 #[cfg(feature = "http")]

@@ -21,10 +21,11 @@ fn resident_bytes() -> u64 {
 
 #[test]
 fn a_thousand_64_kib_keys_leave_no_more_behind_than_short_ones() {
-    let raw = MonitorConfig::from_value(serde_json::json!({
+    let config = MonitorConfig::from_value(serde_json::json!({
         "max_tracked": 1000, "thresholds": {"rate_limited": 1}
-    }));
-    let monitor = Monitor::new(raw.expect("valid"));
+    }))
+    .expect("valid");
+    let monitor = Monitor::new(config);
     let before = resident_bytes();
     let padding = "k".repeat(64 * 1024);
     for n in 0..1000 {

@@ -222,16 +222,17 @@ fn configuring_a_clone_leaves_the_original_as_it_was() {
 /// bucket, even from one address.
 #[tokio::test]
 async fn inside_the_auth_layer_a_subject_key_counts_each_verified_caller() {
-    use rampart::auth::{Authenticator, NewApiKey};
+    use rampart::auth::{AuthConfig, Authenticator, NewApiKey};
     use rampart::http::auth::AuthLayer;
 
     let (a, b) = (NewApiKey::generate().unwrap(), NewApiKey::generate().unwrap());
-    let raw = rampart::auth::AuthConfig::from_value(serde_json::json!({"api_keys": [
+    let config = AuthConfig::from_value(serde_json::json!({"api_keys": [
         {"id": a.id(), "name": "alice", "hash": a.hash().to_string()},
         {"id": b.id(), "name": "bob", "hash": b.hash().to_string()},
-    ]}));
-    let auth = Authenticator::new(&raw.unwrap(), std::sync::Arc::new(rampart::clock::SystemClock))
-        .unwrap();
+    ]}))
+    .unwrap();
+    let auth =
+        Authenticator::new(&config, std::sync::Arc::new(rampart::clock::SystemClock)).unwrap();
     let limited = RateLimitLayer::new(three_per_minute()).key(vec![KeyPart::Subject]);
     let addr = serve(app(limited).layer(AuthLayer::new(auth))).await;
 
@@ -249,10 +250,11 @@ async fn inside_the_auth_layer_a_subject_key_counts_each_verified_caller() {
 /// nothing and adds no fields.
 #[tokio::test]
 async fn a_disabled_section_builds_a_layer_that_limits_nothing() {
-    let raw = rampart::ratelimit::RateLimitSettings::from_value(serde_json::json!({
+    let settings = rampart::ratelimit::RateLimitSettings::from_value(serde_json::json!({
         "enabled": false, "requests": 1, "window": "60s"
-    }));
-    let layer = RateLimitLayer::from_settings(&raw.unwrap()).unwrap();
+    }))
+    .unwrap();
+    let layer = RateLimitLayer::from_settings(&settings).unwrap();
     let addr = serve(Router::new().route("/orders", get(|| async { "ok" })).layer(layer)).await;
     for _ in 0..3 {
         let reply = get_with(addr, "/orders", &[]).await;
