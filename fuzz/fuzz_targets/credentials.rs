@@ -5,8 +5,9 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use rampart::auth::{ApiKeyStore, JwtVerifier, RawAuthConfig, SessionManager, looks_like_api_key};
+use rampart::auth::{ApiKeyStore, AuthConfig, JwtVerifier, SessionManager, looks_like_api_key};
 use rampart::clock::SystemClock;
+use rampart::config::Section;
 
 struct Parts {
     jwt: JwtVerifier,
@@ -17,7 +18,7 @@ struct Parts {
 fn parts() -> &'static Parts {
     static PARTS: OnceLock<Parts> = OnceLock::new();
     PARTS.get_or_init(|| {
-        let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+        let config = AuthConfig::from_value(serde_json::json!({
             "jwt": {"keys": [{"kid": "k", "algorithm": "HS256",
                               "secret": "a-fuzzing-secret-of-at-least-32-bytes"}],
                     "cache_capacity": 0},
@@ -25,8 +26,7 @@ fn parts() -> &'static Parts {
                           "hash": format!("sha256:{}", "0".repeat(64))}],
             "session": {"secret": "a-session-secret-of-at-least-32-bytes"},
         }))
-        .expect("raw");
-        let config = raw.validate().expect("valid");
+        .expect("valid");
         Parts {
             jwt: JwtVerifier::new(&config).expect("jwt"),
             keys: ApiKeyStore::new(&config),

@@ -92,15 +92,16 @@ fn check_in_development_passes_and_prints_the_findings_as_warnings() {
 #[test]
 fn check_never_echoes_a_mistyped_secret() {
     let file = TempFile::new(&format!("[rate_limit]\nwindow = \"{CANARY}\"\nrequets = 5\n"));
-    let env = [("RAMPART_JWT__LIFETIME", CANARY), ("RAMPART_CORS__ALLOW_CREDENTIALS", CANARY)];
+    let env =
+        [("RAMPART_AUTH__JWT__LIFETIME", CANARY), ("RAMPART_CORS__ALLOW_CREDENTIALS", CANARY)];
     let (code, out, err) = rampart(&["config", "check", file.path()], &env);
     assert_eq!(code, Some(1));
     assert!(!out.contains(CANARY) && !err.contains(CANARY), "{out}{err}");
     // One problem per table at least (serde stops a table at its first).
-    for key in ["rate_limit.requets", "jwt.lifetime", "cors.allow_credentials"] {
+    for key in ["rate_limit.requets", "auth.jwt.lifetime", "cors.allow_credentials"] {
         assert!(err.lines().any(|l| l.starts_with(&format!("{key}: "))), "{key}:\n{err}");
     }
-    assert!(err.contains("(env RAMPART_JWT__LIFETIME)"), "{err}");
+    assert!(err.contains("(env RAMPART_AUTH__JWT__LIFETIME)"), "{err}");
 }
 
 #[test]
@@ -172,7 +173,7 @@ fn check_reports_a_missing_file() {
 #[test]
 fn show_prints_every_value_with_its_source_and_masks_secrets() {
     let file = TempFile::new(&format!("secret_key = \"{CANARY}\"\n\n[rate_limit]\nrequests = 5\n"));
-    let env = [("RAMPART_JWT__LIFETIME", "1h"), ("MYAPP_RATE_LIMIT__WINDOW", "5s")];
+    let env = [("RAMPART_AUTH__JWT__LIFETIME", "1h"), ("MYAPP_RATE_LIMIT__WINDOW", "5s")];
     let (code, out, err) =
         rampart(&["config", "show", file.path(), "--env-prefix", "MYAPP_"], &env);
     assert_eq!(code, Some(0), "{err}");
@@ -192,6 +193,43 @@ fn show_prints_every_value_with_its_source_and_masks_secrets() {
         "rate_limit.window = \"5s\" # env MYAPP_RATE_LIMIT__WINDOW"
     );
     // RAMPART_ is not the prefix here, so the default stands.
-    assert_eq!(line("jwt.lifetime"), "jwt.lifetime = \"24h\" # default");
+    assert_eq!(line("auth.jwt.lifetime"), "auth.jwt.lifetime = \"24h\" # default");
     assert_eq!(line("max_input_size"), "max_input_size = \"1MiB\" # default");
+}
+
+#[test]
+fn check_reads_a_json_file_and_names_the_applications_tables() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rampart.json");
+    std::fs::write(
+        &path,
+        "{\n  \"rate_limit\": {\"requests\": 5},\n  \"shop\": {\"currency\": \"EUR\"}\n}\n",
+    )
+    .expect("written");
+    let file = path.to_str().expect("utf-8 path");
+    let (code, out, err) = rampart(&["config", "check", file], &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(err.contains("note: shop: not one of rampart's tables"), "{err}");
+    let (code, out, _) = rampart(&["config", "show", file], &[]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.lines().any(
+            |l| l.starts_with("rate_limit.requests = 5") && l.ends_with(&format!("# {file}:2"))
+        ),
+        "{out}"
+    );
+    // The same errors as TOML's: key, why, file and line; never the value.
+    std::fs::write(
+        &path,
+        format!("{{\n  \"rate_limit\": {{\n    \"requests\": \"{CANARY}\"\n  }}\n}}\n"),
+    )
+    .expect("written");
+    let (code, _, err) = rampart(&["config", "check", file], &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "rate_limit.requests: expected a whole number, 0 or more, found a string ({file}:3)"
+        )
+    );
 }

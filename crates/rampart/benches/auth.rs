@@ -12,7 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rampart::auth::{ApiKeyStore, JwtVerifier, NewApiKey, RawAuthConfig};
+use rampart::auth::{ApiKeyStore, JwtVerifier, NewApiKey};
+use rampart::config::Section;
 use serde_json::{Value, json};
 
 const HS_SECRET: &str = "an-hs256-secret-that-is-long-enough-0123456789";
@@ -20,7 +21,7 @@ const RSA_PRIVATE: &str = include_str!("../tests/fixtures/auth/rsa_private.pem")
 const RSA_PUBLIC: &str = include_str!("../tests/fixtures/auth/rsa_public.pem");
 
 fn verifier(cache_capacity: usize) -> JwtVerifier {
-    let raw: RawAuthConfig = serde_json::from_value(json!({
+    let config = rampart::auth::AuthConfig::from_value(json!({
         "jwt": {
             "keys": [
                 {"kid": "hs", "algorithm": "HS256", "secret": HS_SECRET},
@@ -32,8 +33,8 @@ fn verifier(cache_capacity: usize) -> JwtVerifier {
         },
         "roles": {"clerk": ["orders:*"]},
     }))
-    .expect("raw");
-    JwtVerifier::new(&raw.validate().expect("valid")).expect("verifier")
+    .expect("valid");
+    JwtVerifier::new(&config).expect("verifier")
 }
 
 /// A typical access token: subject, issuer, audience, times, a role and two permissions.
@@ -106,8 +107,9 @@ fn api_key(c: &mut Criterion) {
         .chain(&others)
         .map(|k| json!({"id": k.id(), "name": "svc", "hash": k.hash().to_string(), "permissions": ["orders:read"]}))
         .collect();
-    let raw: RawAuthConfig = serde_json::from_value(json!({"api_keys": entries})).expect("raw");
-    let store = ApiKeyStore::new(&raw.validate().expect("valid"));
+    let config =
+        rampart::auth::AuthConfig::from_value(json!({"api_keys": entries})).expect("valid");
+    let store = ApiKeyStore::new(&config);
     assert!(store.verify(key.expose()).is_ok());
     let mut group = c.benchmark_group("api_key");
     group.bench_function("verify (1000 keys configured)", |b| {

@@ -43,8 +43,8 @@ use http::HeaderMap;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Section;
 use crate::error::Error;
+use crate::settings::Section;
 
 /// The client's address, as resolved once per request (by
 /// `rampart::http::ClientIpLayer`, or by a server that knows it): a request
@@ -80,15 +80,25 @@ impl ProxySettings {
     }
 }
 
-/// The `[proxy]` table as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RawProxySettings {
-    trusted_proxies: Vec<String>,
-    forwarded_header: ForwardedHeader,
+use raw::RawProxySettings;
+
+/// Private, so the raw table is public in name only.
+mod raw {
+    use serde::Deserialize;
+
+    use super::ForwardedHeader;
+
+    /// The `[proxy]` table as written.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    pub struct RawProxySettings {
+        pub(super) trusted_proxies: Vec<String>,
+        pub(super) forwarded_header: ForwardedHeader,
+    }
 }
 
 impl Section for ProxySettings {
+    const NAME: &'static str = "proxy";
     type Raw = RawProxySettings;
 
     fn from_raw(raw: RawProxySettings) -> Result<ProxySettings, Error> {

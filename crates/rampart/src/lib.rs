@@ -62,6 +62,7 @@ pub mod monitor;
 pub mod ratelimit;
 pub mod resilience;
 pub mod sanitize;
+mod settings;
 pub mod telemetry;
 pub mod validate;
 

@@ -9,7 +9,8 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use rampart::audit::sink::SyncPolicy;
 use rampart::audit::sink::file::FileSink;
 use rampart::audit::{AuditEvent, AuditKey, Auditor, FailurePolicy};
-use rampart::monitor::{Monitor, MonitorConfig, RawMonitorConfig, Signal};
+use rampart::config::Section;
+use rampart::monitor::{Monitor, MonitorConfig, Signal};
 
 /// Every series recorded so far, keyed `name{label=value,...}`: counters
 /// and gauges by value, histograms by how many observations they got.
@@ -76,10 +77,10 @@ fn audit_and_monitor_metrics_are_emitted() {
     assert_eq!(get(&values, "rampart_audit_sink_up{sink=file}"), 1.0);
     assert_eq!(get(&values, "rampart_audit_queue_depth"), 0.0);
 
-    let raw: RawMonitorConfig =
-        serde_json::from_value(serde_json::json!({"thresholds": {"tampered_cookie": 1}}))
-            .expect("raw");
-    let monitor = Monitor::new(MonitorConfig::from_raw(raw).expect("valid"));
+    let config =
+        MonitorConfig::from_value(serde_json::json!({"thresholds": {"tampered_cookie": 1}}))
+            .expect("valid");
+    let monitor = Monitor::new(config);
     monitor.observe(Signal::TamperedCookie, Some("10.1.1.1"), None);
     let values = snapshot(&snapshotter);
     assert_eq!(

@@ -13,9 +13,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rampart::auth::{
-    Authenticator, NewApiKey, PermissionSet, Principal, RawAuthConfig, Session, require,
-};
+use rampart::auth::{Authenticator, NewApiKey, PermissionSet, Principal, Session, require};
+use rampart::config::Section;
 use rampart::error::Error;
 use rampart::http::auth::{AuthLayer, RequireLayer};
 use serde_json::{Value, json};
@@ -56,13 +55,12 @@ async fn logout(State(auth): State<Authenticator>, session: Session) -> impl Int
 
 async fn start() -> App {
     let key = NewApiKey::generate().expect("key");
-    let raw: RawAuthConfig = serde_json::from_value(json!({
+    let config = rampart::auth::AuthConfig::from_value(json!({
         "jwt": {"keys": [{"kid": "hs", "algorithm": "HS256", "secret": HS_SECRET}]},
         "api_keys": [{"id": key.id(), "name": "ci", "hash": key.hash().to_string(), "permissions": ["reports:read"]}],
         "session": {"secret": "a-session-secret-of-at-least-32-bytes!!", "allowed_origins": ["https://app.example.com"]},
-    }))
-    .expect("raw");
-    let auth = Authenticator::new(&raw.validate().expect("valid")).expect("auth");
+    })).expect("valid");
+    let auth = Authenticator::new(&config).expect("auth");
     let protected = Router::new()
         .route("/me", get(me))
         .route("/orders", post(me).layer(RequireLayer::new(require("orders:write"))))
@@ -200,12 +198,11 @@ async fn sessions_need_csrf_for_writes_and_die_at_logout() {
 
 #[tokio::test]
 async fn repeated_failures_from_one_client_get_429_with_retry_after() {
-    let raw: RawAuthConfig = serde_json::from_value(json!({
+    let config = rampart::auth::AuthConfig::from_value(json!({
         "jwt": {"keys": [{"kid": "hs", "algorithm": "HS256", "secret": HS_SECRET}]},
         "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"},
     }))
-    .expect("raw");
-    let config = raw.validate().expect("valid");
+    .expect("valid");
     let auth = Authenticator::new(&config).expect("auth");
     let lockout = Arc::new(rampart::auth::Lockout::memory(config.lockout()).expect("lockout"));
     let app = Router::new().route("/me", get(me)).layer(AuthLayer::new(auth).lockout(lockout));
@@ -240,12 +237,11 @@ async fn repeated_failures_from_one_client_get_429_with_retry_after() {
 #[test]
 fn lockout_without_a_client_address_refuses_loudly_and_locks_no_holder() {
     let key = NewApiKey::generate().expect("key");
-    let raw: RawAuthConfig = serde_json::from_value(json!({
+    let config = rampart::auth::AuthConfig::from_value(json!({
         "api_keys": [{"id": key.id(), "name": "ci", "hash": key.hash().to_string()}],
         "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"},
     }))
-    .expect("raw");
-    let config = raw.validate().expect("valid");
+    .expect("valid");
     let auth = Authenticator::new(&config).expect("auth");
     let lockout = Arc::new(rampart::auth::Lockout::memory(config.lockout()).expect("lockout"));
     let app = Router::new()
@@ -289,12 +285,11 @@ fn lockout_without_a_client_address_refuses_loudly_and_locks_no_holder() {
 #[tokio::test]
 async fn an_old_genuine_cookie_never_gets_its_client_blocked() {
     let config = || {
-        let raw: RawAuthConfig = serde_json::from_value(json!({
+        rampart::auth::AuthConfig::from_value(json!({
             "session": {"secret": "a-session-secret-of-at-least-32-bytes!!"},
             "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"},
         }))
-        .expect("raw");
-        raw.validate().expect("valid")
+        .expect("valid")
     };
     // One process signs carol in...
     let before = Authenticator::new(&config()).expect("auth");

@@ -12,8 +12,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rampart::auth::{JwtVerifier, RawAuthConfig, TokenIssuer, require};
+use rampart::auth::{AuthConfig, JwtVerifier, TokenIssuer, require};
 use rampart::clock::{Clock, FakeClock};
+use rampart::config::Section;
 use rampart::error::{Error, ErrorKind};
 use serde_json::{Value, json};
 
@@ -26,13 +27,12 @@ const EC_PUBLIC: &str = include_str!("fixtures/auth/ec_public.pem");
 const ED_PRIVATE: &str = include_str!("fixtures/auth/ed_private.pem");
 const ED_PUBLIC: &str = include_str!("fixtures/auth/ed_public.pem");
 
-fn config(jwt: Value) -> rampart::auth::AuthConfig {
-    let raw: RawAuthConfig = serde_json::from_value(json!({
+fn config(jwt: Value) -> AuthConfig {
+    AuthConfig::from_value(json!({
         "jwt": jwt,
         "roles": { "clerk": ["orders:*"] },
     }))
-    .expect("raw config");
-    raw.validate().expect("valid config")
+    .expect("valid config")
 }
 
 fn all_keys() -> Value {
@@ -193,10 +193,10 @@ fn hs256_signed_with_the_rsa_public_key_is_refused() {
         assert_eq!(v.signature_checks(), 0);
     }
     // And the configuration refuses a PEM used as an HS secret.
-    let raw: RawAuthConfig = serde_json::from_value(json!({"jwt": {"keys": [
+    let err = AuthConfig::from_value(json!({"jwt": {"keys": [
         {"kid": "x", "algorithm": "HS256", "secret": RSA_PUBLIC}]}}))
-    .expect("raw");
-    assert_eq!(raw.validate().unwrap_err().config_key(), Some("auth.jwt.keys[0].secret"));
+    .unwrap_err();
+    assert_eq!(err.config_key(), Some("auth.jwt.keys[0].secret"));
 }
 
 #[test]
@@ -397,10 +397,10 @@ fn the_cache_skips_the_signature_but_never_outlives_exp() {
 #[test]
 fn issued_tokens_verify_and_carry_what_was_asked() {
     let clock = FakeClock::new();
-    let config = config(all_keys());
-    let issuer = TokenIssuer::new(config.jwt(), Some("hs"), Duration::from_secs(3600))
-        .expect("issuer")
-        .clock(clock.clone());
+    let mut jwt = all_keys();
+    jwt["lifetime"] = json!("1h");
+    let config = config(jwt);
+    let issuer = TokenIssuer::new(config.jwt(), Some("hs")).expect("issuer").clock(clock.clone());
     let v = JwtVerifier::new(&config).expect("verifier").clock(clock.clone());
     let token =
         issuer.issue("svc-7", &["orders:read".into()], &["clerk".into()], None).expect("token");
@@ -419,7 +419,7 @@ fn issued_tokens_verify_and_carry_what_was_asked() {
     assert!(issuer.issue(&"a".repeat(257), &[], &[], None).is_err());
     assert!(issuer.issue("x", &[], &[], Some(Duration::ZERO)).is_err());
     // Only HS keys sign; naming an RSA key is a configuration error.
-    let err = TokenIssuer::new(config.jwt(), Some("rsa"), Duration::from_secs(60)).unwrap_err();
+    let err = TokenIssuer::new(config.jwt(), Some("rsa")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Configuration);
 }
 
@@ -589,16 +589,15 @@ fn bad_settings_name_the_key_and_not_the_value() {
         ),
     ];
     for (jwt, key) in cases {
-        let raw: RawAuthConfig = serde_json::from_value(json!({"jwt": jwt})).expect("raw");
-        let err = raw.validate().expect_err(key);
+        let err = AuthConfig::from_value(json!({"jwt": jwt})).expect_err(key);
         assert_eq!(err.kind(), ErrorKind::Configuration);
         assert_eq!(err.config_key(), Some(key), "{err:?}");
         let shown = format!("{err:?} {err}");
         assert!(!shown.contains(HS_SECRET) && !shown.contains("MII"), "{shown}");
     }
-    // A JWKS file that does not exist fails when the verifier is built.
-    let config = config(json!({"jwks": {"file": "/nonexistent/jwks.json"}}));
-    let err = JwtVerifier::new(&config).unwrap_err();
+    // A JWKS file that does not exist fails when the configuration is read.
+    let err = AuthConfig::from_value(json!({"jwt": {"jwks": {"file": "/nonexistent/jwks.json"}}}))
+        .unwrap_err();
     assert_eq!(err.config_key(), Some("auth.jwt.jwks.file"));
 }
 
@@ -817,8 +816,9 @@ fn the_jwks_file_must_be_a_regular_file_of_at_most_1_mib() {
     };
     let start = |path: std::path::PathBuf| -> Box<dyn FnOnce() -> Result<(), Error> + Send> {
         Box::new(move || {
-            let config = config(json!({"jwks": {"file": path}}));
-            JwtVerifier::new(&config).map(drop)
+            // Loading the configuration reads the file, as the verifier does.
+            let config = AuthConfig::from_value(json!({"jwt": {"jwks": {"file": path}}}))?;
+            JwtVerifier::new(&config).map(|v| v.clock(FakeClock::new())).map(drop)
         })
     };
     let big = dir.path().join("big.json");

@@ -4,15 +4,15 @@ use std::time::Duration;
 
 use http::Method;
 use rampart::auth::{
-    ApiKeyStore, AuthConfig, NewApiKey, PermissionSet, RawAuthConfig, SessionManager,
-    looks_like_api_key, require,
+    ApiKeyStore, AuthConfig, NewApiKey, PermissionSet, SessionManager, looks_like_api_key, require,
 };
 use rampart::clock::FakeClock;
+use rampart::config::Section;
 use rampart::error::ErrorKind;
 use serde_json::{Value, json};
 
 fn config(value: Value) -> AuthConfig {
-    serde_json::from_value::<RawAuthConfig>(value).expect("raw").validate().expect("valid")
+    AuthConfig::from_value(value).expect("valid")
 }
 
 fn store_with(key: &NewApiKey) -> ApiKeyStore {
@@ -112,10 +112,9 @@ fn api_key_settings_are_validated() {
             "auth.api_keys[0].roles[1]",
         ),
     ] {
-        let raw: RawAuthConfig =
-            serde_json::from_value(json!({"api_keys": [entry], "roles": {"clerk": ["orders:*"]}}))
-                .expect("raw");
-        let err = raw.validate().expect_err(path);
+        let err =
+            AuthConfig::from_value(json!({"api_keys": [entry], "roles": {"clerk": ["orders:*"]}}))
+                .expect_err(path);
         assert_eq!(err.config_key(), Some(path));
         assert!(!format!("{err:?}").contains("plain-text-key"));
     }
@@ -322,8 +321,7 @@ fn session_settings_are_validated() {
             "auth.session.max_sessions_per_subject",
         ),
     ] {
-        let raw: RawAuthConfig = serde_json::from_value(json!({"session": session})).expect("raw");
-        let err = raw.validate().expect_err(path);
+        let err = AuthConfig::from_value(json!({"session": session})).expect_err(path);
         assert_eq!(err.config_key(), Some(path));
         assert!(!format!("{err:?}").contains(SECRET));
     }

@@ -9,8 +9,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderValue, Method};
 use rampart::audit::AuditKey;
-use rampart::auth::{Authenticator, LockKey, Lockout, NewApiKey, RawAuthConfig};
+use rampart::auth::{Authenticator, LockKey, Lockout, NewApiKey};
 use rampart::clock::{Clock, FakeClock};
+use rampart::config::Section;
 use rampart::error::{Error, ErrorKind};
 use serde_json::json;
 
@@ -23,10 +24,7 @@ fn lockout_config(extra: &serde_json::Value) -> rampart::auth::AuthConfig {
     for (k, v) in extra.as_object().expect("object") {
         lockout[k] = v.clone();
     }
-    serde_json::from_value::<RawAuthConfig>(json!({"lockout": lockout}))
-        .expect("raw")
-        .validate()
-        .expect("valid")
+    rampart::auth::AuthConfig::from_value(json!({"lockout": lockout})).expect("valid")
 }
 
 /// A lockout with its state in memory, on `clock`.
@@ -162,12 +160,10 @@ async fn each_lockout_is_recorded_in_the_audit_trail() {
 }
 
 fn key_config(key: &NewApiKey) -> rampart::auth::AuthConfig {
-    serde_json::from_value::<RawAuthConfig>(json!({
+    rampart::auth::AuthConfig::from_value(json!({
         "api_keys": [{"id": key.id(), "name": "ci", "hash": key.hash().to_string()}],
         "lockout": {"max_failures": 2, "window": "1m", "base_lockout": "30s", "max_lockout": "2m"},
     }))
-    .expect("raw")
-    .validate()
     .expect("valid")
 }
 
@@ -242,12 +238,10 @@ async fn guessing_a_key_locks_the_client_and_the_key() {
 async fn a_forged_token_cannot_lock_out_the_subject_it_names() {
     let clock = FakeClock::new();
     let secret = "an-hs256-secret-that-is-long-enough-0123";
-    let config = serde_json::from_value::<RawAuthConfig>(json!({
+    let config = rampart::auth::AuthConfig::from_value(json!({
         "jwt": {"keys": [{"kid": "k", "algorithm": "HS256", "secret": secret}]},
         "lockout": {"max_failures": 2, "window": "1m", "base_lockout": "30s", "max_lockout": "2m"},
     }))
-    .expect("raw")
-    .validate()
     .expect("valid");
     let auth = Authenticator::builder(&config).clock(clock.clone()).build().expect("auth");
     let lockout = memory_lockout(&config, &clock);

@@ -3,6 +3,7 @@
 //! every production check.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use rampart::ErrorKind;
 use rampart::config::{ConfigError, Loaded, Loader, Profile, Source};
@@ -57,7 +58,7 @@ fn env_overrides_file_overrides_defaults_and_each_value_knows_its_source() {
     assert_eq!(c.error_format, ErrorFormat::Simple);
     assert_eq!(c.rate_limit.quota.requests(), 10);
     assert_eq!(c.rate_limit.quota.window().as_secs(), 5);
-    assert_eq!(c.jwt.lifetime.as_secs(), 86_400);
+    assert_eq!(c.auth.jwt().lifetime().as_secs(), 86_400);
 
     let file = |line| Source::File { path: "rampart.toml".into(), line: Some(line) };
     assert_eq!(source(&loaded, "error_format"), file(1));
@@ -66,7 +67,7 @@ fn env_overrides_file_overrides_defaults_and_each_value_knows_its_source() {
         source(&loaded, "rate_limit.window"),
         Source::Env { var: "RAMPART_RATE_LIMIT__WINDOW".into() }
     );
-    assert_eq!(source(&loaded, "jwt.lifetime"), Source::Default);
+    assert_eq!(source(&loaded, "auth.jwt.lifetime"), Source::Default);
     let window = loaded.settings().iter().find(|s| s.key == "rate_limit.window").expect("listed");
     assert_eq!(window.value, "\"5s\"");
 }
@@ -108,11 +109,11 @@ fn the_prefix_is_configurable() {
 
 #[test]
 fn a_real_file_is_read_and_a_missing_one_is_an_error() {
-    let path = temp_file("[jwt]\nlifetime = \"1h\"\n");
+    let path = temp_file("[auth.jwt]\nlifetime = \"1h\"\n");
     let c = Loader::new().file(&path).env_vars(None::<(String, String)>).load().expect("loads");
-    assert_eq!(c.config().jwt.lifetime.as_secs(), 3600);
+    assert_eq!(c.config().auth.jwt().lifetime().as_secs(), 3600);
     let file = path.display().to_string();
-    assert_eq!(source(&c, "jwt.lifetime"), Source::File { path: file, line: Some(2) });
+    assert_eq!(source(&c, "auth.jwt.lifetime"), Source::File { path: file, line: Some(2) });
     std::fs::remove_file(&path).expect("removed");
 
     let err = Loader::new().file(&path).load().expect_err("missing file");
@@ -223,7 +224,7 @@ fn values_out_of_range_are_errors() {
         ("[rate_limit]\nrequests = -1\n", "rate_limit.requests"),
         ("[rate_limit]\nwindow = \"0s\"\n", "rate_limit.window"),
         ("max_input_size = 0\n", "max_input_size"),
-        ("[jwt]\nlifetime = \"0s\"\n", "jwt.lifetime"),
+        ("[auth.jwt]\nlifetime = \"0s\"\n", "auth.jwt.lifetime"),
     ] {
         let err = fail(toml, &[]);
         assert_eq!(problems(&err)[0].0, key, "{toml}");
@@ -233,12 +234,12 @@ fn values_out_of_range_are_errors() {
 #[test]
 fn problems_in_several_tables_are_reported_together() {
     let err = fail(
-        "[rate_limit]\nrequests = \"many\"\n[jwt]\nlifetime = 5\n[cors]\nallowed_origins = \"x\"\n",
+        "[rate_limit]\nrequests = \"many\"\n[auth.jwt]\nlifetime = 5\n[cors]\nallowed_origins = \"x\"\n",
         &[],
     );
     let mut keys: Vec<String> = problems(&err).into_iter().map(|(k, _)| k).collect();
     keys.sort();
-    assert_eq!(keys, ["cors.allowed_origins", "jwt.lifetime", "rate_limit.requests"]);
+    assert_eq!(keys, ["auth.jwt.lifetime", "cors.allowed_origins", "rate_limit.requests"]);
     assert_eq!(err.to_string().lines().count(), 3);
 }
 
@@ -710,4 +711,396 @@ fn a_key_file_open_to_other_users_is_a_warning_and_refused_in_production() {
     let loaded =
         Loader::new().file(conf.join("app.toml")).env_vars(None::<(String, String)>).load();
     assert!(loaded.unwrap_or_else(|e| panic!("{e}")).warnings().is_empty());
+}
+
+/// Finding: a secret printed four ways (`config::Secret`'s `******`,
+/// secrecy's `SecretBox<str>([REDACTED])`, a hand-made `RedisUrl`, and a
+/// Redis limiter builder that printed its URL, password and all). Every
+/// secret of every section is one `Secret`: `******` in `Debug`, in
+/// serialization and in `config show`.
+#[test]
+fn every_sections_secret_prints_as_the_one_mask() {
+    let toml = format!(
+        "secret_key = \"{CANARY}-0\"\n\
+         [rate_limit]\nbackend = \"redis\"\nredis_url = \"redis://:{CANARY}-1@127.0.0.1:6379\"\n\
+         [audit]\nkey = \"{CANARY}-2-{CANARY}\"\n[audit.file]\ndir = \"audit-dir\"\n\
+         [audit.postgres]\nurl = \"postgres://audit:{CANARY}-3@db/app\"\n\
+         [auth.session]\nsecret = \"{CANARY}-4-{CANARY}\"\n\
+         [[auth.jwt.keys]]\nkid = \"k\"\nalgorithm = \"HS256\"\nsecret = \"{CANARY}-5-{CANARY}\"\n"
+    );
+    let loaded = load(&toml, &[]);
+    let c = loaded.config();
+    let debug = format!("{c:?}");
+    let json = serde_json::to_string(c).expect("serializes");
+    for printed in [&debug, &json, &format!("{:?}", loaded.settings())] {
+        assert!(!printed.contains(CANARY), "{printed}");
+        assert!(!printed.contains("REDACTED"), "one mask, not secrecy's: {printed}");
+    }
+    // Each secret's place shows the mask.
+    for field in ["secret_key: ******", "url: ******"] {
+        assert!(debug.contains(field), "{field} in {debug}");
+    }
+    let value = |key: &str| {
+        loaded
+            .settings()
+            .iter()
+            .find(|s| s.key == key)
+            .unwrap_or_else(|| panic!("{key}"))
+            .value
+            .clone()
+    };
+    for key in [
+        "secret_key",
+        "rate_limit.redis_url",
+        "audit.key",
+        "audit.postgres.url",
+        "auth.session.secret",
+    ] {
+        assert_eq!(value(key), "\"******\"", "{key}");
+    }
+    let limiter = c.rate_limit.limiter().expect("a lazy Redis limiter");
+    assert!(!format!("{limiter:?}").contains(CANARY));
+    #[cfg(feature = "redis")]
+    {
+        let quota = rampart::ratelimit::Quota::new(5, Duration::from_secs(1)).expect("quota");
+        let url = format!("redis://:{CANARY}@h");
+        let builder = rampart::ratelimit::RedisLimiter::builder(&url, quota);
+        assert!(!format!("{builder:?}").contains(CANARY), "{builder:?}");
+    }
+}
+
+/// Finding: `auth.session.allowed_origins` (the CSRF check) had its own
+/// origin rule, which took `https://user:password@host`; `cors` refused it.
+/// One rule now: a bare `scheme://host[:port]`.
+#[test]
+fn an_origin_with_user_information_is_refused_by_the_csrf_origins_as_by_cors() {
+    for (table, key) in
+        [("auth.session", "auth.session.allowed_origins[1]"), ("cors", "cors.allowed_origins[1]")]
+    {
+        let secret = if table == "auth.session" {
+            "secret = \"a-session-secret-for-the-origin-test-0123\"\n"
+        } else {
+            ""
+        };
+        let toml = format!(
+            "[{table}]\n{secret}allowed_origins = [\"https://app.example.com\", \"https://u:p@app.example.com\"]\n"
+        );
+        let err = fail(&toml, &[]);
+        let found = problems(&err);
+        assert_eq!(found.len(), 1, "{err}");
+        assert_eq!(found[0].0, key, "{err}");
+        assert!(!err.to_string().contains("u:p@"), "{err}");
+        // Paths and a trailing slash are refused alike.
+        let toml = format!(
+            "[{table}]\n{secret}allowed_origins = [\"https://a.example\", \"https://a.example/\"]\n"
+        );
+        assert_eq!(problems(&fail(&toml, &[]))[0].0, key);
+    }
+}
+
+/// `[jwt] lifetime` is now `auth.jwt.lifetime`: the new key works from the
+/// file and the environment, and the old one, in the file or a variable,
+/// is an error that says where it went (never silently ignored).
+#[test]
+fn the_jwt_lifetime_moved_into_auth_jwt_and_the_old_key_says_so() {
+    let loaded = load("[auth.jwt]\nlifetime = \"2h\"\n", &[]);
+    assert_eq!(loaded.config().auth.jwt().lifetime().as_secs(), 7200);
+    assert_eq!(
+        source(&loaded, "auth.jwt.lifetime"),
+        Source::File { path: "rampart.toml".into(), line: Some(2) }
+    );
+    let loaded = load("", &[("RAMPART_AUTH__JWT__LIFETIME", "15m")]);
+    assert_eq!(loaded.config().auth.jwt().lifetime().as_secs(), 900);
+
+    let moved = "moved into [auth.jwt]: write auth.jwt.lifetime instead of jwt.lifetime";
+    let err = fail("[rate_limit]\nrequests = 5\n\n[jwt]\nlifetime = \"1h\"\n", &[]);
+    assert_eq!(problems(&err), [("jwt".to_owned(), format!("{moved} (rampart.toml:4)"))]);
+    let err = fail("", &[("RAMPART_JWT__LIFETIME", "1h")]);
+    assert_eq!(
+        problems(&err),
+        [("jwt".to_owned(), format!("{moved} (env RAMPART_JWT__LIFETIME)"))]
+    );
+    // Out of range, it names the new key.
+    for lifetime in ["0s", "400d"] {
+        let err = fail(&format!("[auth.jwt]\nlifetime = \"{lifetime}\"\n"), &[]);
+        assert_eq!(problems(&err)[0].0, "auth.jwt.lifetime");
+    }
+}
+
+/// Retry and circuit-breaker settings are sections: read from the file and
+/// the environment, validated with the rest, listed by `config show`, and
+/// the defaults of the policies and breakers built for outbound calls.
+#[test]
+fn retry_and_circuit_breaker_are_sections_of_the_configuration() {
+    let toml = "[retry]\nmax_retries = 1\nbase_delay = \"5ms\"\nmax_elapsed = \"none\"\n\
+                [circuit_breaker]\nwindow_size = 10\nminimum_calls = 2\nslow_call_duration = \"2s\"\n";
+    let loaded = load(toml, &[("RAMPART_RETRY__JITTER", "none")]);
+    let c = loaded.config();
+    assert_eq!(c.retry.max_retries, 1);
+    assert_eq!(c.retry.max_elapsed, None);
+    assert_eq!(c.retry.jitter, rampart::resilience::Jitter::None);
+    assert_eq!(c.circuit_breaker.slow_call_duration, Some(Duration::from_secs(2)));
+    let value =
+        |key: &str| loaded.settings().iter().find(|s| s.key == key).expect(key).value.clone();
+    assert_eq!(value("retry.max_elapsed"), "\"none\"");
+    assert_eq!(value("retry.base_delay"), "\"5ms\"");
+    assert_eq!(value("circuit_breaker.open_for"), "\"30s\"");
+    assert_eq!(
+        source(&loaded, "retry.jitter"),
+        Source::Env { var: "RAMPART_RETRY__JITTER".into() }
+    );
+
+    // The policy built from the section retries as configured.
+    let policy = c.retry.builder("payments").expect("builder").build().expect("policy");
+    let mut calls = 0;
+    let out: Result<(), rampart::Error> = policy.retry(|| {
+        calls += 1;
+        Err(rampart::Error::unavailable("down"))
+    });
+    assert_eq!((out.unwrap_err().attempts(), calls), (Some(2), 2));
+    let breaker = c.circuit_breaker.builder("payments").build().expect("breaker");
+    assert_eq!(breaker.state(), rampart::resilience::CircuitState::Closed);
+
+    let err = fail(
+        "[retry]\nbase_delay = \"20s\"\nmax_delay = \"1s\"\nfactor = 0.5\n\
+         [circuit_breaker]\nminimum_calls = 0\nopen_for = \"soon\"\n",
+        &[],
+    );
+    let keys: Vec<String> = problems(&err).into_iter().map(|(key, _)| key).collect();
+    assert_eq!(
+        keys,
+        ["circuit_breaker.open_for", "retry.base_delay", "circuit_breaker.minimum_calls"],
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("retry.base_delay: must not be longer than retry.max_delay (rampart.toml:2)"),
+        "{err}"
+    );
+}
+
+/// Finding: the application's own table in the same file was refused
+/// (`deny_unknown_fields` at the top level). Now it is read, untyped or as a
+/// registered section; unknown keys inside rampart's tables, stray top-level
+/// values and near misses of rampart's table names stay errors.
+#[test]
+fn an_applications_tables_are_readable_beside_rampart_s() {
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Shop {
+        currency: String,
+        vat: u32,
+    }
+    let toml = "[rate_limit]\nrequests = 5\n\n[shop]\ncurrency = \"EUR\"\nvat = 20\n\n\
+                [shop.payments]\nprovider = \"acme\"\n";
+    let loaded = load(toml, &[]);
+    assert_eq!(loaded.config().rate_limit.quota.requests(), 5);
+    assert_eq!(loaded.extra_tables().collect::<Vec<_>>(), ["shop"]);
+    #[derive(Debug, serde::Deserialize)]
+    struct ShopFile {
+        #[serde(flatten)]
+        shop: Shop,
+        payments: std::collections::BTreeMap<String, String>,
+    }
+    let shop: ShopFile = loaded.extra("shop").expect("reads").expect("present");
+    assert_eq!(shop.shop, Shop { currency: "EUR".into(), vat: 20 });
+    assert_eq!(shop.payments["provider"], "acme");
+    assert!(loaded.extra::<Shop>("orders").expect("absent is fine").is_none());
+    // Not listed by config show: rampart cannot tell an application's secrets.
+    assert!(!loaded.settings().iter().any(|s| s.key.starts_with("shop")));
+    // Read as the wrong type: the key and the line, never the value.
+    let err = load(&format!("[shop]\ncurrency = \"EUR\"\nvat = \"{CANARY}\"\n"), &[])
+        .extra::<Shop>("shop")
+        .expect_err("vat is not a number");
+    assert_eq!(
+        problems(&err),
+        [(
+            "shop.vat".to_owned(),
+            "expected a whole number, 0 or more, found a string (rampart.toml:3)".to_owned()
+        )]
+    );
+
+    // Still errors: an unknown key inside rampart's table, a stray value at
+    // the top, a near miss of rampart's table names (with the line).
+    let err = fail(
+        "secret_kye = \"x\"\n[rate_limit]\nrequets = 5\n[audits]\nkey = \"k\"\n[Rate_Limit]\nx = 1\n",
+        &[],
+    );
+    let found = problems(&err);
+    let keys: Vec<&str> = found.iter().map(|(key, _)| key.as_str()).collect();
+    assert_eq!(keys, ["rate_limit.requets", "Rate_Limit", "audits", "secret_kye"], "{err}");
+    assert!(found[2].1.starts_with("is not a known key: did you mean audit?"), "{err}");
+    assert!(found[2].1.ends_with("(rampart.toml:4)"), "{err}");
+}
+
+/// The application's own section, registered: validated with rampart's,
+/// overridden by variables, listed (masked) by `config show`.
+#[test]
+fn a_registered_section_is_loaded_like_rampart_s_own() {
+    use rampart::Error;
+    use rampart::config::{Secret, Section};
+
+    #[derive(Debug, Clone, serde::Serialize)]
+    struct Shop {
+        currency: String,
+        api_token: Secret<String>,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct RawShop {
+        currency: String,
+        api_token: Secret<String>,
+    }
+    impl Default for RawShop {
+        fn default() -> RawShop {
+            RawShop { currency: "EUR".into(), api_token: Secret::new(String::new()) }
+        }
+    }
+    impl Section for Shop {
+        const NAME: &'static str = "shop";
+        type Raw = RawShop;
+        fn from_raw(raw: RawShop) -> Result<Shop, Error> {
+            if raw.currency.len() != 3 {
+                return Err(Error::configuration("shop.currency", "must be an ISO 4217 code"));
+            }
+            Ok(Shop { currency: raw.currency, api_token: raw.api_token })
+        }
+    }
+    let toml = format!("[shop]\ncurrency = \"GBP\"\napi_token = \"{CANARY}\"\n");
+    let loaded = loader(&toml, &[("RAMPART_SHOP__CURRENCY", "USD")])
+        .section::<Shop>()
+        .load()
+        .expect("loads");
+    let shop = loaded.section::<Shop>().expect("registered");
+    assert_eq!((shop.currency.as_str(), shop.api_token.expose().as_str()), ("USD", CANARY));
+    assert!(loaded.extra_tables().next().is_none(), "a registered table is not extra");
+    let setting = |key: &str| loaded.settings().iter().find(|s| s.key == key).expect(key).clone();
+    assert_eq!(
+        setting("shop.currency").source,
+        Source::Env { var: "RAMPART_SHOP__CURRENCY".into() }
+    );
+    assert_eq!(setting("shop.api_token").value, "\"******\"");
+    // Its problems are reported with rampart's, each with its line.
+    let err = loader("[shop]\ncurrency = \"EURO\"\nbogus = 1\n[rate_limit]\nrequests = 0\n", &[])
+        .section::<Shop>()
+        .load()
+        .expect_err("three problems");
+    let keys: Vec<String> = problems(&err).into_iter().map(|(key, _)| key).collect();
+    assert_eq!(keys, ["rate_limit.requests", "shop.bogus", "shop.currency"], "{err}");
+    assert!(
+        err.to_string().contains(
+            "shop.bogus: is not a known key (expected one of: currency, api_token) (rampart.toml:3)"
+        ),
+        "{err}"
+    );
+    let err = loader("[shop]\ncurrency = \"EURO\"\n", &[])
+        .section::<Shop>()
+        .load()
+        .expect_err("bad code");
+    assert_eq!(
+        problems(&err),
+        [("shop.currency".to_owned(), "must be an ISO 4217 code (rampart.toml:2)".to_owned())]
+    );
+}
+
+/// A JSON file is read as the TOML one is, and its problems carry the same
+/// keys, the file and the line.
+#[test]
+fn a_json_file_gives_the_same_settings_and_the_same_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rampart.json");
+    std::fs::write(
+        &path,
+        format!(
+            "{{\n  \"error_format\": \"simple\",\n  \"rate_limit\": {{\n    \"requests\": \"{CANARY}\",\n    \
+             \"requets\": 5\n  }},\n  \"auth\": {{\"jwt\": {{\"keys\": [\n    {{\"kid\": \"a\", \"algorithm\": \"HS256\", \"secret\": 12}}\n  ]}}}}\n}}\n"
+        ),
+    )
+    .expect("written");
+    let file = path.display().to_string();
+    let err = Loader::new()
+        .file(&path)
+        .env_vars(None::<(String, String)>)
+        .load()
+        .expect_err("bad values");
+    let mut found = problems(&err);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            (
+                "auth.jwt.keys[0].secret".to_owned(),
+                format!("expected a string, found an integer ({file}:8)")
+            ),
+            (
+                "rate_limit.requests".to_owned(),
+                format!("expected a whole number, 0 or more, found a string ({file}:4)")
+            ),
+            (
+                "rate_limit.requets".to_owned(),
+                format!(
+                    "is not a known key (expected one of: enabled, requests, window, burst, name, key, shadow, max_keys, backend, redis_url, redis_key_prefix, timeout, failure_policy, replicas, probe_interval) ({file}:5)"
+                )
+            ),
+        ]
+    );
+    assert!(!err.to_string().contains(CANARY));
+
+    std::fs::write(
+        &path,
+        "{\n  \"error_format\": \"simple\",\n  \"rate_limit\": {\"requests\": 7}\n}\n",
+    )
+    .expect("written");
+    let loaded =
+        Loader::new().file(&path).env_vars(None::<(String, String)>).load().expect("loads");
+    assert_eq!(loaded.config().error_format, ErrorFormat::Simple);
+    assert_eq!(loaded.config().rate_limit.quota.requests(), 7);
+    assert_eq!(
+        source(&loaded, "rate_limit.requests"),
+        Source::File { path: file.clone(), line: Some(3) }
+    );
+
+    // A syntax error: its position, never the text.
+    std::fs::write(&path, format!("{{\n  \"secret_key\": {CANARY}\n}}\n")).expect("written");
+    let err = Loader::new().file(&path).load().expect_err("bad JSON").to_string();
+    assert!(err.starts_with(&format!("{file}:2:17: invalid JSON: expected value")), "{err}");
+    assert!(!err.contains(CANARY), "{err}");
+    // Inline JSON, too.
+    let err = Loader::new()
+        .json_text("inline.json", "{\"max_input_size\": 0}")
+        .env_vars(None::<(String, String)>)
+        .load()
+        .expect_err("zero");
+    assert_eq!(
+        problems(&err),
+        [("max_input_size".to_owned(), "must be at least 1 byte (inline.json:1)".to_owned())]
+    );
+}
+
+/// `RUST_LOG`, when set and not empty, replaces `telemetry.filter`, over
+/// the file and `RAMPART_TELEMETRY__FILTER`; `config show` names it.
+#[test]
+fn rust_log_replaces_the_configured_log_filter() {
+    let toml = "[telemetry]\nfilter = \"warn\"\n";
+    let filter = |env: &[(&str, &str)]| {
+        let loaded = load(toml, env);
+        (loaded.config().telemetry.filter.clone(), source(&loaded, "telemetry.filter"))
+    };
+    let file = Source::File { path: "rampart.toml".into(), line: Some(2) };
+    assert_eq!(filter(&[]), ("warn".to_owned(), file.clone()));
+    let prefixed = ("RAMPART_TELEMETRY__FILTER", "error");
+    assert_eq!(filter(&[prefixed]).0, "error");
+    let rust_log = ("RUST_LOG", "debug,hyper=info");
+    for env in [&[rust_log][..], &[prefixed, rust_log], &[rust_log, prefixed]] {
+        assert_eq!(
+            filter(env),
+            ("debug,hyper=info".to_owned(), Source::Env { var: "RUST_LOG".into() }),
+            "{env:?}"
+        );
+    }
+    // Set but empty is not set.
+    assert_eq!(filter(&[("RUST_LOG", "")]), ("warn".to_owned(), file));
+    // Not a filter: said so, naming the variable.
+    let err = fail(toml, &[("RUST_LOG", "info,app=loud")]);
+    assert_eq!(problems(&err)[0].0, "telemetry.filter");
+    assert!(problems(&err)[0].1.ends_with("(env RUST_LOG)"), "{err}");
 }

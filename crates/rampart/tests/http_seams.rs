@@ -12,12 +12,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use garde::Validate;
 use rampart::Error;
-use rampart::auth::{Authenticator, Lockout, NewApiKey, Principal, RawAuthConfig, require};
+use rampart::auth::{AuthConfig, Authenticator, Lockout, NewApiKey, Principal, require};
 use rampart::client::{ForwardedHeader, ProxySettings};
+use rampart::config::Section;
 use rampart::handler::{ErrorFormat, ErrorHandler};
 use rampart::http::auth::{AuthLayer, RequireLayer};
 use rampart::http::{BlockLayer, ClientIpLayer, RateLimitLayer, RenderErrorsLayer, RequestIdLayer};
-use rampart::monitor::{Monitor, MonitorConfig, RawMonitorConfig};
+use rampart::monitor::{Monitor, MonitorConfig};
 use rampart::ratelimit::key::KeyPart;
 use rampart::ratelimit::{MemoryLimiter, Quota};
 use rampart::validate::Valid;
@@ -50,18 +51,16 @@ async fn missing() -> Result<String, Error> {
 /// lockout, a rate limit of 5 a minute per client.
 fn stack(format: ErrorFormat) -> (Router, NewApiKey) {
     let key = NewApiKey::generate().expect("key");
-    let raw: RawAuthConfig = serde_json::from_value(json!({
+    let config = AuthConfig::from_value(json!({
         "api_keys": [{"id": key.id(), "name": "app", "hash": key.hash().to_string(),
                       "permissions": ["orders:read"]}],
         "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"},
     }))
-    .expect("raw");
-    let config = raw.validate().expect("valid");
+    .expect("valid");
     let auth = Authenticator::new(&config).expect("auth");
     let lockout = Arc::new(Lockout::memory(config.lockout()).expect("lockout"));
-    let raw: RawMonitorConfig =
-        serde_json::from_value(json!({"thresholds": {"permission_denied": 2}})).expect("raw");
-    let monitor = Monitor::new(MonitorConfig::from_raw(raw).expect("monitor"));
+    let thresholds = json!({"thresholds": {"permission_denied": 2}});
+    let monitor = Monitor::new(MonitorConfig::from_value(thresholds).expect("monitor"));
     let limiter = MemoryLimiter::new(Quota::new(5, Duration::from_secs(60)).expect("quota"));
     let proxies = ProxySettings::new(
         vec!["127.0.0.0/8".parse().expect("net")],

@@ -17,15 +17,15 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use rampart::audit::AuditKey;
 use rampart::clock::FakeClock;
+use rampart::config::Section;
 #[cfg(feature = "http")]
 use rampart::http::{BlockLayer, RenderErrorsLayer};
-use rampart::monitor::{Monitor, MonitorConfig, RawMonitorConfig, Scope, Signal};
+use rampart::monitor::{Monitor, MonitorConfig, Scope, Signal};
 #[cfg(feature = "http")]
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn config(json: serde_json::Value) -> MonitorConfig {
-    let raw: RawMonitorConfig = serde_json::from_value(json).expect("raw");
-    MonitorConfig::from_raw(raw).expect("valid")
+    MonitorConfig::from_value(json).expect("valid")
 }
 
 #[test]
@@ -181,8 +181,7 @@ fn bad_settings_name_their_key() {
         (serde_json::json!({"max_tracked": 1}), "monitor.max_tracked"),
         (serde_json::json!({"thresholds": {"auth_failure": 1_000_000}}), "monitor.thresholds"),
     ] {
-        let raw: RawMonitorConfig = serde_json::from_value(json.clone()).expect("raw");
-        let err = MonitorConfig::from_raw(raw).expect_err("invalid");
+        let err = MonitorConfig::from_value(json.clone()).expect_err("invalid");
         assert_eq!(err.config_key(), Some(key), "{json}");
         assert!(!err.message().contains("a while"));
     }
@@ -244,14 +243,11 @@ fn one_key_authenticator(
     key: &rampart::auth::NewApiKey,
     name: &str,
 ) -> rampart::auth::Authenticator {
-    let raw: rampart::auth::RawAuthConfig = serde_json::from_value(serde_json::json!({
+    let config = rampart::auth::AuthConfig::from_value(serde_json::json!({
         "api_keys": [{"id": key.id(), "name": name, "hash": key.hash().to_string()}],
     }))
-    .expect("raw");
-    rampart::auth::Authenticator::builder(&raw.validate().expect("valid"))
-        .clock(FakeClock::new())
-        .build()
-        .expect("auth")
+    .expect("valid");
+    rampart::auth::Authenticator::builder(&config).clock(FakeClock::new()).build().expect("auth")
 }
 
 #[cfg(feature = "http")]

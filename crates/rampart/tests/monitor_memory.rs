@@ -4,7 +4,8 @@
 //! binary of its own (no other test allocates meanwhile).
 #![cfg(target_os = "linux")]
 
-use rampart::monitor::{Monitor, MonitorConfig, RawMonitorConfig, Signal};
+use rampart::config::Section;
+use rampart::monitor::{Monitor, MonitorConfig, Signal};
 
 /// This process's resident set, in bytes.
 fn resident_bytes() -> u64 {
@@ -20,11 +21,11 @@ fn resident_bytes() -> u64 {
 
 #[test]
 fn a_thousand_64_kib_keys_leave_no_more_behind_than_short_ones() {
-    let raw: RawMonitorConfig = serde_json::from_value(serde_json::json!({
+    let config = MonitorConfig::from_value(serde_json::json!({
         "max_tracked": 1000, "thresholds": {"rate_limited": 1}
     }))
-    .expect("raw");
-    let monitor = Monitor::new(MonitorConfig::from_raw(raw).expect("valid"));
+    .expect("valid");
+    let monitor = Monitor::new(config);
     let before = resident_bytes();
     let padding = "k".repeat(64 * 1024);
     for n in 0..1000 {

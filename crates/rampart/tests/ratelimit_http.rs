@@ -13,6 +13,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use rampart::client::ProxySettings;
+use rampart::config::Section;
 use rampart::http::{ClientIpLayer, RateLimitLayer};
 use rampart::ratelimit::key::KeyPart;
 use rampart::ratelimit::{MemoryLimiter, Quota};
@@ -183,16 +184,16 @@ fn configuring_a_clone_leaves_the_original_as_it_was() {
 /// bucket, even from one address.
 #[tokio::test]
 async fn inside_the_auth_layer_a_subject_key_counts_each_verified_caller() {
-    use rampart::auth::{Authenticator, NewApiKey, RawAuthConfig};
+    use rampart::auth::{AuthConfig, Authenticator, NewApiKey};
     use rampart::http::auth::AuthLayer;
 
     let (a, b) = (NewApiKey::generate().unwrap(), NewApiKey::generate().unwrap());
-    let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({"api_keys": [
+    let config = AuthConfig::from_value(serde_json::json!({"api_keys": [
         {"id": a.id(), "name": "alice", "hash": a.hash().to_string()},
         {"id": b.id(), "name": "bob", "hash": b.hash().to_string()},
     ]}))
     .unwrap();
-    let auth = Authenticator::new(&raw.validate().unwrap()).unwrap();
+    let auth = Authenticator::new(&config).unwrap();
     let limited = RateLimitLayer::new(three_per_minute()).key(vec![KeyPart::Subject]);
     let addr = serve(app(limited).layer(AuthLayer::new(auth)), true).await;
 
@@ -210,11 +211,11 @@ async fn inside_the_auth_layer_a_subject_key_counts_each_verified_caller() {
 /// nothing and adds no fields.
 #[tokio::test]
 async fn a_disabled_section_builds_a_layer_that_limits_nothing() {
-    let raw: rampart::ratelimit::RawRateLimit = serde_json::from_value(serde_json::json!({
+    let settings = rampart::ratelimit::RateLimitSettings::from_value(serde_json::json!({
         "enabled": false, "requests": 1, "window": "60s"
     }))
     .unwrap();
-    let layer = RateLimitLayer::from_settings(&raw.validate().unwrap()).unwrap();
+    let layer = RateLimitLayer::from_settings(&settings).unwrap();
     let addr =
         serve(Router::new().route("/orders", get(|| async { "ok" })).layer(layer), true).await;
     for _ in 0..3 {

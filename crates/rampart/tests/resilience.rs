@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use rampart::clock::{Clock, FakeClock};
+use rampart::config::Section;
 use rampart::error::{Error, ErrorKind, Severity, code};
 use rampart::resilience::{
     CircuitBreaker, CircuitBreakerSettings, CircuitState, Event, GiveUpReason, Jitter, RetryBudget,
-    RetryPolicy, RetrySettings, fallback, fallback_with, timeout,
+    RetryPolicy, RetryPolicyBuilder, RetrySettings, fallback, fallback_with, timeout,
 };
+use serde_json::json;
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -661,9 +663,8 @@ fn a_forgotten_probe_holds_half_open_no_longer_than_its_max_wait() {
 
 #[test]
 fn an_open_for_too_long_for_an_instant_is_refused_and_the_longest_accepted_works() {
-    let cb: CircuitBreakerSettings =
-        serde_json::from_str(r#"{"open_for": "400000000000y"}"#).expect("section");
-    assert_eq!(cb.into_breaker("p").unwrap_err().config_key(), Some("circuit_breaker.open_for"));
+    let err = CircuitBreakerSettings::from_value(json!({"open_for": "400000000000y"})).unwrap_err();
+    assert_eq!(err.config_key(), Some("circuit_breaker.open_for"));
     let err = CircuitBreaker::builder("p").open_for(Duration::MAX).build().unwrap_err();
     assert_eq!(err.config_key(), Some("circuit_breaker.open_for"));
     let err = CircuitBreaker::builder("p").half_open_max_wait(Duration::MAX).build().unwrap_err();
@@ -679,10 +680,9 @@ fn an_open_for_too_long_for_an_instant_is_refused_and_the_longest_accepted_works
 
 #[test]
 fn a_zero_slow_call_duration_is_refused() {
-    let cb: CircuitBreakerSettings =
-        serde_json::from_str(r#"{"slow_call_duration": "0s"}"#).expect("section");
+    let err = CircuitBreakerSettings::from_value(json!({"slow_call_duration": "0s"})).unwrap_err();
     assert_eq!(
-        cb.into_breaker("p").unwrap_err().config_key(),
+        err.config_key(),
         Some("circuit_breaker.slow_call_duration"),
         "every call, however fast, would count as slow"
     );
@@ -1001,38 +1001,34 @@ fn fallback_replaces_only_the_chosen_kinds() {
 
 #[test]
 fn settings_default_to_the_builder_defaults_and_refuse_bad_values_without_echoing_them() {
-    let retry: RetrySettings = serde_json::from_str("{}").expect("empty section");
+    let retry = RetrySettings::from_value(json!({})).expect("empty section");
     assert_eq!(retry, RetrySettings::default());
-    assert!(retry.into_policy("payments").is_ok());
+    assert!(retry.builder("payments").and_then(RetryPolicyBuilder::build).is_ok());
 
-    let bad: RetrySettings =
-        serde_json::from_str(r#"{"base_delay": "hunter2-secret"}"#).expect("a string");
-    let err = bad.into_policy("payments").unwrap_err();
+    let err = RetrySettings::from_value(json!({"base_delay": "hunter2-secret"})).unwrap_err();
     assert_eq!(
         (err.kind(), err.config_key()),
         (ErrorKind::Configuration, Some("retry.base_delay"))
     );
     assert!(!format!("{err:?}").contains("hunter2"));
 
-    let bad: RetrySettings = serde_json::from_str(r#"{"budget_ratio": 50.0}"#).expect("a number");
-    assert_eq!(bad.into_policy("p").unwrap_err().config_key(), Some("retry.budget_ratio"));
-    let bad: RetrySettings =
-        serde_json::from_str(r#"{"base_delay": "20s", "max_delay": "1s"}"#).expect("strings");
-    assert_eq!(bad.into_policy("p").unwrap_err().config_key(), Some("retry.base_delay"));
-    assert!(serde_json::from_str::<RetrySettings>(r#"{"max_retry": 3}"#).is_err(), "typo refused");
-
-    let cb: CircuitBreakerSettings =
-        serde_json::from_str(r#"{"window_size": 10, "minimum_calls": 20, "open_for": "5s"}"#)
-            .expect("section");
+    let key = |json| RetrySettings::from_value(json).unwrap_err().config_key().map(str::to_owned);
+    assert_eq!(key(json!({"budget_ratio": 50.0})).as_deref(), Some("retry.budget_ratio"));
     assert_eq!(
-        cb.into_breaker("p").unwrap_err().config_key(),
+        key(json!({"base_delay": "20s", "max_delay": "1s"})).as_deref(),
+        Some("retry.base_delay")
+    );
+    assert_eq!(key(json!({"max_retry": 3})).as_deref(), Some("retry.max_retry"), "typo refused");
+
+    let key = |json| {
+        CircuitBreakerSettings::from_value(json).unwrap_err().config_key().map(str::to_owned)
+    };
+    assert_eq!(
+        key(json!({"window_size": 10, "minimum_calls": 20, "open_for": "5s"})).as_deref(),
         Some("circuit_breaker.minimum_calls")
     );
-    let cb: CircuitBreakerSettings =
-        serde_json::from_str(r#"{"slow_call_duration": "2s", "slow_call_rate": 0}"#)
-            .expect("section");
     assert_eq!(
-        cb.into_breaker("p").unwrap_err().config_key(),
+        key(json!({"slow_call_duration": "2s", "slow_call_rate": 0})).as_deref(),
         Some("circuit_breaker.slow_call_rate")
     );
 }

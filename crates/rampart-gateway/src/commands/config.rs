@@ -12,17 +12,17 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand, ValueEnum};
-use rampart::config::{DEFAULT_ENV_PREFIX, Profile};
+use clap::{Args, Subcommand};
 
-use super::{CANNOT_RUN, EXIT_STATUS, load_config};
+use super::{CANNOT_RUN, EXIT_STATUS, LoadOptions};
 
 /// `rampart config ...`
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validates a configuration, reading the files it names (key files, the
     /// JWKS file): a summary when it loads, one line per problem (all of
-    /// them) when it does not.
+    /// them) when it does not. The application's own tables are named, not
+    /// checked.
     #[command(after_help = EXIT_STATUS)]
     Check(LoadArgs),
     /// Prints the effective configuration and where each value came from
@@ -34,21 +34,10 @@ pub enum ConfigCommand {
 /// What to load.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// The TOML file.
+    /// The configuration file: TOML, or JSON when it ends in `.json`.
     file: PathBuf,
-    /// Load under this profile, whatever the file and the environment say
-    /// (production refuses insecure settings; development warns).
-    #[arg(long, value_enum)]
-    profile: Option<ProfileArg>,
-    /// The prefix of configuration variables.
-    #[arg(long, default_value = DEFAULT_ENV_PREFIX)]
-    env_prefix: String,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ProfileArg {
-    Development,
-    Production,
+    #[command(flatten)]
+    options: LoadOptions,
 }
 
 /// Runs the command.
@@ -56,17 +45,19 @@ pub fn run(command: &ConfigCommand) -> ExitCode {
     let (ConfigCommand::Check(args) | ConfigCommand::Show(args)) = command;
     let mut out = io::stdout().lock();
     let mut err = io::stderr().lock();
-    let profile = args.profile.map(|profile| match profile {
-        ProfileArg::Development => Profile::Development,
-        ProfileArg::Production => Profile::Production,
-    });
-    let loaded = match load_config(&args.file, &args.env_prefix, profile, &mut err) {
+    let loaded = match args.options.load(&args.file, &mut err) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
     for warning in loaded.warnings() {
         let key = warning.config_key().unwrap_or("");
         let _ = writeln!(err, "warning: {key}: {}", warning.message());
+    }
+    for table in loaded.extra_tables() {
+        let _ = writeln!(
+            err,
+            "note: {table}: not one of rampart's tables (the application's own), not checked"
+        );
     }
     let config = loaded.config();
     let written = match command {

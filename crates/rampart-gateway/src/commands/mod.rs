@@ -11,7 +11,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use rampart::config::{Loaded, Loader, Profile};
+use clap::{Args, ValueEnum};
+use rampart::config::{DEFAULT_ENV_PREFIX, Loaded, Loader, Profile};
 
 pub mod apikey;
 pub mod audit;
@@ -28,27 +29,50 @@ pub(crate) const EXIT_STATUS: &str = "Exit status: 0 done, 1 invalid input or th
     \"no\" (one line per problem on stderr), 2 could not run (a file that cannot be read, \
     output that cannot be written).";
 
-/// Loads the configuration file `file`: a file that cannot be read is
-/// `CANNOT_RUN`, a configuration with problems `INVALID` (each problem
-/// printed on `err`, one per line).
-pub(crate) fn load_config(
-    file: &Path,
-    env_prefix: &str,
-    profile: Option<Profile>,
-    err: &mut dyn Write,
-) -> Result<Loaded, ExitCode> {
-    if let Err(why) = std::fs::File::open(file) {
-        let _ =
-            writeln!(err, "error: cannot read the configuration file {}: {why}", file.display());
-        return Err(ExitCode::from(CANNOT_RUN));
+/// How every command that reads a configuration file loads it: the flags
+/// they share, and the one function that loads.
+#[derive(Debug, Args)]
+pub struct LoadOptions {
+    /// Load under this profile, whatever the file and the environment say
+    /// (production refuses insecure settings; development warns).
+    #[arg(long, value_enum)]
+    profile: Option<ProfileArg>,
+    /// The prefix of configuration variables.
+    #[arg(long, default_value = DEFAULT_ENV_PREFIX)]
+    env_prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    Development,
+    Production,
+}
+
+impl LoadOptions {
+    /// Loads the configuration file `file` (TOML, or JSON by its `.json`
+    /// extension) with the environment: a file that cannot be read is
+    /// `CANNOT_RUN`, a configuration with problems `INVALID` (each problem
+    /// printed on `err`, one per line).
+    pub(crate) fn load(&self, file: &Path, err: &mut dyn Write) -> Result<Loaded, ExitCode> {
+        if let Err(why) = std::fs::File::open(file) {
+            let _ = writeln!(
+                err,
+                "error: cannot read the configuration file {}: {why}",
+                file.display()
+            );
+            return Err(ExitCode::from(CANNOT_RUN));
+        }
+        let mut loader = Loader::new().file(file).env_prefix(&self.env_prefix);
+        if let Some(profile) = self.profile {
+            loader = loader.profile(match profile {
+                ProfileArg::Development => Profile::Development,
+                ProfileArg::Production => Profile::Production,
+            });
+        }
+        loader.load().map_err(|problems| {
+            // One line per problem, each naming its key and source.
+            let _ = writeln!(err, "{problems}");
+            ExitCode::from(INVALID)
+        })
     }
-    let mut loader = Loader::new().file(file).env_prefix(env_prefix);
-    if let Some(profile) = profile {
-        loader = loader.profile(profile);
-    }
-    loader.load().map_err(|problems| {
-        // One line per problem, each naming its key and source.
-        let _ = writeln!(err, "{problems}");
-        ExitCode::from(INVALID)
-    })
 }

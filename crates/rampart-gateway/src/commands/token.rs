@@ -1,6 +1,6 @@
 //! `rampart token issue --config FILE --sub S [--perm P]... [--role R]...
 //! [--ttl 1h] [--kid K]`: prints one JWT signed with an HS key of
-//! `[auth.jwt.keys]`, valid for `--ttl` or the configured `jwt.lifetime`.
+//! `[auth.jwt.keys]`, valid for `--ttl` or the configured `auth.jwt.lifetime`.
 //!
 //! ```
 //! use clap::Parser;
@@ -19,9 +19,8 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use rampart::auth::TokenIssuer;
-use rampart::config::DEFAULT_ENV_PREFIX;
 
-use super::{CANNOT_RUN, EXIT_STATUS, INVALID, load_config};
+use super::{CANNOT_RUN, EXIT_STATUS, INVALID, LoadOptions};
 
 /// `rampart token ...`.
 #[derive(Debug, Subcommand)]
@@ -46,15 +45,14 @@ pub struct IssueArgs {
     /// A role to grant (repeatable): one the configuration defines in `[auth.roles]`.
     #[arg(long = "role", value_name = "ROLE")]
     roles: Vec<String>,
-    /// How long the token is valid, e.g. "15m" or "1h" (default: `jwt.lifetime`).
+    /// How long the token is valid, e.g. "15m" or "1h" (default: `auth.jwt.lifetime`).
     #[arg(long, value_parser = parse_ttl)]
     ttl: Option<Duration>,
     /// The HS key to sign with, when several are configured.
     #[arg(long)]
     kid: Option<String>,
-    /// The prefix of configuration variables.
-    #[arg(long, default_value = DEFAULT_ENV_PREFIX)]
-    env_prefix: String,
+    #[command(flatten)]
+    options: LoadOptions,
 }
 
 fn parse_ttl(text: &str) -> Result<Duration, String> {
@@ -68,7 +66,7 @@ pub fn run(command: &TokenCommand, out: &mut dyn Write, err: &mut dyn Write) -> 
     if let Some(code) = super::apikey::refuse_bad_permissions(&args.permissions, err) {
         return code;
     }
-    let loaded = match load_config(&args.config, &args.env_prefix, None, err) {
+    let loaded = match args.options.load(&args.config, err) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -78,7 +76,7 @@ pub fn run(command: &TokenCommand, out: &mut dyn Write, err: &mut dyn Write) -> 
         let _ = writeln!(err, "error: --role {role:?} names no role defined in auth.roles");
         return ExitCode::from(INVALID);
     }
-    let token = TokenIssuer::new(config.auth.jwt(), args.kid.as_deref(), config.jwt.lifetime)
+    let token = TokenIssuer::new(config.auth.jwt(), args.kid.as_deref())
         .and_then(|issuer| issuer.issue(&args.sub, &args.permissions, &args.roles, args.ttl));
     match token {
         Ok(token) => {

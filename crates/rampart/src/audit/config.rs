@@ -12,7 +12,7 @@
 //! [audit.file]
 //! dir = "/var/log/myapp/audit"
 //! fsync = "10ms"                      # "always", "never", or a duration
-//! rotate_bytes = 67108864
+//! rotate_bytes = "64MiB"               # or a number of bytes; 0: never
 //! checkpoints = "/var/lib/myapp/audit.checkpoints.jsonl"   # optional
 //!
 //! [audit.postgres]                    # feature `postgres`
@@ -22,19 +22,18 @@
 //! ```
 //!
 //! ```
-//! use rampart::audit::config::{AuditConfig, RawAuditConfig};
+//! use rampart::audit::AuditConfig;
+//! use rampart::config::Section;
 //!
-//! let raw: RawAuditConfig = serde_json::from_value(serde_json::json!({
+//! let config = AuditConfig::from_value(serde_json::json!({
 //!     "key": "0123456789abcdef0123456789abcdef", "key_id": "k1",
 //!     "file": {"dir": "audit", "fsync": "always"}
 //! })).unwrap();
-//! let config = AuditConfig::from_raw(raw).unwrap();
 //! assert_eq!(config.key().id(), "k1");
 //!
-//! let raw: RawAuditConfig = serde_json::from_value(serde_json::json!({
+//! let err = AuditConfig::from_value(serde_json::json!({
 //!     "key": "too short", "key_id": "k1", "file": {"dir": "audit"}
-//! })).unwrap();
-//! let err = AuditConfig::from_raw(raw).unwrap_err();
+//! })).unwrap_err();
 //! assert_eq!(err.config_key(), Some("audit.key"));
 //! assert!(!err.message().contains("too short"));
 //! ```
@@ -42,7 +41,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -50,57 +48,91 @@ use super::auditor::{Auditor, FailurePolicy};
 use super::key::AuditKey;
 use super::sink::SyncPolicy;
 use super::sink::file::FileSink;
-use crate::config::{MASK, Section, format_duration};
 use crate::error::Error;
+use crate::settings::{
+    MASK, Secret, Section, byte_size, duration, format_byte_size, format_duration, parse_duration,
+};
 
 /// `[audit]` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawAuditConfig {
     /// The key itself (prefer `key_file`).
-    pub key: Option<SecretString>,
+    key: Option<Secret<String>>,
     /// A file holding the key.
-    pub key_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
     /// The key's id, written into every record.
-    pub key_id: Option<String>,
+    key_id: String,
     /// Queue capacity, in events.
-    pub queue_capacity: Option<usize>,
-    /// How long a caller waits in all (a duration such as "2s").
-    pub timeout: Option<String>,
-    /// `fail_closed` or `fail_open`.
-    pub failure_policy: Option<FailurePolicy>,
-    /// How often checkpoints are written ("10s").
-    pub checkpoint_interval: Option<String>,
+    queue_capacity: usize,
+    /// How long a caller waits in all.
+    #[serde(with = "duration")]
+    timeout: Duration,
+    failure_policy: FailurePolicy,
+    /// How often checkpoints are written.
+    #[serde(with = "duration")]
+    checkpoint_interval: Duration,
     /// The file sink.
-    pub file: Option<RawFileSink>,
+    file: Option<RawFileSink>,
     /// The PostgreSQL sink.
-    pub postgres: Option<RawPostgresSink>,
+    pub(super) postgres: Option<RawPostgresSink>,
+}
+
+impl Default for RawAuditConfig {
+    fn default() -> RawAuditConfig {
+        RawAuditConfig {
+            key: None,
+            key_file: None,
+            key_id: "default".to_owned(),
+            queue_capacity: 8192,
+            timeout: Duration::from_secs(2),
+            failure_policy: FailurePolicy::default(),
+            checkpoint_interval: Duration::from_secs(10),
+            file: None,
+            postgres: None,
+        }
+    }
 }
 
 /// `[audit.file]` as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawFileSink {
+pub(super) struct RawFileSink {
     /// The directory (created 0700).
-    pub dir: PathBuf,
+    dir: PathBuf,
     /// "always", "never", or a duration ("10ms").
-    pub fsync: Option<String>,
-    /// Rotation size in bytes (0: never rotate).
-    pub rotate_bytes: Option<u64>,
+    #[serde(default = "default_fsync")]
+    fsync: String,
+    /// Rotation size (0: never rotate).
+    #[serde(default = "default_rotate_bytes", with = "byte_size")]
+    rotate_bytes: u64,
     /// Where checkpoints go (default: `audit.checkpoints.jsonl` in `dir`).
-    pub checkpoints: Option<PathBuf>,
+    #[serde(default)]
+    checkpoints: Option<PathBuf>,
 }
 
-/// `[audit.postgres]` as written.
+fn default_fsync() -> String {
+    "10ms".to_owned()
+}
+
+fn default_rotate_bytes() -> u64 {
+    64 << 20
+}
+
+/// `[audit.postgres]` as written. Its values are read by the PostgreSQL
+/// sink (feature `postgres`); without it, the table is refused.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawPostgresSink {
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) struct RawPostgresSink {
     /// The connection URL (a secret: it may hold a password).
-    pub url: SecretString,
+    pub(super) url: Secret<String>,
     /// The table, `name` or `schema.name`.
-    pub table: Option<String>,
+    #[serde(default)]
+    pub(super) table: Option<String>,
     /// Rows per `COPY` data message.
-    pub batch_size: Option<usize>,
+    #[serde(default)]
+    pub(super) batch_size: Option<usize>,
 }
 
 /// Validated audit settings.
@@ -126,11 +158,15 @@ struct FileSettings {
     checkpoints: Option<PathBuf>,
 }
 
-impl AuditConfig {
-    /// Validates `raw`. Errors name the key (`audit.file.fsync`...) and why,
-    /// never the value.
-    pub fn from_raw(raw: RawAuditConfig) -> Result<AuditConfig, Error> {
-        let key_id = raw.key_id.unwrap_or_else(|| "default".to_owned());
+/// `[audit]`; as a section of [`Config`](crate::config::Config), optional:
+/// no table, no audit trail.
+impl Section for AuditConfig {
+    const NAME: &'static str = "audit";
+    type Raw = RawAuditConfig;
+
+    /// Errors name the key (`audit.file.fsync`...) and why, never the value.
+    fn from_raw(raw: RawAuditConfig) -> Result<AuditConfig, Error> {
+        let key_id = raw.key_id;
         let key_file = raw.key_file.clone();
         let key = match (raw.key, raw.key_file) {
             (Some(_), Some(_)) => {
@@ -139,31 +175,27 @@ impl AuditConfig {
                     "set either key or key_file, not both",
                 ));
             }
-            (Some(key), None) => AuditKey::new(key_id, key.expose_secret().as_bytes().to_vec())?,
+            (Some(key), None) => AuditKey::new(key_id, key.expose().as_bytes().to_vec())?,
             (None, Some(path)) => AuditKey::from_file(key_id, &path, "audit.key_file")?,
             (None, None) => {
                 return Err(Error::configuration("audit.key", "is required (or key_file)"));
             }
         };
-        let queue_capacity = raw.queue_capacity.unwrap_or(8192);
+        let queue_capacity = raw.queue_capacity;
         if queue_capacity == 0 || queue_capacity > 1 << 22 {
             return Err(Error::configuration(
                 "audit.queue_capacity",
                 "must be between 1 and 4194304",
             ));
         }
-        let timeout = duration("audit.timeout", raw.timeout.as_deref(), Duration::from_secs(2))?;
+        let timeout = raw.timeout;
         if timeout.is_zero() || timeout > Duration::from_secs(300) {
             return Err(Error::configuration(
                 "audit.timeout",
                 "must be more than 0 and at most 5 minutes",
             ));
         }
-        let checkpoint_interval = duration(
-            "audit.checkpoint_interval",
-            raw.checkpoint_interval.as_deref(),
-            Duration::from_secs(10),
-        )?;
+        let checkpoint_interval = raw.checkpoint_interval;
         if checkpoint_interval < Duration::from_millis(10) {
             return Err(Error::configuration("audit.checkpoint_interval", "must be at least 10ms"));
         }
@@ -193,14 +225,16 @@ impl AuditConfig {
             key_file,
             queue_capacity,
             timeout,
-            failure_policy: raw.failure_policy.unwrap_or_default(),
+            failure_policy: raw.failure_policy,
             checkpoint_interval,
             file,
             #[cfg(feature = "postgres")]
             postgres,
         })
     }
+}
 
+impl AuditConfig {
     /// The key.
     pub fn key(&self) -> &AuditKey {
         &self.key
@@ -240,16 +274,6 @@ impl AuditConfig {
     }
 }
 
-/// The optional `[audit]` table of [`Config`](crate::config::Config): no
-/// table, no audit trail.
-impl Section for Option<AuditConfig> {
-    type Raw = Option<RawAuditConfig>;
-
-    fn from_raw(raw: Option<RawAuditConfig>) -> Result<Option<AuditConfig>, Error> {
-        raw.map(AuditConfig::from_raw).transpose()
-    }
-}
-
 /// Serializes as `[audit]` is written (what `rampart config show` prints),
 /// the key and the PostgreSQL URL masked.
 impl Serialize for AuditConfig {
@@ -281,7 +305,7 @@ impl Serialize for FileSettings {
             SyncPolicy::Every(every) => format_duration(every),
         };
         table.serialize_field("fsync", &fsync)?;
-        table.serialize_field("rotate_bytes", &self.rotate_bytes.unwrap_or(0))?;
+        table.serialize_field("rotate_bytes", &format_byte_size(self.rotate_bytes.unwrap_or(0)))?;
         table.serialize_field("checkpoints", &self.checkpoints)?;
         table.end()
     }
@@ -291,11 +315,11 @@ fn file_settings(raw: RawFileSink) -> Result<FileSettings, Error> {
     if raw.dir.as_os_str().is_empty() {
         return Err(Error::configuration("audit.file.dir", "must not be empty"));
     }
-    let sync = match raw.fsync.as_deref().unwrap_or("10ms") {
+    let sync = match raw.fsync.trim() {
         "always" => SyncPolicy::Always,
         "never" => SyncPolicy::Never,
         other => {
-            let every = humantime::parse_duration(other).map_err(|_| {
+            let every = parse_duration(other).ok_or_else(|| {
                 Error::configuration(
                     "audit.file.fsync",
                     "must be \"always\", \"never\" or a duration such as \"10ms\"",
@@ -311,40 +335,21 @@ fn file_settings(raw: RawFileSink) -> Result<FileSettings, Error> {
         }
     };
     let rotate_bytes = match raw.rotate_bytes {
-        Some(0) => None,
-        Some(n) if n < 4096 => {
+        0 => None,
+        n if n < 4096 => {
             return Err(Error::configuration(
                 "audit.file.rotate_bytes",
                 "must be 0 (never) or at least 4096",
             ));
         }
-        Some(n) => Some(n),
-        None => Some(64 << 20),
+        n => Some(n),
     };
     Ok(FileSettings { dir: raw.dir, sync, rotate_bytes, checkpoints: raw.checkpoints })
-}
-
-/// Parses a human duration ("500ms", "10s"), `default` when absent.
-pub(crate) fn duration(
-    key: &str,
-    value: Option<&str>,
-    default: Duration,
-) -> Result<Duration, Error> {
-    match value {
-        None => Ok(default),
-        Some(text) => humantime::parse_duration(text).map_err(|_| {
-            Error::configuration(key.to_owned(), "is not a duration such as \"500ms\" or \"10s\"")
-        }),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn raw(json: serde_json::Value) -> RawAuditConfig {
-        serde_json::from_value(json).expect("raw config")
-    }
 
     #[test]
     fn every_bad_setting_names_its_key_and_not_its_value() {
@@ -385,7 +390,7 @@ mod tests {
         ];
         for (json, expected) in cases {
             let text = json.to_string();
-            let err = AuditConfig::from_raw(raw(json)).expect_err(&text);
+            let err = AuditConfig::from_value(json).expect_err(&text);
             assert_eq!(err.config_key(), Some(expected), "{text}");
             for secret in ["secret-but-short", "forever-ish", "sometimes", "secret-path", "bad id!"]
             {
@@ -406,7 +411,7 @@ mod tests {
             (dir.path(), "not a regular file"),
         ] {
             let json = serde_json::json!({"key_file": path, "file": {"dir": "d"}});
-            let err = AuditConfig::from_raw(raw(json)).expect_err("refused");
+            let err = AuditConfig::from_value(json).expect_err("refused");
             assert_eq!(err.config_key(), Some("audit.key_file"));
             assert!(err.message().contains(why), "{}", err.message());
         }
@@ -420,9 +425,9 @@ mod tests {
             ("never", SyncPolicy::Never),
             ("10ms", SyncPolicy::Every(Duration::from_millis(10))),
         ] {
-            let config = AuditConfig::from_raw(raw(
+            let config = AuditConfig::from_value(
                 serde_json::json!({"key": key, "file": {"dir": "d", "fsync": fsync}}),
-            ))
+            )
             .expect("valid");
             assert_eq!(config.file.expect("file").sync, expected);
         }
@@ -430,9 +435,9 @@ mod tests {
 
     #[test]
     fn the_key_never_prints() {
-        let config = AuditConfig::from_raw(raw(
+        let config = AuditConfig::from_value(
             serde_json::json!({"key": "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t", "file": {"dir": "d"}}),
-        ))
+        )
         .expect("valid");
         assert!(!format!("{config:?}").contains("s3cr3t"));
     }

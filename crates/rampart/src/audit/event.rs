@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::SystemTime;
 
-use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::key::AuditKey;
 use crate::error::Severity;
+use crate::settings::Secret;
 
 /// How the audited action ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -53,7 +53,7 @@ pub struct AuditEvent {
     pub(crate) resource: Option<String>,
     pub(crate) outcome: Outcome,
     pub(crate) details: BTreeMap<String, Value>,
-    pub(crate) sensitive: Vec<(String, SecretString)>,
+    pub(crate) sensitive: Vec<(String, Secret<String>)>,
     pub(crate) context: BTreeMap<String, String>,
 }
 
@@ -127,7 +127,7 @@ impl AuditEvent {
         key: impl Into<String>,
         value: impl Into<String>,
     ) -> AuditEvent {
-        self.sensitive.push((key.into(), SecretString::from(value.into())));
+        self.sensitive.push((key.into(), Secret::new(value.into())));
         self
     }
 
@@ -148,7 +148,7 @@ impl AuditEvent {
         scope: &BTreeMap<String, String>,
     ) -> PreparedEvent {
         for (name, value) in std::mem::take(&mut self.sensitive) {
-            let digest = key.hash_detail(value.expose_secret().as_bytes());
+            let digest = key.hash_detail(value.expose().as_bytes());
             self.details.insert(name, Value::String(digest));
         }
         for (name, value) in scope {

@@ -57,7 +57,7 @@
 
 mod auditor;
 pub mod chain;
-pub mod config;
+mod config;
 pub mod context;
 mod event;
 mod key;
@@ -65,6 +65,7 @@ pub mod sink;
 pub mod verify;
 
 pub use auditor::{AuditStats, Auditor, AuditorBuilder, FailurePolicy};
+pub use config::AuditConfig;
 pub use context::{AuditContext, current, in_current_scope, scope, scope_sync};
 pub use event::{AuditEvent, Outcome};
 pub use key::{AuditKey, MIN_KEY_LEN};

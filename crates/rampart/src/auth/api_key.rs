@@ -37,30 +37,25 @@
 //! ```
 //!
 //! ```
-//! use rampart::auth::{ApiKeyStore, NewApiKey, RawAuthConfig};
+//! use rampart::auth::{ApiKeyStore, NewApiKey};
+//! use rampart::config::Loader;
 //!
 //! let key = NewApiKey::generate().unwrap();
-//! let line = key.config_entry("ci", &["orders:read".to_owned()], &[]);
-//! // Operators paste `line` into the config; here we parse it back.
-//! let raw: RawAuthConfig = toml_like(&key, "ci");
-//! let store = ApiKeyStore::new(&raw.validate().unwrap());
+//! let entry = key.config_entry("ci", &["orders:read".to_owned()], &[]);
+//! // Operators paste `entry` into the configuration file.
+//! let loaded = Loader::new().toml_text("rampart.toml", entry).env_vars(None::<(String, String)>);
+//! let store = ApiKeyStore::new(&loaded.load().unwrap().config().auth);
 //! let principal = store.verify(key.expose()).unwrap();
 //! assert_eq!(principal.subject(), "ci");
 //! let (body, last) = key.expose().split_at(64);
 //! let wrong = format!("{body}{}", if last == "x" { "y" } else { "x" });
 //! assert!(store.verify(&wrong).is_err());
-//! # fn toml_like(key: &NewApiKey, name: &str) -> RawAuthConfig {
-//! #     serde_json::from_value(serde_json::json!({"api_keys": [{
-//! #         "id": key.id(), "name": name, "hash": key.hash().to_string(),
-//! #         "permissions": ["orders:read"] }]})).unwrap()
-//! # }
-//! # assert!(line.contains(key.id()));
 //! ```
 
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::config::Secret;
+use crate::settings::Secret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 

@@ -13,13 +13,15 @@
 //!
 //! ```
 //! use http::{HeaderMap, HeaderValue, Method};
-//! use rampart::auth::{Authenticator, NewApiKey, RawAuthConfig};
+//! use rampart::auth::{AuthConfig, Authenticator, NewApiKey};
+//! use rampart::clock::SystemClock;
+//! use rampart::config::Section;
 //!
 //! let key = NewApiKey::generate().unwrap();
-//! let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+//! let config = AuthConfig::from_value(serde_json::json!({
 //!     "api_keys": [{ "id": key.id(), "name": "ci", "hash": key.hash().to_string() }]
 //! })).unwrap();
-//! let auth = Authenticator::new(&raw.validate().unwrap()).unwrap();
+//! let auth = Authenticator::new(&config).unwrap();
 //!
 //! let mut headers = HeaderMap::new();
 //! headers.insert("x-api-key", HeaderValue::from_str(key.expose()).unwrap());

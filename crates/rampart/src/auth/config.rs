@@ -1,204 +1,207 @@
-//! The `[auth]` settings: a serde raw form and its one validation into
-//! [`AuthConfig`].
+//! The `[auth]` section: the tables as written, validated by one function
+//! into [`AuthConfig`].
 //!
 //! Errors name the key (`auth.jwt.keys[0].secret`) and why, never the value.
 //!
 //! ```
-//! use rampart::auth::RawAuthConfig;
+//! use rampart::auth::AuthConfig;
+//! use rampart::config::Section;
 //!
-//! let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+//! let config = AuthConfig::from_value(serde_json::json!({
 //!     "jwt": { "keys": [{ "kid": "k1", "algorithm": "HS256",
-//!                         "secret": "an-hs256-secret-of-at-least-32-bytes!" }] },
+//!                         "secret": "an-hs256-secret-of-at-least-32-bytes!" }],
+//!              "lifetime": "1h" },
 //!     "roles": { "clerk": ["orders:read", "orders:write"] }
 //! })).unwrap();
-//! let config = raw.validate().unwrap();
 //! assert!(config.roles().get("clerk").unwrap().grants("orders:write"));
+//! assert_eq!(config.jwt().lifetime().as_secs(), 3600);
 //!
-//! let bad: RawAuthConfig = serde_json::from_value(serde_json::json!({
+//! let err = AuthConfig::from_value(serde_json::json!({
 //!     "jwt": { "keys": [{ "kid": "k1", "algorithm": "HS256", "secret": "short-hunter2" }] }
-//! })).unwrap();
-//! let err = bad.validate().unwrap_err();
+//! })).unwrap_err();
 //! assert_eq!(err.config_key(), Some("auth.jwt.keys[0].secret"));
 //! assert!(!format!("{err:?}").contains("hunter2"));
 //! ```
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
-use crate::config::Secret;
-use aws_lc_rs::hmac;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde::Deserialize;
 
 use super::api_key::{ApiKeyHash, parse_key_id};
+use super::jwt::{JwtKey, RawJwtKey, algorithm, jwt_keys};
 use super::permission::{PermissionSet, RoleMap};
-use crate::error::{Error, io_reason};
+use crate::error::Error;
+use crate::settings::{
+    ConfigError, MASK, Secret, Section, byte_size, duration, format_byte_size, format_duration,
+    is_origin,
+};
 
-/// `[auth]` as written in the configuration file.
+/// The longest `auth.jwt.lifetime`: tokens live at most this long, whatever
+/// is asked.
+pub(crate) const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// `N` seconds: a field's default.
+const fn secs<const N: u64>() -> Duration {
+    Duration::from_secs(N)
+}
+
+/// `[auth]` as written.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawAuthConfig {
-    /// `[auth.jwt]`.
-    #[serde(default)]
-    pub jwt: RawJwtConfig,
+    jwt: RawJwtConfig,
     /// `[[auth.api_keys]]`: one table per key, as `rampart apikey new` prints.
-    #[serde(default)]
-    pub api_keys: Vec<RawApiKey>,
+    api_keys: Vec<RawApiKey>,
     /// `[auth.roles]`: role name → permissions it grants.
-    #[serde(default)]
-    pub roles: BTreeMap<String, Vec<String>>,
+    roles: BTreeMap<String, Vec<String>>,
     /// `[auth.session]`: browser sessions; absent means none.
-    #[serde(default)]
-    pub session: Option<RawSessionConfig>,
-    /// `[auth.lockout]`.
-    #[serde(default)]
-    pub lockout: RawLockoutConfig,
+    session: Option<RawSessionConfig>,
+    lockout: RawLockoutConfig,
 }
 
-/// `[auth.jwt]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawJwtConfig {
+/// `[auth.jwt]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawJwtConfig {
     /// Keys given in the configuration itself.
-    #[serde(default)]
-    pub keys: Vec<RawJwtKey>,
+    keys: Vec<RawJwtKey>,
     /// A JWKS file of public keys, reloaded when it changes.
-    #[serde(default)]
-    pub jwks: Option<RawJwks>,
+    jwks: Option<RawJwks>,
     /// Accepted `iss` values; when set, tokens must carry one of them.
-    #[serde(default)]
-    pub issuers: Vec<String>,
+    issuers: Vec<String>,
     /// Accepted `aud` values; when set, tokens must name one of them.
-    #[serde(default)]
-    pub audiences: Vec<String>,
-    /// Clock skew allowed on `exp` and `nbf` (default "30s", at most "5m").
-    #[serde(default)]
-    pub leeway: Option<String>,
-    /// Tokens longer than this are refused before any decoding (default 8192).
-    #[serde(default)]
-    pub max_token_bytes: Option<usize>,
-    /// Verified tokens remembered (default 10000; 0 turns the cache off).
-    #[serde(default)]
-    pub cache_capacity: Option<usize>,
+    audiences: Vec<String>,
+    /// How long an issued token is valid.
+    #[serde(with = "duration")]
+    lifetime: Duration,
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[serde(with = "duration")]
+    leeway: Duration,
+    /// Tokens longer than this are refused before any decoding.
+    #[serde(with = "byte_size")]
+    max_token_bytes: u64,
+    /// Verified tokens remembered (0 turns the cache off).
+    cache_capacity: usize,
 }
 
-/// One `[[auth.jwt.keys]]` entry: exactly one of `secret`, `public_key`,
-/// `public_key_file`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawJwtKey {
-    /// The key id tokens name in their `kid` header.
-    pub kid: String,
-    /// The one algorithm this key verifies: HS256/384/512, RS256/384/512,
-    /// PS256/384/512, ES256/384, EdDSA.
-    pub algorithm: String,
-    /// The shared secret of an HS key.
-    #[serde(default)]
-    pub secret: Option<Secret<String>>,
-    /// A PEM public key (RS, PS, ES, EdDSA).
-    #[serde(default)]
-    pub public_key: Option<String>,
-    /// A file holding a PEM public key.
-    #[serde(default)]
-    pub public_key_file: Option<PathBuf>,
+impl Default for RawJwtConfig {
+    fn default() -> RawJwtConfig {
+        RawJwtConfig {
+            keys: Vec::new(),
+            jwks: None,
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            lifetime: Duration::from_secs(24 * 3600),
+            leeway: Duration::from_secs(30),
+            max_token_bytes: 8192,
+            cache_capacity: 10_000,
+        }
+    }
 }
 
-/// `[auth.jwt.jwks]`.
+/// `[auth.jwt.jwks]` as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawJwks {
+pub(super) struct RawJwks {
     /// The JWKS file (`{"keys": [...]}`).
-    pub file: PathBuf,
-    /// How often the file is checked for changes (default "30s").
-    #[serde(default)]
-    pub check_interval: Option<String>,
-    /// An unknown `kid` re-reads the file at most once per this interval
-    /// (default "30s").
-    #[serde(default)]
-    pub min_reload_interval: Option<String>,
+    file: PathBuf,
+    /// How often the file is checked for changes.
+    #[serde(default = "secs::<30>", with = "duration")]
+    check_interval: Duration,
+    /// An unknown `kid` re-reads the file at most once per this interval.
+    #[serde(default = "secs::<30>", with = "duration")]
+    min_reload_interval: Duration,
     /// The algorithm for RSA keys that carry no `alg` (otherwise skipped).
     #[serde(default)]
-    pub default_rsa_algorithm: Option<String>,
+    default_rsa_algorithm: Option<String>,
     /// Whether the file's keys end once it has been missing or unusable for
-    /// a whole `check_interval` (default true); false keeps them until it
-    /// reads again.
-    #[serde(default)]
-    pub drop_keys_when_unreadable: Option<bool>,
+    /// a whole `check_interval`; false keeps them until it reads again.
+    #[serde(default = "yes")]
+    drop_keys_when_unreadable: bool,
 }
 
-/// One `[[auth.api_keys]]` entry.
+fn yes() -> bool {
+    true
+}
+
+/// One `[[auth.api_keys]]` entry as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawApiKey {
+pub(super) struct RawApiKey {
     /// The key's public id (the part after `rk_`).
-    pub id: String,
+    id: String,
     /// Who or what holds the key; becomes the principal's subject.
-    pub name: String,
+    name: String,
     /// `sha256:<64 hex digits>` of the whole key.
-    pub hash: String,
+    hash: String,
     /// Permissions granted directly.
     #[serde(default)]
-    pub permissions: Vec<String>,
+    permissions: Vec<String>,
     /// Roles granted.
     #[serde(default)]
-    pub roles: Vec<String>,
+    roles: Vec<String>,
 }
 
-/// `[auth.session]`.
+/// `[auth.session]` as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSessionConfig {
+pub(super) struct RawSessionConfig {
     /// At least 32 bytes; the cookie encryption key is derived from it.
-    pub secret: Secret<String>,
-    /// The cookie name after the `__Host-` prefix (default "session").
+    secret: Secret<String>,
+    /// The cookie name after the `__Host-` prefix.
+    #[serde(default = "session_cookie_name")]
+    cookie_name: String,
+    /// "lax" or "strict".
     #[serde(default)]
-    pub cookie_name: Option<String>,
-    /// "lax" (default) or "strict".
+    same_site: Option<String>,
+    /// Lifetime from sign-in, whatever the activity.
+    #[serde(default = "secs::<43200>", with = "duration")]
+    absolute_timeout: Duration,
+    /// Lifetime without requests.
+    #[serde(default = "secs::<1800>", with = "duration")]
+    idle_timeout: Duration,
+    /// Origins allowed to send state-changing requests.
     #[serde(default)]
-    pub same_site: Option<String>,
-    /// Lifetime from sign-in, whatever the activity (default "12h").
+    allowed_origins: Vec<String>,
+    /// Live sessions kept at most (default 100000).
     #[serde(default)]
-    pub absolute_timeout: Option<String>,
-    /// Lifetime without requests (default "30m").
+    max_sessions: Option<usize>,
+    /// Live sessions one subject keeps at most (default 16, at most
+    /// `max_sessions`).
     #[serde(default)]
-    pub idle_timeout: Option<String>,
-    /// Origins (`https://app.example.com`) allowed to send state-changing
-    /// requests; a request whose `Origin` is not listed is refused.
-    #[serde(default)]
-    pub allowed_origins: Vec<String>,
-    /// Live sessions kept at most (default 100000); past it sign-ins fail.
-    #[serde(default)]
-    pub max_sessions: Option<usize>,
-    /// Live sessions one subject keeps at most (default 16); a new sign-in
-    /// past it ends that subject's oldest session.
-    #[serde(default)]
-    pub max_sessions_per_subject: Option<usize>,
+    max_sessions_per_subject: Option<usize>,
 }
 
-/// `[auth.lockout]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLockoutConfig {
-    /// On by default.
-    #[serde(default)]
-    pub enabled: Option<bool>,
-    /// Failures allowed per client or credential within `window` (default 10).
-    #[serde(default)]
-    pub max_failures: Option<u32>,
-    /// The window failures are counted in (default "5m").
-    #[serde(default)]
-    pub window: Option<String>,
-    /// The first lockout's length (default "30s"); each further lockout
-    /// within `window` doubles it.
-    #[serde(default)]
-    pub base_lockout: Option<String>,
-    /// The longest lockout (default "15m").
-    #[serde(default)]
-    pub max_lockout: Option<String>,
+fn session_cookie_name() -> String {
+    "session".to_owned()
+}
+
+/// `[auth.lockout]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawLockoutConfig {
+    enabled: bool,
+    /// Failures allowed per client or credential within `window`.
+    max_failures: u32,
+    #[serde(with = "duration")]
+    window: Duration,
+    /// The first lockout's length; each further lockout within `window`
+    /// doubles it.
+    #[serde(with = "duration")]
+    base_lockout: Duration,
+    #[serde(with = "duration")]
+    max_lockout: Duration,
+}
+
+impl Default for RawLockoutConfig {
+    fn default() -> RawLockoutConfig {
+        let LockoutConfig { enabled, max_failures, window, base_lockout, max_lockout } =
+            LockoutConfig::default();
+        RawLockoutConfig { enabled, max_failures, window, base_lockout, max_lockout }
+    }
 }
 
 /// Validated `[auth]` settings. Build the parts from it:
@@ -243,6 +246,7 @@ pub struct JwtConfig {
     pub(crate) jwks: Option<JwksConfig>,
     pub(crate) issuers: Vec<String>,
     pub(crate) audiences: Vec<String>,
+    pub(crate) lifetime: Duration,
     pub(crate) leeway: Duration,
     pub(crate) max_token_bytes: usize,
     pub(crate) cache_capacity: usize,
@@ -253,51 +257,10 @@ impl JwtConfig {
     pub fn is_enabled(&self) -> bool {
         !self.keys.is_empty() || self.jwks.is_some()
     }
-}
 
-/// A key pinned to one algorithm.
-#[derive(Clone)]
-pub(crate) struct JwtKey {
-    pub(crate) kid: String,
-    pub(crate) algorithm: Algorithm,
-    pub(crate) decoding: DecodingKey,
-    /// HS keys can also sign (token issuing).
-    pub(crate) encoding: Option<EncodingKey>,
-    /// HS keys, prepared once: jsonwebtoken would derive the HMAC key for
-    /// every token, which is a third of an uncached verification.
-    pub(crate) hmac: Option<hmac::Key>,
-}
-
-impl JwtKey {
-    /// Whether `signature` (base64url) signs `message` under this key.
-    /// HMAC tags are compared in constant time by aws-lc.
-    pub(crate) fn verify_signature(&self, message: &str, signature: &str) -> bool {
-        let Some(key) = &self.hmac else {
-            return matches!(
-                jsonwebtoken::crypto::verify(
-                    signature,
-                    message.as_bytes(),
-                    &self.decoding,
-                    self.algorithm
-                ),
-                Ok(true)
-            );
-        };
-        // The longest HMAC tag (HS512) is 64 bytes; a longer one is wrong anyway.
-        let mut tag = [0u8; 64];
-        match URL_SAFE_NO_PAD.decode_slice(signature, &mut tag) {
-            Ok(len) => hmac::verify(key, message.as_bytes(), &tag[..len]).is_ok(),
-            Err(_) => false,
-        }
-    }
-}
-
-impl std::fmt::Debug for JwtKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtKey")
-            .field("kid", &self.kid)
-            .field("algorithm", &self.algorithm)
-            .finish_non_exhaustive()
+    /// How long an issued token is valid (`auth.jwt.lifetime`, default 24h).
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
     }
 }
 
@@ -354,50 +317,35 @@ impl Default for LockoutConfig {
     }
 }
 
-/// `[auth]` as a section of the whole configuration. Loading also reads
-/// the JWKS file, so a missing or broken one is reported with every other
-/// problem (the verifier reads it again when it is built).
-impl crate::config::Section for AuthConfig {
+/// `[auth]` as a section of the whole configuration. Validation also reads
+/// the files the settings name (PEM key files, the JWKS file), so a missing
+/// or broken one is reported with every other problem (the verifier reads
+/// the JWKS file again when it is built).
+impl Section for AuthConfig {
+    const NAME: &'static str = "auth";
     type Raw = RawAuthConfig;
 
-    fn from_raw(raw: RawAuthConfig) -> Result<AuthConfig, Error> {
-        raw.validate_reading(true)
-    }
-}
-
-impl RawAuthConfig {
-    /// Validates every setting into an [`AuthConfig`]. Key files named in
-    /// the settings are read here; the JWKS file is read when the verifier
-    /// is built.
-    ///
-    /// # Errors
-    /// The problem, naming its key; when several tables have problems, one
-    /// error for them all, each problem in its source chain as a
-    /// [`ConfigError`](crate::config::ConfigError).
-    pub fn validate(self) -> Result<AuthConfig, Error> {
-        self.validate_reading(false)
-    }
-
     /// Validates each table on its own, so every table's problem is
-    /// reported at once; with `read_jwks`, checks the JWKS file too.
-    fn validate_reading(self, read_jwks: bool) -> Result<AuthConfig, Error> {
+    /// reported at once; when several tables have problems, one error for
+    /// them all, each problem in its source chain as a [`ConfigError`].
+    fn from_raw(raw: RawAuthConfig) -> Result<AuthConfig, Error> {
         let mut problems = Vec::new();
         let mut roles = RoleMap::new();
-        for (role, permissions) in &self.roles {
+        for (role, permissions) in &raw.roles {
             let set = permission_set(&format!("auth.roles.{role}"), permissions);
             // A role with a bad permission still exists for the keys naming it.
             roles.insert(role.clone(), keep(&mut problems, set).unwrap_or_else(PermissionSet::new));
         }
-        let jwt = jwt_config(self.jwt, &mut problems, read_jwks);
-        let api_keys = keep(&mut problems, api_keys(self.api_keys, &roles));
-        let session = keep(&mut problems, self.session.map(session_config).transpose());
-        let lockout = keep(&mut problems, lockout_config(&self.lockout));
+        let jwt = jwt_config(raw.jwt, &mut problems);
+        let api_keys = keep(&mut problems, api_keys(raw.api_keys, &roles));
+        let session = keep(&mut problems, raw.session.map(session_config).transpose());
+        let lockout = keep(&mut problems, lockout_config(&raw.lockout));
         match (jwt, api_keys, session, lockout) {
             (Some(jwt), Some(api_keys), Some(session), Some(lockout)) if problems.is_empty() => {
                 Ok(AuthConfig { jwt, api_keys, roles, session, lockout })
             }
             _ if problems.len() == 1 => Err(problems.remove(0)),
-            _ => Err(crate::config::ConfigError::new(problems).into()),
+            _ => Err(ConfigError::new(problems).into()),
         }
     }
 }
@@ -411,14 +359,6 @@ fn bad(key: impl Into<String>, why: &'static str) -> Error {
     Error::configuration(key, why)
 }
 
-fn duration(key: &str, raw: Option<&str>, default: Duration) -> Result<Duration, Error> {
-    match raw {
-        None => Ok(default),
-        Some(text) => humantime::parse_duration(text.trim())
-            .map_err(|_| bad(key, "is not a duration such as \"30s\", \"15m\" or \"24h\"")),
-    }
-}
-
 fn permission_set(key: &str, permissions: &[String]) -> Result<PermissionSet, Error> {
     let mut set = PermissionSet::new();
     for (i, text) in permissions.iter().enumerate() {
@@ -430,35 +370,26 @@ fn permission_set(key: &str, permissions: &[String]) -> Result<PermissionSet, Er
     Ok(set)
 }
 
-fn algorithm(key: &str, text: &str) -> Result<Algorithm, Error> {
-    Algorithm::from_str(text).map_err(|_| {
-        bad(key, "is not a supported algorithm (HS256/384/512, RS256/384/512, PS256/384/512, ES256/384, EdDSA)")
-    })
-}
-
-/// The fewest secret bytes for an HS algorithm: the hash's output size
-/// (RFC 7518, section 3.2).
-fn min_hs_secret(algorithm: Algorithm) -> usize {
-    match algorithm {
-        Algorithm::HS384 => 48,
-        Algorithm::HS512 => 64,
-        _ => 32,
-    }
-}
-
-/// `[auth.jwt]`, noting each of its tables' problems; with `read_jwks`,
-/// the JWKS file's too.
-fn jwt_config(raw: RawJwtConfig, problems: &mut Vec<Error>, read_jwks: bool) -> Option<JwtConfig> {
+/// `[auth.jwt]`, noting each of its tables' problems (the JWKS file's too).
+fn jwt_config(raw: RawJwtConfig, problems: &mut Vec<Error>) -> Option<JwtConfig> {
     let keys = keep(problems, jwt_keys(raw.keys));
     let jwks = keep(problems, raw.jwks.map(jwks_config).transpose());
-    if read_jwks && let Some(Some(jwks)) = &jwks {
+    if let Some(Some(jwks)) = &jwks {
         keep(problems, super::jwt::check_jwks_file(jwks));
     }
-    let leeway = keep(problems, leeway(raw.leeway.as_deref()));
-    let max_token_bytes = raw.max_token_bytes.unwrap_or(8192);
-    if !(256..=65_536).contains(&max_token_bytes) {
-        problems.push(bad("auth.jwt.max_token_bytes", "must be between 256 and 65536"));
+    if raw.lifetime < Duration::from_secs(1) || raw.lifetime > MAX_TOKEN_LIFETIME {
+        problems.push(bad("auth.jwt.lifetime", "must be between 1s and 366 days"));
     }
+    if raw.leeway > Duration::from_secs(300) {
+        problems.push(bad("auth.jwt.leeway", "must be at most 5 minutes"));
+    }
+    let max_token_bytes = match usize::try_from(raw.max_token_bytes) {
+        Ok(bytes) if (256..=65_536).contains(&bytes) => bytes,
+        _ => {
+            problems.push(bad("auth.jwt.max_token_bytes", "must be between 256 and 65536"));
+            0
+        }
+    };
     if raw.issuers.iter().any(String::is_empty) {
         problems.push(bad("auth.jwt.issuers", "must not hold an empty issuer"));
     }
@@ -470,142 +401,32 @@ fn jwt_config(raw: RawJwtConfig, problems: &mut Vec<Error>, read_jwks: bool) -> 
         jwks: jwks?,
         issuers: raw.issuers,
         audiences: raw.audiences,
-        leeway: leeway?,
+        lifetime: raw.lifetime,
+        leeway: raw.leeway,
         max_token_bytes,
-        cache_capacity: raw.cache_capacity.unwrap_or(10_000),
+        cache_capacity: raw.cache_capacity,
     })
-}
-
-fn jwt_keys(raw: Vec<RawJwtKey>) -> Result<Vec<JwtKey>, Error> {
-    let mut keys = Vec::with_capacity(raw.len());
-    let mut kids = HashSet::new();
-    for (i, key) in raw.into_iter().enumerate() {
-        let path = format!("auth.jwt.keys[{i}]");
-        if key.kid.is_empty() || key.kid.len() > 128 {
-            return Err(bad(format!("{path}.kid"), "must have 1 to 128 characters"));
-        }
-        if !kids.insert(key.kid.clone()) {
-            return Err(bad(format!("{path}.kid"), "is used by another key"));
-        }
-        keys.push(jwt_key(&path, key)?);
-    }
-    Ok(keys)
 }
 
 fn jwks_config(jwks: RawJwks) -> Result<JwksConfig, Error> {
-    Ok(JwksConfig {
-        check_interval: duration(
-            "auth.jwt.jwks.check_interval",
-            jwks.check_interval.as_deref(),
-            Duration::from_secs(30),
-        )?,
-        min_reload_interval: duration(
-            "auth.jwt.jwks.min_reload_interval",
-            jwks.min_reload_interval.as_deref(),
-            Duration::from_secs(30),
-        )?,
-        default_rsa_algorithm: match jwks.default_rsa_algorithm.as_deref() {
-            None => None,
-            Some(text) => {
-                let key = "auth.jwt.jwks.default_rsa_algorithm";
-                let alg = algorithm(key, text)?;
-                if alg.family() != AlgorithmFamily::Rsa {
-                    return Err(bad(key, "must be an RSA algorithm (RS* or PS*)"));
-                }
-                Some(alg)
+    let default_rsa_algorithm = match jwks.default_rsa_algorithm.as_deref() {
+        None => None,
+        Some(text) => {
+            let key = "auth.jwt.jwks.default_rsa_algorithm";
+            let alg = algorithm(key, text)?;
+            if alg.family() != AlgorithmFamily::Rsa {
+                return Err(bad(key, "must be an RSA algorithm (RS* or PS*)"));
             }
-        },
-        drop_keys_when_unreadable: jwks.drop_keys_when_unreadable.unwrap_or(true),
+            Some(alg)
+        }
+    };
+    Ok(JwksConfig {
+        check_interval: jwks.check_interval,
+        min_reload_interval: jwks.min_reload_interval,
+        default_rsa_algorithm,
+        drop_keys_when_unreadable: jwks.drop_keys_when_unreadable,
         file: jwks.file,
     })
-}
-
-fn leeway(raw: Option<&str>) -> Result<Duration, Error> {
-    let leeway = duration("auth.jwt.leeway", raw, Duration::from_secs(30))?;
-    if leeway > Duration::from_secs(300) {
-        return Err(bad("auth.jwt.leeway", "must be at most 5 minutes"));
-    }
-    Ok(leeway)
-}
-
-fn jwt_key(path: &str, key: RawJwtKey) -> Result<JwtKey, Error> {
-    let alg = algorithm(&format!("{path}.algorithm"), &key.algorithm)?;
-    let given = [key.secret.is_some(), key.public_key.is_some(), key.public_key_file.is_some()];
-    if given.iter().filter(|g| **g).count() != 1 {
-        return Err(bad(path, "needs exactly one of secret, public_key, public_key_file"));
-    }
-    if alg.family() == AlgorithmFamily::Hmac {
-        let Some(secret) = key.secret else {
-            return Err(bad(format!("{path}.secret"), "is required for an HS algorithm"));
-        };
-        let bytes = secret.expose().as_bytes();
-        if bytes.len() < min_hs_secret(alg) {
-            return Err(bad(
-                format!("{path}.secret"),
-                "is shorter than the algorithm's hash (32 bytes for HS256, 48 for HS384, 64 for HS512)",
-            ));
-        }
-        // A PEM block as an HMAC secret is the algorithm-confusion mistake.
-        if secret.expose().contains("-----BEGIN") {
-            return Err(bad(
-                format!("{path}.secret"),
-                "is a PEM key: an HS key needs a random secret",
-            ));
-        }
-        return Ok(JwtKey {
-            kid: key.kid,
-            algorithm: alg,
-            decoding: DecodingKey::from_secret(bytes),
-            encoding: Some(EncodingKey::from_secret(bytes)),
-            hmac: Some(hmac::Key::new(hmac_algorithm(alg), bytes)),
-        });
-    }
-    if key.secret.is_some() {
-        return Err(bad(format!("{path}.secret"), "is only for HS algorithms: give public_key"));
-    }
-    let (pem, pem_key) = match (key.public_key, key.public_key_file) {
-        (Some(pem), _) => (pem.into_bytes(), format!("{path}.public_key")),
-        (None, Some(file)) => {
-            let pem_key = format!("{path}.public_key_file");
-            let pem = std::fs::read(&file).map_err(|err| {
-                let why = format!("cannot be read: {}", io_reason(&err));
-                Error::configuration(pem_key.clone(), why)
-            })?;
-            (pem, pem_key)
-        }
-        (None, None) => return Err(bad(path, "needs public_key or public_key_file")),
-    };
-    Ok(JwtKey {
-        kid: key.kid,
-        algorithm: alg,
-        decoding: public_key(&pem_key, alg, &pem)?,
-        encoding: None,
-        hmac: None,
-    })
-}
-
-/// The HMAC of an HS algorithm.
-fn hmac_algorithm(alg: Algorithm) -> hmac::Algorithm {
-    match alg {
-        Algorithm::HS384 => hmac::HMAC_SHA384,
-        Algorithm::HS512 => hmac::HMAC_SHA512,
-        _ => hmac::HMAC_SHA256,
-    }
-}
-
-/// A PEM public key for `alg`'s family; private keys are refused.
-fn public_key(key: &str, alg: Algorithm, pem: &[u8]) -> Result<DecodingKey, Error> {
-    if pem.windows(11).any(|w| w == b"PRIVATE KEY") {
-        return Err(bad(key, "holds a private key: give the public key only"));
-    }
-    let parsed = match alg.family() {
-        AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(pem),
-        AlgorithmFamily::Ec => DecodingKey::from_ec_pem(pem),
-        AlgorithmFamily::Ed => DecodingKey::from_ed_pem(pem),
-        AlgorithmFamily::Hmac => return Err(bad(key, "an HS algorithm takes a secret")),
-    };
-    parsed
-        .map_err(|err| bad(key, "is not a PEM public key of the algorithm's type").with_source(err))
 }
 
 fn api_keys(raw: Vec<RawApiKey>, roles: &RoleMap) -> Result<Vec<ApiKeyEntry>, Error> {
@@ -643,7 +464,7 @@ fn session_config(raw: RawSessionConfig) -> Result<SessionConfig, Error> {
     if raw.secret.expose().len() < 32 {
         return Err(bad("auth.session.secret", "is shorter than 32 bytes"));
     }
-    let name = raw.cookie_name.unwrap_or_else(|| "session".to_owned());
+    let name = raw.cookie_name;
     if name.is_empty()
         || name.len() > 64
         || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
@@ -655,16 +476,7 @@ fn session_config(raw: RawSessionConfig) -> Result<SessionConfig, Error> {
         Some("strict") => true,
         Some(_) => return Err(bad("auth.session.same_site", "must be \"lax\" or \"strict\"")),
     };
-    let absolute_timeout = duration(
-        "auth.session.absolute_timeout",
-        raw.absolute_timeout.as_deref(),
-        Duration::from_secs(12 * 3600),
-    )?;
-    let idle_timeout = duration(
-        "auth.session.idle_timeout",
-        raw.idle_timeout.as_deref(),
-        Duration::from_secs(1800),
-    )?;
+    let (absolute_timeout, idle_timeout) = (raw.absolute_timeout, raw.idle_timeout);
     if idle_timeout.is_zero() || absolute_timeout < idle_timeout {
         return Err(bad(
             "auth.session.idle_timeout",
@@ -672,13 +484,7 @@ fn session_config(raw: RawSessionConfig) -> Result<SessionConfig, Error> {
         ));
     }
     for (i, origin) in raw.allowed_origins.iter().enumerate() {
-        let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
-            && !origin.ends_with('/')
-            && origin
-                .split("://")
-                .nth(1)
-                .is_some_and(|host| !host.is_empty() && !host.contains('/'));
-        if !ok {
+        if !is_origin(origin) {
             return Err(bad(
                 format!("auth.session.allowed_origins[{i}]"),
                 "is not an origin such as \"https://app.example.com\"",
@@ -709,21 +515,12 @@ fn session_config(raw: RawSessionConfig) -> Result<SessionConfig, Error> {
 }
 
 fn lockout_config(raw: &RawLockoutConfig) -> Result<LockoutConfig, Error> {
-    let default = LockoutConfig::default();
     let config = LockoutConfig {
-        enabled: raw.enabled.unwrap_or(default.enabled),
-        max_failures: raw.max_failures.unwrap_or(default.max_failures),
-        window: duration("auth.lockout.window", raw.window.as_deref(), default.window)?,
-        base_lockout: duration(
-            "auth.lockout.base_lockout",
-            raw.base_lockout.as_deref(),
-            default.base_lockout,
-        )?,
-        max_lockout: duration(
-            "auth.lockout.max_lockout",
-            raw.max_lockout.as_deref(),
-            default.max_lockout,
-        )?,
+        enabled: raw.enabled,
+        max_failures: raw.max_failures,
+        window: raw.window,
+        base_lockout: raw.base_lockout,
+        max_lockout: raw.max_lockout,
     };
     if config.max_failures == 0 {
         return Err(bad("auth.lockout.max_failures", "must be at least 1"));
@@ -744,8 +541,7 @@ fn lockout_config(raw: &RawLockoutConfig) -> Result<LockoutConfig, Error> {
 /// `******`, keys by id and algorithm, key material never.
 impl serde::Serialize for AuthConfig {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        const MASK: &str = "******";
-        let secs = |d: Duration| humantime::format_duration(d).to_string();
+        let secs = format_duration;
         let keys: Vec<serde_json::Value> = self
             .jwt
             .keys
@@ -769,8 +565,9 @@ impl serde::Serialize for AuthConfig {
                 })),
                 "issuers": self.jwt.issuers,
                 "audiences": self.jwt.audiences,
+                "lifetime": secs(self.jwt.lifetime),
                 "leeway": secs(self.jwt.leeway),
-                "max_token_bytes": self.jwt.max_token_bytes,
+                "max_token_bytes": format_byte_size(self.jwt.max_token_bytes as u64),
                 "cache_capacity": self.jwt.cache_capacity,
             },
             "api_keys": self.api_keys.iter().map(|k| serde_json::json!({
@@ -779,7 +576,7 @@ impl serde::Serialize for AuthConfig {
             })).collect::<Vec<_>>(),
             "roles": roles,
             "session": self.session.as_ref().map(|s| serde_json::json!({
-                "secret": MASK,
+                "secret": s.secret,
                 "cookie_name": s.cookie_name,
                 "same_site": if s.same_site_strict { "strict" } else { "lax" },
                 "absolute_timeout": secs(s.absolute_timeout),
@@ -806,19 +603,20 @@ mod tests {
 
     #[test]
     fn printing_the_settings_shows_no_secret() {
-        let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+        let config = AuthConfig::from_value(serde_json::json!({
             "jwt": {"keys": [{"kid": "k", "algorithm": "HS256", "secret": "canary-jwt-secret-0123456789-abcdef"}]},
             "session": {"secret": "canary-session-secret-0123456789-abc"},
             "roles": {"clerk": ["orders:*"]},
         }))
-        .expect("raw");
-        let config = raw.validate().expect("valid");
+        .expect("valid");
         let shown = format!("{} {config:?}", serde_json::to_string(&config).expect("serializes"));
         assert!(!shown.contains("canary"), "{shown}");
         assert!(shown.contains("******"));
         let value = serde_json::to_value(&config).expect("serializes");
         assert_eq!(value["jwt"]["keys"][0]["secret"], "******");
         assert_eq!(value["jwt"]["leeway"], "30s");
+        assert_eq!(value["jwt"]["lifetime"], "24h");
+        assert_eq!(value["session"]["secret"], MASK);
         assert_eq!(value["roles"]["clerk"][0], "orders:*");
     }
 }

@@ -35,13 +35,14 @@
 //!
 //! ```
 //! use std::net::{IpAddr, Ipv4Addr};
-//! use rampart::auth::{LockKey, Lockout, RawAuthConfig};
+//! use rampart::auth::{AuthConfig, LockKey, Lockout};
+//! use rampart::config::Section;
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+//! let config = AuthConfig::from_value(serde_json::json!({
 //!     "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"}
 //! })).unwrap();
-//! let lockout = Lockout::memory(raw.validate().unwrap().lockout()).unwrap();
+//! let lockout = Lockout::memory(config.lockout()).unwrap();
 //! let client = [LockKey::Client(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9)))];
 //! for _ in 0..4 {
 //!     assert!(lockout.check(&client).await.is_ok());

@@ -12,22 +12,25 @@
 //! - [`Lockout`]: repeated failures per client and per credential lock
 //!   them out for a growing time, through the rate-limit backend.
 //!
-//! Settings come from [`RawAuthConfig`] (the `[auth]` table), validated once
-//! into an [`AuthConfig`]. Failures are [`Error`]s: `Authentication` (401,
-//! with a `WWW-Authenticate` challenge carrying an RFC 6750 error code),
-//! `Authorization` (403, listing the required permissions).
+//! Settings come from the `[auth]` table, validated once into an
+//! [`AuthConfig`] (by the configuration loader, or
+//! [`Section::from_value`](crate::config::Section::from_value)). Failures
+//! are [`Error`]s: `Authentication` (401, with a `WWW-Authenticate`
+//! challenge carrying an RFC 6750 error code), `Authorization` (403,
+//! listing the required permissions).
 //!
 //! ```
 //! use std::sync::Arc;
-//! use rampart::auth::{ApiKeyStore, NewApiKey, RawAuthConfig, require};
+//! use rampart::auth::{ApiKeyStore, AuthConfig, NewApiKey, require};
+//! use rampart::config::Section;
 //!
 //! let key = NewApiKey::generate().unwrap();
-//! let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+//! let config = AuthConfig::from_value(serde_json::json!({
 //!     "roles": { "clerk": ["orders:*"] },
 //!     "api_keys": [{ "id": key.id(), "name": "billing-job",
 //!                    "hash": key.hash().to_string(), "roles": ["clerk"] }]
 //! })).unwrap();
-//! let keys = ApiKeyStore::new(&raw.validate().unwrap());
+//! let keys = ApiKeyStore::new(&config);
 //!
 //! let principal = keys.verify(key.expose()).unwrap();
 //! assert!(principal.authorize(&require("orders:write")).is_ok());
@@ -37,7 +40,7 @@
 
 pub mod api_key;
 pub mod authenticator;
-pub mod config;
+mod config;
 pub mod jwt;
 pub mod lockout;
 pub mod permission;
@@ -48,10 +51,7 @@ pub use api_key::{ApiKeyHash, ApiKeyStore, NewApiKey, looks_like_api_key};
 #[cfg(feature = "http")]
 pub(crate) use authenticator::Presented;
 pub use authenticator::{API_KEY_HEADER, Authenticated, Authenticator};
-pub use config::{
-    AuthConfig, JwtConfig, LockoutConfig, RawApiKey, RawAuthConfig, RawJwks, RawJwtConfig,
-    RawJwtKey, RawLockoutConfig, RawSessionConfig, SessionConfig,
-};
+pub use config::{AuthConfig, JwtConfig, LockoutConfig, SessionConfig};
 pub use jwt::{JwtVerifier, TokenIssuer};
 pub use lockout::{LockKey, Lockout};
 pub use permission::{Permission, PermissionSet, Requirement, RoleMap, all_of, any_of, require};

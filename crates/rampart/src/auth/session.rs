@@ -24,13 +24,14 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use rampart::auth::{PermissionSet, RawAuthConfig, SessionManager};
+//! use rampart::auth::{AuthConfig, PermissionSet, SessionManager};
 //! use rampart::clock::SystemClock;
+//! use rampart::config::Section;
 //!
-//! let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+//! let config = AuthConfig::from_value(serde_json::json!({
 //!     "session": { "secret": "a-session-secret-of-at-least-32-bytes" }
 //! })).unwrap();
-//! let sessions = SessionManager::new(&raw.validate().unwrap()).unwrap();
+//! let sessions = SessionManager::new(&config).unwrap();
 //!
 //! let perms = PermissionSet::parse(["orders:read"]).unwrap();
 //! let login = sessions.start("alice", vec![], perms).unwrap();

@@ -1,46 +1,78 @@
-//! Loading: defaults ← a TOML file ← environment variables, with the source
-//! of every value kept, so each problem and each effective setting can say
-//! where it came from.
+//! Loading: defaults ← a file (TOML or JSON) ← environment variables, with
+//! the source of every value kept, so each problem and each effective
+//! setting can say where it came from.
 
+use std::any::Any;
 use std::collections::HashMap;
-use std::fmt;
 use std::path::PathBuf;
 
-use figment::error::{Actual, Kind};
-use figment::value::{Dict, Map, Value};
-use figment::{Figment, Metadata, Provider};
+use figment::Figment;
+use figment::error::Kind;
+use figment::value::{Dict, Value};
+use serde::de::DeserializeOwned;
 
-use super::{Config, MASK, Profile, RawConfig, TOP_LEVEL_KEYS, checks, paths, section_errors};
+use super::origin::{Layer, Origin, Setting};
+use super::parse::Format;
+use super::problems::{Problems, every_error};
+use super::{
+    Config, MOVED_KEYS, Profile, RawConfig, TOP_LEVEL_KEYS, checks, paths, section_errors,
+    section_problems,
+};
 use crate::error::{Error, io_reason};
+use crate::settings::{ConfigError, Section, printable, problem};
 
 /// The default prefix of configuration variables: `RAMPART_RATE_LIMIT__REQUESTS`
 /// sets `rate_limit.requests`.
 pub const DEFAULT_ENV_PREFIX: &str = "RAMPART_";
 
-const FILE_PROVIDER: &str = "file";
-const ENV_PROVIDER: &str = "environment";
+/// The variable that, when set, replaces `telemetry.filter`: the convention
+/// of Rust programs.
+const RUST_LOG: &str = "RUST_LOG";
 
-/// Builds a [`Config`] from layers: defaults, then a TOML file, then
-/// environment variables; later layers win.
+/// Builds a [`Config`] from layers: defaults, then a file, then environment
+/// variables; later layers win.
+///
+/// The file is TOML, or JSON when its name ends in `.json` (the same keys,
+/// and the same errors with the key and the line).
 ///
 /// Variables are `<PREFIX><KEY>` with `__` between nested keys
 /// (`RAMPART_CORS__ALLOWED_ORIGINS='["https://app.example"]'`); names are
 /// case-insensitive. A variable whose first key is not a top-level key of
-/// the configuration is left alone (orchestrators set variables such as
-/// `RAMPART_PORT` on their own); a variable inside a known table that names
-/// no key is an error, like an unknown key in the file.
+/// the configuration (nor a section registered with [`Loader::section`]) is
+/// left alone (orchestrators set variables such as `RAMPART_PORT` on their
+/// own); a variable inside a known table that names no key is an error, like
+/// an unknown key in the file. `RUST_LOG`, when set, replaces
+/// `telemetry.filter`, whatever the file and `RAMPART_TELEMETRY__FILTER` say.
 #[derive(Debug, Clone)]
 pub struct Loader {
     file: Option<FileInput>,
     env_prefix: String,
     env: Option<Vec<(String, String)>>,
     profile: Option<Profile>,
+    sections: Vec<AppSection>,
 }
 
 #[derive(Debug, Clone)]
 enum FileInput {
     Path(PathBuf),
-    Text { name: String, text: String },
+    Text { name: String, text: String, format: Format },
+}
+
+/// An application's own section: its table's name, and the function that
+/// reads and validates it.
+#[derive(Debug, Clone)]
+struct AppSection {
+    name: &'static str,
+    load: LoadSection,
+}
+
+type LoadSection = fn(&Origin, &str, &mut Problems) -> Option<SectionValue>;
+
+/// An application's section as loaded: the value, and how it prints.
+#[derive(Debug)]
+struct SectionValue {
+    value: Box<dyn Any + Send + Sync>,
+    shown: serde_json::Value,
 }
 
 impl Default for Loader {
@@ -52,10 +84,17 @@ impl Default for Loader {
 impl Loader {
     /// Defaults and the process environment with prefix `RAMPART_`.
     pub fn new() -> Loader {
-        Loader { file: None, env_prefix: DEFAULT_ENV_PREFIX.to_owned(), env: None, profile: None }
+        Loader {
+            file: None,
+            env_prefix: DEFAULT_ENV_PREFIX.to_owned(),
+            env: None,
+            profile: None,
+            sections: Vec::new(),
+        }
     }
 
-    /// Reads the TOML file at `path`; it must exist.
+    /// Reads the file at `path`, which must exist: JSON when its name ends
+    /// in `.json`, TOML otherwise.
     #[must_use]
     pub fn file(mut self, path: impl Into<PathBuf>) -> Loader {
         self.file = Some(FileInput::Path(path.into()));
@@ -66,7 +105,16 @@ impl Loader {
     /// embedded in a program, and tests).
     #[must_use]
     pub fn toml_text(mut self, name: impl Into<String>, text: impl Into<String>) -> Loader {
-        self.file = Some(FileInput::Text { name: name.into(), text: text.into() });
+        self.file =
+            Some(FileInput::Text { name: name.into(), text: text.into(), format: Format::Toml });
+        self
+    }
+
+    /// Uses `text` as a JSON file, reported as `name`.
+    #[must_use]
+    pub fn json_text(mut self, name: impl Into<String>, text: impl Into<String>) -> Loader {
+        self.file =
+            Some(FileInput::Text { name: name.into(), text: text.into(), format: Format::Json });
         self
     }
 
@@ -96,65 +144,83 @@ impl Loader {
         self
     }
 
+    /// Registers the application's own section `T`, read from the table
+    /// `T::NAME` (absent: `T::Raw::default()`). It is loaded like rampart's
+    /// sections: unknown keys and bad values are problems with their key
+    /// and line, variables (`RAMPART_<NAME>__KEY`) override it, and
+    /// `config show` lists it (secrets masked). Read it back with
+    /// [`Loaded::section`].
+    ///
+    /// ```
+    /// use rampart::config::{Loader, Section};
+    /// use rampart::Error;
+    ///
+    /// #[derive(Debug, Clone, serde::Serialize)]
+    /// struct Shop { currency: String }
+    ///
+    /// #[derive(Debug, Default, serde::Deserialize)]
+    /// #[serde(default, deny_unknown_fields)]
+    /// struct RawShop { currency: Option<String> }
+    ///
+    /// impl Section for Shop {
+    ///     const NAME: &'static str = "shop";
+    ///     type Raw = RawShop;
+    ///     fn from_raw(raw: RawShop) -> Result<Shop, Error> {
+    ///         let currency = raw.currency.unwrap_or_else(|| "EUR".into());
+    ///         if currency.len() != 3 {
+    ///             return Err(Error::configuration("shop.currency", "must be an ISO 4217 code"));
+    ///         }
+    ///         Ok(Shop { currency })
+    ///     }
+    /// }
+    ///
+    /// let loader = Loader::new().section::<Shop>().env_vars([("RAMPART_SHOP__CURRENCY", "USD")]);
+    /// let loaded = loader.toml_text("app.toml", "[shop]\ncurrency = \"GBP\"\n").load().unwrap();
+    /// assert_eq!(loaded.section::<Shop>().unwrap().currency, "USD");
+    ///
+    /// let err = Loader::new().section::<Shop>()
+    ///     .toml_text("app.toml", "[shop]\ncurency = \"GBP\"\n")
+    ///     .env_vars(None::<(String, String)>)
+    ///     .load()
+    ///     .unwrap_err();
+    /// assert_eq!(err.to_string(), "shop.curency: is not a known key (expected one of: currency) (app.toml:2)");
+    /// ```
+    #[must_use]
+    pub fn section<T: Section + Send + Sync + 'static>(mut self) -> Loader {
+        self.sections.retain(|section| section.name != T::NAME);
+        self.sections.push(AppSection { name: T::NAME, load: load_section::<T> });
+        self
+    }
+
     /// Loads, validates, and runs the production checks.
     ///
     /// # Errors
     /// Every problem found, each naming its key and source: an unreadable
-    /// file, bad TOML, an unknown key, a wrong type, a value out of range,
-    /// a file the configuration names that cannot be read, and in the
+    /// file, bad TOML or JSON, an unknown key, a wrong type, a value out of
+    /// range, a file the configuration names that cannot be read, and in the
     /// production profile every insecure setting. All of them at once: a
     /// value of the wrong type is left out (its default stands in) and the
     /// rest is still validated and checked, so one run reports everything
-    /// (except after bad TOML, which leaves nothing to read).
+    /// (except after a syntax error, which leaves nothing to read).
     pub fn load(&self) -> Result<Loaded, ConfigError> {
-        let mut origin = Origin { profile_forced: self.profile.is_some(), ..Origin::default() };
-        let mut figment = Figment::new();
-        if let Some(file) = &self.file {
-            let (name, text) = match file {
-                FileInput::Path(path) => {
-                    let name = path.display().to_string();
-                    let text = std::fs::read_to_string(path).map_err(|e| {
-                        ConfigError::from(Error::configuration(
-                            "",
-                            format!("cannot read the configuration file {name}: {}", io_reason(&e)),
-                        ))
-                    })?;
-                    (name, text)
-                }
-                FileInput::Text { name, text } => (name.clone(), text.clone()),
-            };
-            let mut dict = parse_toml(&name, &text, &mut origin.lines)?;
-            if let FileInput::Path(path) = file {
-                paths::resolve(&mut dict, path.parent().unwrap_or(std::path::Path::new("")));
-            }
-            origin.file = Some(name);
-            figment = figment.merge(Layer { dict, name: FILE_PROVIDER });
-        }
-        let dict = self.env_layer(&mut origin.vars)?;
-        figment = figment.merge(Layer { dict, name: ENV_PROVIDER });
-        origin.figment = figment;
-
+        let origin = self.read_layers()?;
         let mut problems = Problems::default();
-        let mut raw: RawConfig = match origin.figment.extract_lossy() {
-            Ok(raw) => raw,
+        let (extra, unknown) = self.top_level_tables(&origin);
+        let raw: Option<RawConfig> = match origin.figment.extract_lossy() {
+            Ok(raw) => Some(raw),
             Err(first) => {
-                // Extraction stops at the first error: read each table for all
-                // of its problems, and look at every top-level key too.
-                let unknown = origin.figment.extract::<Dict>().unwrap_or_default().into_keys();
-                let unknown = unknown
-                    .filter(|key| !TOP_LEVEL_KEYS.contains(&key.as_str()))
-                    .map(|key| figment::Error::from(Kind::UnknownField(key, TOP_LEVEL_KEYS)));
-                for err in first.into_iter().chain(section_errors(&origin.figment)).chain(unknown) {
+                // Extraction stops at the first error: read each table for
+                // all of its problems.
+                for err in first.into_iter().chain(section_errors(&origin.figment)) {
                     problems.add(origin.rewrite(&err));
                 }
                 // Go on without the values that did not read, so the checks
                 // below report their problems in this same run.
-                match every_error::<RawConfig>(&origin.figment).1 {
-                    Some(raw) => raw,
-                    None => return Err(ConfigError { problems: problems.0 }),
-                }
+                every_error::<RawConfig>(&origin.figment).1
             }
         };
+        unknown.into_iter().for_each(|problem| problems.add(problem));
+        let Some(mut raw) = raw else { return Err(ConfigError::new(problems.0)) };
         if let Some(profile) = self.profile {
             raw.profile = profile;
         }
@@ -162,6 +228,11 @@ impl Loader {
         for problem in &invalid {
             problems.add(origin.locate(&origin.masked(problem)));
         }
+        let sections: Vec<(&'static str, Option<SectionValue>)> = self
+            .sections
+            .iter()
+            .map(|section| (section.name, (section.load)(&origin, section.name, &mut problems)))
+            .collect();
         let findings: Vec<Error> =
             config.iter().flat_map(checks::findings).map(|f| origin.locate(&f)).collect();
         // In production the findings are problems; in development, warnings.
@@ -171,16 +242,100 @@ impl Loader {
         } else {
             findings
         };
-        match config {
-            Some(config) if problems.0.is_empty() => {
-                let settings = origin.settings(&config);
-                Ok(Loaded { config, warnings, settings })
+        let Some(config) = config.filter(|_| problems.0.is_empty()) else {
+            return Err(ConfigError::new(problems.0));
+        };
+        let mut shown = serde_json::to_value(&config).unwrap_or_default();
+        let mut loaded_sections = Vec::with_capacity(sections.len());
+        // No problem was found, so each section loaded.
+        for (name, section) in sections {
+            let Some(section) = section else { continue };
+            if let Some(table) = shown.as_object_mut() {
+                table.insert(name.to_owned(), section.shown);
             }
-            _ => Err(ConfigError { problems: problems.0 }),
+            loaded_sections.push(section.value);
         }
+        let settings = origin.settings(&shown);
+        Ok(Loaded { config, warnings, settings, sections: loaded_sections, extra, origin })
     }
 
-    /// The configuration variables, nested by `__`, as one table.
+    /// The file and the variables as layers, with where each value came from.
+    fn read_layers(&self) -> Result<Origin, ConfigError> {
+        let mut origin = Origin { profile_forced: self.profile.is_some(), ..Origin::default() };
+        let mut figment = Figment::new();
+        if let Some(file) = &self.file {
+            let (name, text, format) = match file {
+                FileInput::Path(path) => {
+                    let name = path.display().to_string();
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        ConfigError::from(Error::configuration(
+                            "",
+                            format!("cannot read the configuration file {name}: {}", io_reason(&e)),
+                        ))
+                    })?;
+                    (name, text, Format::of(path))
+                }
+                FileInput::Text { name, text, format } => (name.clone(), text.clone(), *format),
+            };
+            let mut dict = format.parse(&name, &text, &mut origin.lines)?;
+            if let FileInput::Path(path) = file {
+                paths::resolve(&mut dict, path.parent().unwrap_or(std::path::Path::new("")));
+            }
+            origin.file = Some(name);
+            figment = figment.merge(Layer::file(dict));
+        }
+        let dict = self.env_layer(&mut origin.vars)?;
+        origin.figment = figment.merge(Layer::env(dict));
+        Ok(origin)
+    }
+
+    /// Sorts the top-level keys that are not rampart's own: the
+    /// application's tables (returned first), and problems: a key that
+    /// moved, a registered name taken by rampart, a value that is not a
+    /// table, a table named nearly as one of rampart's.
+    fn top_level_tables(&self, origin: &Origin) -> (Vec<String>, Vec<Error>) {
+        let (mut extra, mut problems) = (Vec::new(), Vec::new());
+        for section in &self.sections {
+            if TOP_LEVEL_KEYS.contains(&section.name) {
+                problems.push(Error::configuration(
+                    printable(section.name),
+                    "is one of rampart's own keys: register the application's section under another name",
+                ));
+            }
+        }
+        let top = origin.figment.extract::<Dict>().unwrap_or_default();
+        for (key, value) in top {
+            if TOP_LEVEL_KEYS.contains(&key.as_str()) || self.is_registered(&key) {
+                continue;
+            }
+            let moved = MOVED_KEYS.iter().find(|(old, _)| *old == key);
+            let near = TOP_LEVEL_KEYS.iter().find(|known| nearly_equal(known, &key));
+            let problem = match (moved, near, &value) {
+                (Some((_, why)), _, _) => Error::configuration(printable(&key), *why),
+                (None, Some(near), Value::Dict(..)) => Error::configuration(
+                    printable(&key),
+                    format!(
+                        "is not a known key: did you mean {near}? (an application's own table \
+                         needs a name unlike rampart's)"
+                    ),
+                ),
+                (None, None, Value::Dict(..)) => {
+                    extra.push(key);
+                    continue;
+                }
+                _ => problem(&figment::Error::from(Kind::UnknownField(key, TOP_LEVEL_KEYS))),
+            };
+            problems.push(origin.locate(&problem));
+        }
+        (extra, problems)
+    }
+
+    fn is_registered(&self, name: &str) -> bool {
+        self.sections.iter().any(|section| section.name == name)
+    }
+
+    /// The configuration variables, nested by `__`, as one table; `RUST_LOG`
+    /// as `telemetry.filter`.
     fn env_layer(&self, names: &mut HashMap<String, String>) -> Result<Dict, ConfigError> {
         let vars: Vec<(String, Result<String, ()>)> = match &self.env {
             Some(vars) => vars.iter().map(|(k, v)| (k.clone(), Ok(v.clone()))).collect(),
@@ -191,11 +346,20 @@ impl Loader {
         let prefix = self.env_prefix.to_ascii_lowercase();
         let mut dict = Dict::new();
         let mut problems = Vec::new();
+        let mut rust_log = None;
         for (var, value) in vars {
+            if var == RUST_LOG {
+                rust_log = Some(value);
+                continue;
+            }
             let lower = var.to_ascii_lowercase();
             let Some(rest) = lower.strip_prefix(&prefix) else { continue };
             let path: Vec<&str> = rest.split("__").collect();
-            if !TOP_LEVEL_KEYS.contains(&path[0]) {
+            let first = path[0];
+            if !TOP_LEVEL_KEYS.contains(&first)
+                && !self.is_registered(first)
+                && !MOVED_KEYS.iter().any(|(old, _)| *old == first)
+            {
                 continue;
             }
             let key = path.join(".");
@@ -223,94 +387,50 @@ impl Loader {
             insert_path(&mut dict, &path, parsed);
             names.insert(key, var);
         }
-        if problems.is_empty() { Ok(dict) } else { Err(ConfigError { problems }) }
-    }
-}
-
-/// Parses TOML into a table, recording the line of every key. A syntax
-/// error is reported by position only: the parser's excerpt of the line
-/// would show the value.
-fn parse_toml(
-    name: &str,
-    text: &str,
-    lines: &mut HashMap<String, usize>,
-) -> Result<Dict, ConfigError> {
-    let syntax_error = |span: Option<std::ops::Range<usize>>, why: &str| {
-        let at = span.map_or(0, |s| s.start);
-        let line = line_of(text, at);
-        let column = at - text[..at].rfind('\n').map_or(0, |nl| nl + 1) + 1;
-        ConfigError::from(Error::configuration(
-            "",
-            format!("{name}:{line}:{column}: invalid TOML: {why}"),
-        ))
-    };
-    let doc = toml::de::DeTable::parse(text)
-        .map_err(|e| syntax_error(e.span(), first_line(e.message())))?;
-    record_lines(doc.get_ref(), "", text, lines);
-    toml::from_str::<Dict>(text).map_err(|e| syntax_error(e.span(), "unreadable value"))
-}
-
-fn first_line(message: &str) -> &str {
-    message.lines().next().unwrap_or("").trim()
-}
-
-/// Joins figment's path segments the way keys are named everywhere else:
-/// figment gives an array index as a segment (`keys.1.secret`), rampart
-/// writes `keys[1].secret`.
-fn key_path(segments: &[String]) -> String {
-    let mut key = String::new();
-    for segment in segments {
-        if !key.is_empty() && is_index(segment) {
-            key.push('[');
-            key.push_str(segment);
-            key.push(']');
-        } else {
-            if !key.is_empty() {
-                key.push('.');
+        match rust_log {
+            // Set but empty means "not set", as tracing's EnvFilter reads it.
+            Some(Ok(filter)) if filter.trim().is_empty() => {}
+            Some(Ok(filter)) => {
+                insert_path(&mut dict, &["telemetry", "filter"], Value::from(filter));
+                names.insert("telemetry.filter".to_owned(), RUST_LOG.to_owned());
             }
-            key.push_str(segment);
+            Some(Err(())) => problems.push(Error::configuration(
+                "telemetry.filter",
+                format!("is not valid UTF-8 (env {RUST_LOG})"),
+            )),
+            None => {}
         }
+        if problems.is_empty() { Ok(dict) } else { Err(ConfigError::new(problems)) }
     }
-    key
 }
 
-/// Whether a figment path segment is an array index.
-fn is_index(segment: &str) -> bool {
-    !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
-}
-
-fn record_lines(
-    table: &toml::de::DeTable<'_>,
-    prefix: &str,
-    text: &str,
-    lines: &mut HashMap<String, usize>,
-) {
-    for (key, value) in table {
-        let path = if prefix.is_empty() {
-            key.get_ref().to_string()
-        } else {
-            format!("{prefix}.{}", key.get_ref())
-        };
-        lines.insert(path.clone(), line_of(text, key.span().start));
-        match value.get_ref() {
-            toml::de::DeValue::Table(inner) => record_lines(inner, &path, text, lines),
-            toml::de::DeValue::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let item_path = format!("{path}[{i}]");
-                    lines.insert(item_path.clone(), line_of(text, item.span().start));
-                    // Arrays of tables ([[auth.jwt.keys]]): each key of each entry.
-                    if let toml::de::DeValue::Table(inner) = item.get_ref() {
-                        record_lines(inner, &item_path, text, lines);
-                    }
-                }
+/// Whether `name`, not one of rampart's keys, looks like a mistyped `known`:
+/// the same but for case, or, for a name of five letters or more, one edit
+/// away (a letter added, dropped, changed, or two swapped). Shorter names
+/// are too close to ordinary words (`core` and `cors`, `oauth` and `auth`).
+fn nearly_equal(known: &str, name: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) =
+        (known.chars().collect(), name.to_lowercase().chars().collect());
+    if a == b {
+        return true;
+    }
+    if a.len() < 5 || a.len().abs_diff(b.len()) > 1 {
+        return false;
+    }
+    // Optimal string alignment distance, stopped as soon as it exceeds one.
+    let mut rows = vec![(0..=b.len()).collect::<Vec<usize>>()];
+    for i in 1..=a.len() {
+        let mut row = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            row[j] = (rows[i - 1][j] + 1).min(row[j - 1] + 1).min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                row[j] = row[j].min(rows[i - 2][j - 2] + 1);
             }
-            _ => {}
         }
+        rows.push(row);
     }
+    rows[a.len()][b.len()] <= 1
 }
 
 fn insert_path(dict: &mut Dict, path: &[&str], value: Value) {
@@ -331,388 +451,48 @@ fn insert_path(dict: &mut Dict, path: &[&str], value: Value) {
     }
 }
 
-/// A key or variable name with control characters escaped, safe to print.
-fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| if c.is_control() { c.escape_default().collect() } else { vec![c] })
-        .collect()
-}
-
-/// The problems found so far, one per key: a problem is left out when one
-/// already reported concerns the same key, or a table holding it or held by
-/// it (a value of the wrong type, replaced by its default, must not be
-/// reported again by the checks that then see the default).
-#[derive(Default)]
-struct Problems(Vec<Error>);
-
-impl Problems {
-    fn add(&mut self, problem: Error) {
-        let key = problem.config_key().unwrap_or("");
-        if !self.0.iter().any(|p| keys_overlap(p.config_key().unwrap_or(""), key)) {
-            self.0.push(problem);
-        }
-    }
-}
-
-/// Whether `a` and `b` are the same key, or one holds the other
-/// (`tls` and `tls.cert_path`, `keys` and `keys[0].kid`). The empty key (a
-/// problem with the file itself) overlaps only itself.
-fn keys_overlap(a: &str, b: &str) -> bool {
-    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    long.strip_prefix(short).is_some_and(|rest| {
-        rest.is_empty() || (!short.is_empty() && (rest.starts_with('.') || rest.starts_with('[')))
-    })
-}
-
-/// One layer of values, named for the source it came from.
-struct Layer {
-    dict: Dict,
-    name: &'static str,
-}
-
-/// The most problems reported for one table.
-const MAX_PROBLEMS_PER_TABLE: usize = 32;
-
-/// Every problem in one table, not only the first one serde stops at: each
-/// problem's key is taken out and the table read again, until it reads or
-/// a problem has no key to take out (a missing one). Returns the problems,
-/// and the table read without the keys taken out, when it then reads.
-pub(super) fn every_error<T: serde::de::DeserializeOwned>(
-    table: &Figment,
-) -> (Vec<figment::Error>, Option<T>) {
-    let mut dict = match table.extract::<Dict>() {
-        Ok(dict) => dict,
-        Err(err) => return (err.into_iter().collect(), None),
+/// Reads and validates the application's section `T` from its table `name`
+/// (`T::NAME`), noting its problems; the section when it has none.
+fn load_section<T: Section + Send + Sync + 'static>(
+    origin: &Origin,
+    name: &str,
+    problems: &mut Problems,
+) -> Option<SectionValue> {
+    let (found, raw) = if origin.figment.contains(name) {
+        every_error::<T::Raw>(&origin.figment.focus(name))
+    } else {
+        (Vec::new(), Some(T::Raw::default()))
     };
-    let mut errors: Vec<figment::Error> = Vec::new();
-    let mut removed: Vec<Vec<String>> = Vec::new();
-    while errors.len() < MAX_PROBLEMS_PER_TABLE {
-        let attempt = Figment::from(Layer { dict: dict.clone(), name: FILE_PROVIDER });
-        let found = match attempt.extract_lossy::<T>() {
-            Ok(value) => return (errors, Some(value)),
-            Err(found) => found,
-        };
-        let mut progress = false;
-        for err in found {
-            let mut path = err.path.clone();
-            match &err.kind {
-                Kind::UnknownField(name, _) if path.last() != Some(name) => path.push(name.clone()),
-                // Taken out by an earlier round: not the user's doing. The
-                // table that now misses it goes too, so the rest still reads.
-                Kind::MissingField(name)
-                    if removed
-                        .iter()
-                        .any(|r| r.split_last() == Some((&name.to_string(), &path))) =>
-                {
-                    if remove_at(&mut dict, &path) {
-                        removed.push(path);
-                        progress = true;
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-            // An array item's problem takes out the whole array, so the
-            // indices of later problems stay those of the file.
-            while path.last().is_some_and(|segment| is_index(segment)) {
-                path.pop();
-            }
-            if !matches!(err.kind, Kind::MissingField(_)) && remove_at(&mut dict, &path) {
-                removed.push(path);
-                progress = true;
-            }
-            errors.push(err);
+    let read_cleanly = found.is_empty();
+    for mut err in found {
+        err.path.insert(0, name.to_owned());
+        problems.add(origin.rewrite(&err));
+    }
+    match T::from_raw(raw?) {
+        Ok(section) if read_cleanly => {
+            let shown = serde_json::to_value(&section).unwrap_or_default();
+            Some(SectionValue { value: Box::new(section), shown })
         }
-        if !progress {
-            break;
-        }
-    }
-    (errors, None)
-}
-
-/// Takes the value at `path` out of `dict`; false if there is none.
-fn remove_at(dict: &mut Dict, path: &[String]) -> bool {
-    match path {
-        [] => false,
-        [last] => dict.remove(last).is_some(),
-        [first, rest @ ..] => dict.get_mut(first).is_some_and(|value| remove_in(value, rest)),
-    }
-}
-
-/// [`remove_at`] below a table or an array item.
-fn remove_in(value: &mut Value, path: &[String]) -> bool {
-    match value {
-        Value::Dict(_, dict) => remove_at(dict, path),
-        Value::Array(_, items) => path.split_first().is_some_and(|(index, rest)| {
-            let item = index.parse::<usize>().ok().and_then(|i| items.get_mut(i));
-            item.is_some_and(|item| remove_in(item, rest))
-        }),
-        _ => false,
-    }
-}
-
-impl Provider for Layer {
-    fn metadata(&self) -> Metadata {
-        Metadata::named(self.name)
-    }
-
-    fn data(&self) -> Result<Map<figment::Profile, Dict>, figment::Error> {
-        Ok(figment::Profile::Default.collect(self.dict.clone()))
-    }
-}
-
-/// Where each value came from.
-#[derive(Default)]
-struct Origin {
-    figment: Figment,
-    file: Option<String>,
-    lines: HashMap<String, usize>,
-    vars: HashMap<String, String>,
-    profile_forced: bool,
-}
-
-impl Origin {
-    fn source_of(&self, key: &str) -> Source {
-        if key == "profile" && self.profile_forced {
-            return Source::Override;
-        }
-        let base = key.split('[').next().unwrap_or(key);
-        let provider = self.figment.find_metadata(base).map(|m| m.name.as_ref());
-        match (provider, &self.file) {
-            (Some(ENV_PROVIDER), _) => {
-                // The variable that set this key or the table holding it.
-                let mut path = base;
-                loop {
-                    if let Some(var) = self.vars.get(path) {
-                        break Source::Env { var: printable(var) };
-                    }
-                    match path.rsplit_once('.') {
-                        Some((parent, _)) => path = parent,
-                        None => break Source::Default,
-                    }
-                }
+        Ok(_) => None,
+        Err(err) => {
+            for problem in section_problems(&err, name) {
+                problems.add(origin.locate(&origin.masked(&problem)));
             }
-            (Some(FILE_PROVIDER), Some(file)) => Source::File {
-                path: file.clone(),
-                line: self.lines.get(key).or_else(|| self.lines.get(base)).copied(),
-            },
-            _ => Source::Default,
-        }
-    }
-
-    /// Turns a figment error into a problem that never shows the value.
-    fn rewrite(&self, err: &figment::Error) -> Error {
-        let mut path: Vec<String> = err.path.iter().map(|p| printable(p)).collect();
-        let why = match &err.kind {
-            Kind::InvalidType(actual, expected) => {
-                format!("expected {}, found {}", in_toml_terms(expected), describe(actual))
-            }
-            Kind::InvalidValue(_, expected) => {
-                format!("invalid value: expected {}", in_toml_terms(expected))
-            }
-            Kind::InvalidLength(len, expected) => format!("expected {expected}, found {len} items"),
-            Kind::UnknownVariant(_, expected) => format!("must be one of: {}", expected.join(", ")),
-            Kind::UnknownField(name, expected) => {
-                if path.last() != Some(name) {
-                    path.push(printable(name));
-                }
-                match expected.len() {
-                    0 => "is not a known key".to_owned(),
-                    _ => format!("is not a known key (expected one of: {})", expected.join(", ")),
-                }
-            }
-            Kind::MissingField(name) => {
-                path.push(name.to_string());
-                "is required".to_owned()
-            }
-            Kind::DuplicateField(name) => {
-                path.push((*name).to_owned());
-                "is set twice".to_owned()
-            }
-            Kind::ISizeOutOfRange(_) | Kind::USizeOutOfRange(_) => "is out of range".to_owned(),
-            Kind::Unsupported(actual) => format!("cannot be {}", describe(actual)),
-            Kind::UnsupportedKey(actual, needed) => {
-                format!("has a key that is {}, where {needed} is needed", describe(actual))
-            }
-            // A deserializer's own message may quote the value.
-            Kind::Message(_) => "is not a valid value".to_owned(),
-        };
-        self.locate(&Error::configuration(key_path(&path), why))
-    }
-
-    /// Adds the source of the problem's key to its message.
-    fn locate(&self, problem: &Error) -> Error {
-        let key = problem.config_key().unwrap_or("");
-        Error::configuration(key, format!("{} ({})", problem.message(), self.source_of(key)))
-    }
-
-    /// Masks the value of the problem's key should a section's message have
-    /// quoted it, as a word of its own.
-    fn masked(&self, problem: &Error) -> Error {
-        let key = problem.config_key().unwrap_or("");
-        let mut why = problem.message().to_owned();
-        if let Some(value) = self.value_at(key) {
-            mask_values(&value, &mut why);
-        }
-        Error::configuration(key, why)
-    }
-
-    /// The value at a key path with array indices (`auth.jwt.keys[0].secret`):
-    /// only that value is masked in a message, not its neighbours.
-    fn value_at(&self, key: &str) -> Option<Value> {
-        let mut segments = key.split(['.', '[', ']']).filter(|s| !s.is_empty());
-        let mut value = self.figment.find_value(segments.next()?).ok()?;
-        for segment in segments {
-            value = match value {
-                Value::Dict(_, mut dict) => dict.remove(segment)?,
-                Value::Array(_, items) => items.into_iter().nth(segment.parse().ok()?)?,
-                _ => return None,
-            };
-        }
-        Some(value)
-    }
-
-    /// Every effective setting, with its source.
-    fn settings(&self, config: &Config) -> Vec<Setting> {
-        let value = serde_json::to_value(config).unwrap_or_default();
-        let mut out = Vec::new();
-        self.flatten("", &value, &mut out);
-        out
-    }
-
-    fn flatten(&self, key: &str, value: &serde_json::Value, out: &mut Vec<Setting>) {
-        match value {
-            serde_json::Value::Object(map) => {
-                for (name, inner) in map {
-                    let path = if key.is_empty() { name.clone() } else { format!("{key}.{name}") };
-                    self.flatten(&path, inner, out);
-                }
-            }
-            serde_json::Value::Null => out.push(Setting {
-                key: key.to_owned(),
-                value: "(none)".to_owned(),
-                source: self.source_of(key),
-            }),
-            other => out.push(Setting {
-                key: key.to_owned(),
-                value: printable(&other.to_string()),
-                source: self.source_of(key),
-            }),
+            None
         }
     }
 }
 
-fn mask_values(value: &Value, message: &mut String) {
-    match value {
-        Value::String(_, s) if !s.is_empty() => {
-            let mut from = 0;
-            while let Some(at) = message[from..].find(s.as_str()).map(|i| i + from) {
-                let end = at + s.len();
-                let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
-                if word(message[..at].chars().next_back()) || word(message[end..].chars().next()) {
-                    from = end;
-                } else {
-                    message.replace_range(at..end, MASK);
-                    from = at + MASK.len();
-                }
-            }
-        }
-        Value::Array(_, items) => items.iter().for_each(|v| mask_values(v, message)),
-        Value::Dict(_, dict) => dict.values().for_each(|v| mask_values(v, message)),
-        _ => {}
-    }
-}
-
-/// serde's names for what was expected, in the words of TOML.
-fn in_toml_terms(expected: &str) -> &str {
-    match expected {
-        "a sequence" => "an array",
-        "a map" => "a table",
-        "path string" => "a path",
-        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number, 0 or more",
-        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
-        "f32" | "f64" => "a number",
-        other => other,
-    }
-}
-
-fn describe(actual: &Actual) -> &'static str {
-    match actual {
-        Actual::Bool(_) => "a boolean",
-        Actual::Unsigned(_) | Actual::Signed(_) => "an integer",
-        Actual::Float(_) => "a float",
-        Actual::Char(_) => "a character",
-        Actual::Str(_) => "a string",
-        Actual::Bytes(_) => "bytes",
-        Actual::Unit => "nothing",
-        Actual::Option => "an option",
-        Actual::NewtypeStruct => "a newtype",
-        Actual::Seq => "an array",
-        Actual::Map => "a table",
-        Actual::Enum
-        | Actual::UnitVariant
-        | Actual::NewtypeVariant
-        | Actual::TupleVariant
-        | Actual::StructVariant => "an enum",
-        Actual::Other(_) => "another type",
-    }
-}
-
-/// Where a value came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Source {
-    /// The built-in default.
-    Default,
-    /// The TOML file, and the line of the key when known.
-    File {
-        /// The file as it was named to the loader.
-        path: String,
-        /// The line of the key (1-based).
-        line: Option<usize>,
-    },
-    /// An environment variable.
-    Env {
-        /// The variable's name.
-        var: String,
-    },
-    /// [`Loader::profile`] (a command-line flag).
-    Override,
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Default => f.write_str("default"),
-            Source::File { path, line: Some(line) } => write!(f, "{path}:{line}"),
-            Source::File { path, line: None } => f.write_str(path),
-            Source::Env { var } => write!(f, "env {var}"),
-            Source::Override => f.write_str("command line"),
-        }
-    }
-}
-
-/// One effective setting: its key, its value as text (secrets masked), and
-/// where it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Setting {
-    /// The dotted key, e.g. `rate_limit.window`.
-    pub key: String,
-    /// The value in JSON notation (`100`, `"60s"`, `["txt","json"]`), or
-    /// `(none)`; a secret shows as `"******"`.
-    pub value: String,
-    /// Where the value came from.
-    pub source: Source,
-}
-
-/// A loaded, valid configuration, with the warnings found on the way and
-/// the source of every setting.
+/// A loaded, valid configuration, with the warnings found on the way, the
+/// source of every setting, and the application's own tables.
 #[derive(Debug)]
 pub struct Loaded {
     config: Config,
     warnings: Vec<Error>,
     settings: Vec<Setting>,
+    sections: Vec<Box<dyn Any + Send + Sync>>,
+    extra: Vec<String>,
+    origin: Origin,
 }
 
 impl Loaded {
@@ -745,65 +525,49 @@ impl Loaded {
         }
     }
 
-    /// Every effective setting with its source, in key order.
+    /// Every effective setting with its source, in key order: rampart's,
+    /// then those of the sections registered with [`Loader::section`].
+    /// Unregistered tables ([`Loaded::extra`]) are not listed: rampart
+    /// cannot tell their secrets.
     pub fn settings(&self) -> &[Setting] {
         &self.settings
     }
-}
 
-/// Every problem that stopped a configuration from loading, each a
-/// [`Configuration`](crate::ErrorKind::Configuration) [`Error`] naming its
-/// key and source. `Display` prints one `key: why (source)` per line.
-#[derive(Debug)]
-pub struct ConfigError {
-    problems: Vec<Error>,
-}
-
-impl ConfigError {
-    /// Several problems as one error, e.g. for a [`Section`](super::Section)
-    /// whose tables each have one: converted into an [`Error`], the loader
-    /// reports each of them.
-    pub(crate) fn new(problems: Vec<Error>) -> ConfigError {
-        ConfigError { problems }
+    /// The application's section `T`, registered with [`Loader::section`];
+    /// `None` if it was not.
+    pub fn section<T: Section + 'static>(&self) -> Option<&T> {
+        self.sections.iter().find_map(|value| value.downcast_ref())
     }
 
-    /// The problems, in the order found.
-    pub fn problems(&self) -> &[Error] {
-        &self.problems
-    }
-}
-
-impl From<Error> for ConfigError {
-    fn from(problem: Error) -> ConfigError {
-        ConfigError { problems: vec![problem] }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, problem) in self.problems.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            match problem.config_key().filter(|k| !k.is_empty()) {
-                Some(key) => write!(f, "{key}: {}", problem.message())?,
-                None => f.write_str(problem.message())?,
-            }
+    /// Reads the application's table `name`, which rampart does not know
+    /// and did not register, as a `T`; `None` when the file has no such
+    /// table. Variables do not reach it (register a [`Section`] for that).
+    ///
+    /// # Errors
+    /// Every value that does not read as `T`, each naming its key and line
+    /// (and never the value), as loading does.
+    pub fn extra<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, ConfigError> {
+        if !self.extra.iter().any(|table| table == name) {
+            return Ok(None);
         }
-        Ok(())
+        let (found, value) = every_error::<T>(&self.origin.figment.focus(name));
+        if found.is_empty()
+            && let Some(value) = value
+        {
+            return Ok(Some(value));
+        }
+        let mut problems = Problems::default();
+        for mut err in found {
+            err.path.insert(0, name.to_owned());
+            problems.add(self.origin.rewrite(&err));
+        }
+        Err(ConfigError::new(problems.0))
     }
-}
 
-impl std::error::Error for ConfigError {}
-
-impl From<ConfigError> for Error {
-    /// One configuration error for the lot, keyed on the first problem, with
-    /// every problem in its source chain (logged, never rendered).
-    fn from(err: ConfigError) -> Error {
-        let key = err.problems.first().and_then(Error::config_key).unwrap_or("").to_owned();
-        let count = err.problems.len();
-        let noun = if count == 1 { "problem" } else { "problems" };
-        Error::configuration(key, format!("the configuration has {count} {noun}")).with_source(err)
+    /// The names of the file's top-level tables that are neither rampart's
+    /// nor registered: the application's, read with [`Loaded::extra`].
+    pub fn extra_tables(&self) -> impl Iterator<Item = &str> {
+        self.extra.iter().map(String::as_str)
     }
 }
 
@@ -812,17 +576,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_quoted_value_is_masked_as_a_word_of_its_own() {
-        let mut why = "\"hunter2\" is wrong; hunter2s and xhunter2 are other words".to_owned();
-        mask_values(&Value::from("hunter2"), &mut why);
-        assert_eq!(why, "\"******\" is wrong; hunter2s and xhunter2 are other words");
-        let mut why = "bad items: a1b2, c3d4".to_owned();
-        mask_values(&Value::from(vec!["a1b2", "c3d4"]), &mut why);
-        assert_eq!(why, "bad items: ******, ******");
+    fn a_loaded_configuration_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Loaded>();
+        shared::<Loader>();
     }
 
     #[test]
-    fn printable_escapes_control_characters() {
-        assert_eq!(printable("rate\u{1b}[2J_limit\n"), "rate\\u{1b}[2J_limit\\n");
+    fn near_misses_of_rampart_tables_are_told_from_other_names() {
+        for (known, name) in [
+            ("rate_limit", "rate_limits"),
+            ("rate_limit", "ratelimit"),
+            ("audit", "audti"),
+            ("audit", "audits"),
+            ("auth", "Auth"),
+            ("telemetry", "telemtry"),
+        ] {
+            assert!(nearly_equal(known, name), "{name}");
+        }
+        for (known, name) in [
+            ("auth", "oauth"),
+            ("cors", "core"),
+            ("tls", "ttl"),
+            ("audit", "shop"),
+            ("retry", "rates"),
+        ] {
+            assert!(!nearly_equal(known, name), "{name}");
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! Configuration: one typed [`Config`] from defaults ← a TOML file ←
-//! environment variables, validated, with secrets that cannot be printed.
+//! Configuration: one typed [`Config`] from defaults ← a file (TOML, or
+//! JSON) ← environment variables, validated, with secrets that cannot be
+//! printed.
 //!
 //! Every problem is an [`Error`] of kind
 //! [`Configuration`](crate::ErrorKind::Configuration) that names the key and
@@ -35,14 +36,46 @@
 //! ## Sections
 //!
 //! Each module owns its settings as a [`Section`]: a raw serde struct (what
-//! the TOML says) and one function that validates it into the typed form.
+//! the file says, private to the module) and one function,
+//! [`Section::from_raw`], that validates it into the typed form; units are
+//! read with [`duration`] and [`byte_size`], secrets held in [`Secret`].
 //! Adding a section to [`Config`] is one line in the `config!` list below.
 //! Production checks ([`Profile::Production`]) refuse insecure settings; in
 //! development the same findings are [`Loaded::warnings`].
+//!
+//! [`Section`], [`Secret`], the units and [`ConfigError`] are defined in a
+//! private leaf module that depends only on [`crate::error`]; each section's
+//! module imports them from there, and this module, which assembles every
+//! section, sits above them all: no module imports `config`, so the modules
+//! form no circle. Their one public path is this module.
+//!
+//! ## An application's own tables
+//!
+//! The file may hold the application's tables beside rampart's: register a
+//! [`Section`] of the application's own ([`Loader::section`], read back with
+//! [`Loaded::section`]) to have it validated, overridden by variables and
+//! reported with everything else; or read any other table as it is
+//! ([`Loaded::extra`]). Unknown keys inside rampart's own tables, and
+//! unknown keys that are not tables at the top level, stay errors.
+//!
+//! ```
+//! use rampart::config::Loader;
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Shop { currency: String }
+//!
+//! let loaded = Loader::new()
+//!     .toml_text("app.toml", "[rate_limit]\nrequests = 50\n\n[shop]\ncurrency = \"EUR\"\n")
+//!     .env_vars(None::<(String, String)>)
+//!     .load()
+//!     .unwrap();
+//! let shop: Shop = loaded.extra("shop").unwrap().unwrap();
+//! assert_eq!(shop.currency, "EUR");
+//! assert_eq!(loaded.extra_tables().collect::<Vec<_>>(), ["shop"]);
+//! ```
 
 use std::fmt;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -50,17 +83,24 @@ use crate::handler::ErrorFormat;
 
 mod checks;
 mod loader;
+mod origin;
+mod parse;
 mod paths;
-mod secret;
+mod problems;
 mod sections;
-mod units;
 
-pub use loader::{ConfigError, DEFAULT_ENV_PREFIX, Loaded, Loader, Setting, Source};
-pub use secret::{MASK, Secret};
-pub use sections::{
-    CorsSettings, JwtSettings, RawCorsSettings, RawJwtSettings, RawTlsSettings, TlsSettings,
+pub use crate::settings::{
+    ConfigError, MASK, Secret, Section, byte_size, duration, format_byte_size, format_duration,
+    parse_byte_size,
 };
-pub use units::{byte_size, duration, format_byte_size, format_duration, parse_byte_size};
+pub use loader::{DEFAULT_ENV_PREFIX, Loaded, Loader};
+pub use origin::{Setting, Source};
+pub use sections::{CorsSettings, TlsSettings};
+
+/// Keys of earlier releases that moved, and what to write instead: loading
+/// one is an error that says so, rather than a value silently ignored.
+const MOVED_KEYS: &[(&str, &str)] =
+    &[("jwt", "moved into [auth.jwt]: write auth.jwt.lifetime instead of jwt.lifetime")];
 
 /// The secret key used when none is configured: fine for development,
 /// refused by the production profile.
@@ -99,49 +139,6 @@ impl fmt::Display for Profile {
     }
 }
 
-/// One table of the configuration, owned by the module it configures.
-///
-/// ```
-/// use rampart::config::Section;
-/// use rampart::Error;
-/// use serde::{Deserialize, Serialize};
-///
-/// #[derive(Debug, Clone, Serialize)]
-/// pub struct Greeting { pub text: String }
-///
-/// #[derive(Debug, Deserialize)]
-/// #[serde(default, deny_unknown_fields)]
-/// pub struct RawGreeting { text: String }
-///
-/// impl Default for RawGreeting {
-///     fn default() -> Self { RawGreeting { text: "hello".into() } }
-/// }
-///
-/// impl Section for Greeting {
-///     type Raw = RawGreeting;
-///     fn from_raw(raw: RawGreeting) -> Result<Greeting, Error> {
-///         if raw.text.is_empty() {
-///             // Name the key and say why; never quote the value.
-///             return Err(Error::configuration("greeting.text", "must not be empty"));
-///         }
-///         Ok(Greeting { text: raw.text })
-///     }
-/// }
-/// assert!(Greeting::from_raw(RawGreeting { text: String::new() }).is_err());
-/// ```
-pub trait Section: Sized + Clone + fmt::Debug + Serialize {
-    /// The table as written: `#[serde(default, deny_unknown_fields)]`, with
-    /// the defaults in its `Default`. Parse units with
-    /// [`duration`]/[`byte_size`] rather than in a custom `Deserialize`
-    /// whose message could quote the value.
-    type Raw: DeserializeOwned + Default;
-
-    /// Validates the raw table. An error names its key as a dotted path from
-    /// the top (`"rate_limit.window"`; a path inside the section is prefixed
-    /// with the section's name) and says why without quoting the value.
-    fn from_raw(raw: Self::Raw) -> Result<Self, Error>;
-}
-
 /// Declares the sections of [`Config`]: each `name: Type` line adds the
 /// field to the raw and validated structs and calls `Type::from_raw`.
 macro_rules! config {
@@ -165,9 +162,11 @@ macro_rules! config {
             $( $(#[$doc])* pub $name: $ty, )*
         }
 
-        /// The whole file as written.
+        /// The whole file as written. Unknown keys at the top level are
+        /// found by the loader, which tells an application's tables from
+        /// mistakes.
         #[derive(Debug, Deserialize)]
-        #[serde(default, deny_unknown_fields)]
+        #[serde(default)]
         struct RawConfig {
             profile: Profile,
             secret_key: Option<Secret<String>>,
@@ -226,6 +225,12 @@ macro_rules! config {
             }
         }
 
+        #[cfg(test)]
+        #[test]
+        fn each_section_is_named_as_its_field() {
+            $( assert_eq!(<$ty as Section>::NAME, stringify!($name)); )*
+        }
+
         /// Extracts each section on its own, so a file with mistakes in
         /// several sections gets all of them reported at once.
         fn section_errors(figment: &figment::Figment) -> Vec<figment::Error> {
@@ -233,7 +238,7 @@ macro_rules! config {
             $(
                 if figment.contains(stringify!($name)) {
                     let section = figment.focus(stringify!($name));
-                    let (found, _) = loader::every_error::<<$ty as Section>::Raw>(&section);
+                    let (found, _) = problems::every_error::<<$ty as Section>::Raw>(&section);
                     errors.extend(found.into_iter().map(|mut e| {
                         e.path.insert(0, stringify!($name).to_owned());
                         e
@@ -251,8 +256,6 @@ config! {
     proxy: crate::client::ProxySettings,
     /// Cross-origin requests (`[cors]`).
     cors: CorsSettings,
-    /// Issued JSON Web Tokens (`[jwt]`).
-    jwt: JwtSettings,
     /// The request rate limit (`[rate_limit]`, see [`crate::ratelimit`]).
     rate_limit: crate::ratelimit::RateLimitSettings,
     /// TLS for the listener (`[tls]`).
@@ -260,11 +263,15 @@ config! {
     /// Logs (`[telemetry]`).
     telemetry: crate::telemetry::Settings,
     /// The audit trail (`[audit]`, see [`crate::audit`]); none without the table.
-    audit: Option<crate::audit::config::AuditConfig>,
+    audit: Option<crate::audit::AuditConfig>,
     /// Security-event detection (`[monitor]`, see [`crate::monitor`]).
     monitor: crate::monitor::MonitorConfig,
-    /// Authentication and authorization (`[auth]`).
+    /// Authentication and authorization (`[auth]`, see [`crate::auth`]).
     auth: crate::auth::AuthConfig,
+    /// The default retry policy of outbound calls (`[retry]`, see [`crate::resilience`]).
+    retry: crate::resilience::RetrySettings,
+    /// The default circuit breaker of outbound calls (`[circuit_breaker]`).
+    circuit_breaker: crate::resilience::CircuitBreakerSettings,
 }
 
 impl Default for Config {
@@ -337,7 +344,7 @@ mod tests {
         assert_eq!(c.allowed_file_types, ["txt", "json", "csv"]);
         assert!(c.proxy.trusted_proxies.is_empty());
         assert!(c.cors.allowed_origins.is_empty() && !c.cors.allow_credentials);
-        assert_eq!(c.jwt.lifetime.as_secs(), 24 * 3600);
+        assert_eq!(c.auth.jwt().lifetime().as_secs(), 24 * 3600);
         assert!(c.rate_limit.enabled);
         let quota = c.rate_limit.quota;
         assert_eq!((quota.requests(), quota.window().as_secs()), (100, 60));

@@ -1,15 +1,13 @@
-//! The security sections of the configuration: CORS, JWT lifetime, rate
-//! limit, TLS. Each is a raw serde struct plus one validating function, as
-//! every [`Section`] is.
+//! The sections owned by no other module: CORS and TLS. Each is a raw
+//! serde struct (public in name only: this module is private) plus one
+//! validating function, as every [`Section`] is.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Section;
-use super::units::duration;
 use crate::error::Error;
+use crate::settings::{Section, is_origin};
 
 /// Which browser origins may call the API, and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,6 +55,7 @@ impl Default for RawCorsSettings {
 }
 
 impl Section for CorsSettings {
+    const NAME: &'static str = "cors";
     type Raw = RawCorsSettings;
 
     fn from_raw(raw: RawCorsSettings) -> Result<CorsSettings, Error> {
@@ -95,51 +94,6 @@ impl Section for CorsSettings {
     }
 }
 
-/// `scheme://host[:port]`, as browsers send in `Origin`: no path, no query.
-fn is_origin(text: &str) -> bool {
-    let Ok(uri) = text.parse::<http::Uri>() else { return false };
-    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
-    let bare = uri.authority().is_some_and(|a| !a.as_str().contains('@'))
-        && matches!(uri.path(), "" | "/")
-        && uri.query().is_none()
-        && !text.ends_with('/');
-    scheme_ok && bare
-}
-
-/// JSON Web Tokens issued by the service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct JwtSettings {
-    /// How long an issued token is valid (default 24 hours).
-    #[serde(with = "duration")]
-    pub lifetime: Duration,
-}
-
-/// The `[jwt]` table as written.
-#[derive(Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RawJwtSettings {
-    #[serde(with = "duration")]
-    lifetime: Duration,
-}
-
-impl Default for RawJwtSettings {
-    fn default() -> RawJwtSettings {
-        RawJwtSettings { lifetime: Duration::from_secs(24 * 3600) }
-    }
-}
-
-impl Section for JwtSettings {
-    type Raw = RawJwtSettings;
-
-    fn from_raw(raw: RawJwtSettings) -> Result<JwtSettings, Error> {
-        if raw.lifetime < Duration::from_secs(1) {
-            return Err(Error::configuration("jwt.lifetime", "must be at least 1s"));
-        }
-        Ok(JwtSettings { lifetime: raw.lifetime })
-    }
-}
-
 /// TLS for the listener.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -170,6 +124,7 @@ pub struct RawTlsSettings {
 }
 
 impl Section for TlsSettings {
+    const NAME: &'static str = "tls";
     type Raw = RawTlsSettings;
 
     fn from_raw(raw: RawTlsSettings) -> Result<TlsSettings, Error> {
@@ -200,23 +155,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn origins_must_be_bare_origins() {
-        for good in ["https://app.example.com", "http://localhost:3000"] {
-            assert!(is_origin(good), "{good}");
-        }
-        for bad in [
-            "app.example.com",
-            "https://app.example.com/",
-            "https://a.example/x",
-            "ftp://a.example",
-            "https://u:p@a.example",
-            "",
-        ] {
-            assert!(!is_origin(bad), "{bad}");
-        }
-    }
-
-    #[test]
     fn each_section_names_the_key_at_fault() {
         let raw = RawCorsSettings {
             allowed_methods: vec!["GET".into(), "get".into()],
@@ -230,8 +168,6 @@ mod tests {
             CorsSettings::from_raw(raw).unwrap_err().config_key(),
             Some("cors.allowed_headers[0]")
         );
-        let raw = RawJwtSettings { lifetime: Duration::ZERO };
-        assert_eq!(JwtSettings::from_raw(raw).unwrap_err().config_key(), Some("jwt.lifetime"));
         let raw = RawTlsSettings { cert_path: Some("cert.pem".into()), ..Default::default() };
         assert_eq!(TlsSettings::from_raw(raw).unwrap_err().config_key(), Some("tls.key_path"));
         let raw = RawTlsSettings {

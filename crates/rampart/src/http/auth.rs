@@ -26,8 +26,9 @@
 //! ```
 //! use std::sync::Arc;
 //! use axum::{Router, routing::{get, post}};
-//! use rampart::auth::{Authenticator, Principal, RawAuthConfig, require};
+//! use rampart::auth::{AuthConfig, Authenticator, Principal, require};
 //! use rampart::clock::SystemClock;
+//! use rampart::config::Section;
 //! use rampart::http::auth::{AuthLayer, RequireLayer};
 //!
 //! async fn me(principal: Principal) -> String {
@@ -38,7 +39,7 @@
 //!     "created"
 //! }
 //!
-//! let config = RawAuthConfig::default().validate().unwrap();
+//! let config = AuthConfig::from_value(serde_json::json!({})).unwrap();
 //! let auth = Authenticator::new(&config).unwrap();
 //! let app: Router = Router::new()
 //!     .route("/orders", post(create_order).layer(RequireLayer::new(require("orders:write"))))

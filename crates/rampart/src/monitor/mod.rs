@@ -25,13 +25,14 @@
 //! ```
 //! use std::time::Duration;
 //! use rampart::clock::FakeClock;
-//! use rampart::monitor::{Monitor, MonitorConfig, RawMonitorConfig, Signal};
+//! use rampart::config::Section;
+//! use rampart::monitor::{Monitor, MonitorConfig, Signal};
 //!
-//! let raw: RawMonitorConfig = serde_json::from_value(serde_json::json!({
+//! let config = MonitorConfig::from_value(serde_json::json!({
 //!     "window": "60s", "block_duration": "15m", "thresholds": {"auth_failure": 3}
 //! })).unwrap();
 //! let clock = FakeClock::new();
-//! let monitor = Monitor::new(MonitorConfig::from_raw(raw).unwrap()).clock(clock.clone());
+//! let monitor = Monitor::new(config).clock(clock.clone());
 //!
 //! assert!(monitor.observe(Signal::AuthFailure, Some("203.0.113.9"), Some("alice")).is_empty());
 //! monitor.observe(Signal::AuthFailure, Some("203.0.113.9"), Some("alice"));
@@ -48,17 +49,16 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde::ser::SerializeStruct;
-use serde::{Deserialize, Serialize, Serializer};
-
 use crate::audit::{AuditEvent, Auditor, Outcome};
 use crate::clock::{Clock, SystemClock};
-use crate::error::{Error, Severity};
+use crate::error::Severity;
 
 mod block;
+mod config;
 mod detector;
 
 use block::BlockList;
+pub use config::MonitorConfig;
 use detector::SlidingWindows;
 
 /// A kind of security event the monitor counts.
@@ -133,136 +133,6 @@ pub struct Alert {
     pub count: usize,
     /// How long the client is blocked for, if it was.
     pub blocked_for: Option<Duration>,
-}
-
-/// `[monitor]` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawMonitorConfig {
-    /// The counting window ("60s").
-    pub window: Option<String>,
-    /// How long a client that crossed a threshold is blocked ("15m"; "0s": never).
-    pub block_duration: Option<String>,
-    /// Most keys counted, and most clients blocked, at once.
-    pub max_tracked: Option<usize>,
-    /// Events per window that raise an alert; 0 turns a signal off.
-    pub thresholds: Option<RawThresholds>,
-}
-
-/// `[monitor.thresholds]` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawThresholds {
-    /// Default 10.
-    pub auth_failure: Option<u32>,
-    /// Default 20.
-    pub permission_denied: Option<u32>,
-    /// Default 50.
-    pub validation_rejected: Option<u32>,
-    /// Default 100.
-    pub rate_limited: Option<u32>,
-    /// Default 3.
-    pub tampered_cookie: Option<u32>,
-}
-
-/// Validated monitor settings.
-#[derive(Debug, Clone)]
-pub struct MonitorConfig {
-    window: Duration,
-    block_duration: Option<Duration>,
-    max_tracked: usize,
-    thresholds: [u32; 5],
-}
-
-impl Default for MonitorConfig {
-    fn default() -> Self {
-        MonitorConfig::from_raw(RawMonitorConfig::default()).unwrap_or(MonitorConfig {
-            window: Duration::from_secs(60),
-            block_duration: None,
-            max_tracked: 100_000,
-            thresholds: [10, 20, 50, 100, 3],
-        })
-    }
-}
-
-impl MonitorConfig {
-    /// Validates `raw`; errors name the key (`monitor.window`...), never the value.
-    pub fn from_raw(raw: RawMonitorConfig) -> Result<MonitorConfig, Error> {
-        let duration = crate::audit::config::duration;
-        let window = duration("monitor.window", raw.window.as_deref(), Duration::from_secs(60))?;
-        if window < Duration::from_secs(1) || window > Duration::from_secs(24 * 3600) {
-            return Err(Error::configuration("monitor.window", "must be between 1s and 24h"));
-        }
-        let block = duration(
-            "monitor.block_duration",
-            raw.block_duration.as_deref(),
-            Duration::from_secs(900),
-        )?;
-        if block > Duration::from_secs(7 * 24 * 3600) {
-            return Err(Error::configuration("monitor.block_duration", "must be at most 7 days"));
-        }
-        let max_tracked = raw.max_tracked.unwrap_or(100_000);
-        if !(16..=10_000_000).contains(&max_tracked) {
-            return Err(Error::configuration(
-                "monitor.max_tracked",
-                "must be between 16 and 10000000",
-            ));
-        }
-        let t = raw.thresholds.unwrap_or_default();
-        let thresholds = [
-            t.auth_failure.unwrap_or(10),
-            t.permission_denied.unwrap_or(20),
-            t.validation_rejected.unwrap_or(50),
-            t.rate_limited.unwrap_or(100),
-            t.tampered_cookie.unwrap_or(3),
-        ];
-        if thresholds.iter().any(|&n| n > 100_000) {
-            return Err(Error::configuration(
-                "monitor.thresholds",
-                "a threshold must be at most 100000",
-            ));
-        }
-        Ok(MonitorConfig {
-            window,
-            block_duration: (!block.is_zero()).then_some(block),
-            max_tracked,
-            thresholds,
-        })
-    }
-}
-
-/// The `[monitor]` table of [`Config`](crate::config::Config).
-impl crate::config::Section for MonitorConfig {
-    type Raw = RawMonitorConfig;
-
-    fn from_raw(raw: RawMonitorConfig) -> Result<MonitorConfig, Error> {
-        MonitorConfig::from_raw(raw)
-    }
-}
-
-/// Serializes as `[monitor]` is written (what `rampart config show` prints).
-impl Serialize for MonitorConfig {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use crate::config::format_duration;
-        let [auth_failure, permission_denied, validation_rejected, rate_limited, tampered_cookie] =
-            self.thresholds;
-        let mut table = serializer.serialize_struct("monitor", 4)?;
-        table.serialize_field("window", &format_duration(self.window))?;
-        let block = self.block_duration.map_or_else(|| "0s".to_owned(), format_duration);
-        table.serialize_field("block_duration", &block)?;
-        table.serialize_field("max_tracked", &self.max_tracked)?;
-        table.serialize_field(
-            "thresholds",
-            &serde_json::json!({
-                "auth_failure": auth_failure,
-                "permission_denied": permission_denied,
-                "validation_rejected": validation_rejected,
-                "rate_limited": rate_limited,
-                "tampered_cookie": tampered_cookie,
-            }),
-        )?;
-        table.end()
-    }
 }
 
 /// Counts signals, raises alerts, keeps the block list. Cheap to clone;

@@ -12,8 +12,8 @@
 //!   Redis does not answer.
 //!
 //! [`key`] turns a request into a key (client IP honouring only trusted
-//! proxies, API key id, subject, route); [`settings`] is the `rate_limit`
-//! configuration section. The HTTP layer lives in `rampart::http` (feature
+//! proxies, API key id, subject, route); [`RateLimitSettings`] is the
+//! `rate_limit` configuration section. The HTTP layer lives in `rampart::http` (feature
 //! `http`) and adds the `RateLimit-Policy` / `RateLimit` response fields.
 //!
 //! ```
@@ -47,13 +47,13 @@ pub mod key;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
-pub mod settings;
+pub(crate) mod settings;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{GCRA_SCRIPT, RedisLimiter, RedisLimiterBuilder};
 pub(crate) use memory::DigestHasher;
 pub use memory::MemoryLimiter;
-pub use settings::{FailurePolicy, Limiter, RateLimitSettings, RawRateLimit};
+pub use settings::{Backend, FailurePolicy, Limiter, RateLimitSettings, RedisSettings};
 
 /// The `tracing` target of every rate-limit event.
 pub(crate) const LOG_TARGET: &str = "rampart::ratelimit";

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, code};
+use crate::settings::Secret;
 
 /// GCRA on Redis's clock, in microseconds; mirrors `gcra.rs`.
 ///
@@ -120,7 +121,8 @@ enum CallError {
 /// Configures a [`RedisLimiter`].
 #[derive(Debug)]
 pub struct RedisLimiterBuilder {
-    url: String,
+    /// It may hold a password: a secret, masked in `Debug`.
+    url: Secret<String>,
     quota: Quota,
     key_prefix: String,
     timeout: Duration,
@@ -136,7 +138,7 @@ impl RedisLimiter {
     /// one replica, a probe every second.
     pub fn builder(url: &str, quota: Quota) -> RedisLimiterBuilder {
         RedisLimiterBuilder {
-            url: url.to_owned(),
+            url: Secret::new(url.to_owned()),
             quota,
             key_prefix: "rampart:rl:".into(),
             timeout: Duration::from_millis(50),
@@ -420,7 +422,7 @@ impl RedisLimiterBuilder {
     /// A configuration error (`rate_limit.redis_url`) when the URL is not a
     /// Redis URL; the message never holds the URL.
     pub fn build(self) -> Result<RedisLimiter, Error> {
-        let client = Client::open(self.url.as_str()).map_err(|_| {
+        let client = Client::open(self.url.expose().as_str()).map_err(|_| {
             Error::configuration("rate_limit.redis_url", "is not a valid Redis URL")
         })?;
         let local = match self.policy {

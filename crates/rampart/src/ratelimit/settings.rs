@@ -1,6 +1,6 @@
-//! The `rate_limit` configuration section: [`RawRateLimit`] as read from
-//! TOML, validated once into [`RateLimitSettings`], which builds the
-//! configured [`Limiter`].
+//! The `rate_limit` configuration section: the table as read from the file,
+//! validated once into [`RateLimitSettings`], which builds the configured
+//! [`Limiter`].
 //!
 //! ```toml
 //! [rate_limit]
@@ -22,22 +22,20 @@
 //! ```
 //!
 //! ```
-//! use rampart::ratelimit::RawRateLimit;
+//! use rampart::config::Section;
+//! use rampart::ratelimit::RateLimitSettings;
 //!
-//! let raw: RawRateLimit = serde_json::from_value(serde_json::json!({
+//! let settings = RateLimitSettings::from_value(serde_json::json!({
 //!     "requests": 100, "window": "60s", "burst": 20, "key": ["ip", "route"]
 //! }))?;
-//! let settings = raw.validate()?;
 //! assert_eq!(settings.quota.requests(), 100);
 //! assert_eq!(settings.quota.burst(), 20);
 //!
-//! let bad: RawRateLimit = serde_json::from_value(serde_json::json!({"window": "0s"}))?;
-//! let err = bad.validate().unwrap_err();
+//! let err = RateLimitSettings::from_value(serde_json::json!({"window": "0s"})).unwrap_err();
 //! assert_eq!(err.config_key(), Some("rate_limit.window"));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok::<(), rampart::Error>(())
 //! ```
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,10 +46,10 @@ use super::key::KeyPart;
 use super::memory::DEFAULT_MAX_KEYS;
 use super::{Decision, MemoryLimiter, Quota, RateLimiter};
 use crate::clock::Clock;
-use crate::config::{MASK, Section, format_duration};
 use crate::error::Error;
+use crate::settings::{Secret, Section, duration, format_duration};
 
-/// The `rate_limit` section as written; [`RawRateLimit::validate`] checks it.
+/// The `rate_limit` section as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawRateLimit {
@@ -60,7 +58,7 @@ pub struct RawRateLimit {
     /// Requests per window.
     pub requests: u32,
     /// The window, e.g. `"60s"`.
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "duration")]
     pub window: Duration,
     /// Requests at once (default: `requests`).
     pub burst: Option<u32>,
@@ -75,18 +73,18 @@ pub struct RawRateLimit {
     /// `memory` or `redis`.
     pub backend: BackendKind,
     /// The Redis URL (may hold a password: never printed).
-    pub redis_url: Option<RedisUrl>,
+    pub redis_url: Option<Secret<String>>,
     /// Prefix of every Redis key.
     pub redis_key_prefix: String,
     /// Time limit of one Redis call.
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "duration")]
     pub timeout: Duration,
     /// What to do when Redis does not answer.
     pub failure_policy: FailurePolicyKind,
     /// Replicas sharing the limit (for `local`).
     pub replicas: u32,
     /// While Redis is down, how often one request tries it again.
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "duration")]
     pub probe_interval: Duration,
 }
 
@@ -109,29 +107,6 @@ impl Default for RawRateLimit {
             replicas: 1,
             probe_interval: Duration::from_secs(1),
         }
-    }
-}
-
-/// A Redis URL; `Debug` hides it, since it may carry a password.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct RedisUrl(String);
-
-impl RedisUrl {
-    /// Wraps a URL.
-    pub fn new(url: impl Into<String>) -> RedisUrl {
-        RedisUrl(url.into())
-    }
-
-    /// The URL itself.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for RedisUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("******")
     }
 }
 
@@ -218,8 +193,8 @@ pub enum Backend {
 /// How to reach Redis and what to do when it does not answer.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
-    /// The URL.
-    pub url: RedisUrl,
+    /// The URL (it may hold a password).
+    pub url: Secret<String>,
     /// Prefix of every key.
     pub key_prefix: String,
     /// Time limit of one call.
@@ -232,10 +207,40 @@ pub struct RedisSettings {
 
 /// The `[rate_limit]` table of [`Config`](crate::config::Config).
 impl Section for RateLimitSettings {
+    const NAME: &'static str = "rate_limit";
     type Raw = RawRateLimit;
 
+    /// Checks every setting; errors name the key (`rate_limit.<field>`) and
+    /// why, never the value.
     fn from_raw(raw: RawRateLimit) -> Result<RateLimitSettings, Error> {
-        raw.validate()
+        let window = positive("window", raw.window)?;
+        let mut quota = Quota::new(raw.requests, window)?;
+        if let Some(burst) = raw.burst {
+            quota = quota.with_burst(burst)?;
+        }
+        check_name(&raw.name)?;
+        if raw.key.is_empty() {
+            return Err(Error::configuration("rate_limit.key", "must name at least one part"));
+        }
+        if (1..raw.key.len()).any(|i| raw.key[..i].contains(&raw.key[i])) {
+            return Err(Error::configuration("rate_limit.key", "names a part twice"));
+        }
+        if raw.max_keys == 0 {
+            return Err(Error::configuration("rate_limit.max_keys", "must be at least 1"));
+        }
+        let backend = match raw.backend {
+            BackendKind::Memory => Backend::Memory,
+            BackendKind::Redis => Backend::Redis(raw.redis_settings()?),
+        };
+        Ok(RateLimitSettings {
+            enabled: raw.enabled,
+            quota,
+            name: raw.name,
+            key: raw.key,
+            shadow: raw.shadow,
+            max_keys: raw.max_keys,
+            backend,
+        })
     }
 }
 
@@ -256,7 +261,7 @@ impl Serialize for RateLimitSettings {
             Backend::Memory => table.serialize_field("backend", "memory")?,
             Backend::Redis(redis) => {
                 table.serialize_field("backend", "redis")?;
-                table.serialize_field("redis_url", MASK)?;
+                table.serialize_field("redis_url", &redis.url)?;
                 table.serialize_field("redis_key_prefix", &redis.key_prefix)?;
                 table.serialize_field("timeout", &format_duration(redis.timeout))?;
                 table.serialize_field("failure_policy", redis.failure_policy.as_str())?;
@@ -271,42 +276,6 @@ impl Serialize for RateLimitSettings {
 }
 
 impl RawRateLimit {
-    /// Checks every setting; errors name the key (`rate_limit.<field>`) and
-    /// why, never the value.
-    ///
-    /// # Errors
-    /// A configuration error for the first invalid setting.
-    pub fn validate(self) -> Result<RateLimitSettings, Error> {
-        let window = positive("window", self.window)?;
-        let mut quota = Quota::new(self.requests, window)?;
-        if let Some(burst) = self.burst {
-            quota = quota.with_burst(burst)?;
-        }
-        check_name(&self.name)?;
-        if self.key.is_empty() {
-            return Err(Error::configuration("rate_limit.key", "must name at least one part"));
-        }
-        if (1..self.key.len()).any(|i| self.key[..i].contains(&self.key[i])) {
-            return Err(Error::configuration("rate_limit.key", "names a part twice"));
-        }
-        if self.max_keys == 0 {
-            return Err(Error::configuration("rate_limit.max_keys", "must be at least 1"));
-        }
-        let backend = match self.backend {
-            BackendKind::Memory => Backend::Memory,
-            BackendKind::Redis => Backend::Redis(self.redis_settings()?),
-        };
-        Ok(RateLimitSettings {
-            enabled: self.enabled,
-            quota,
-            name: self.name,
-            key: self.key,
-            shadow: self.shadow,
-            max_keys: self.max_keys,
-            backend,
-        })
-    }
-
     fn redis_settings(&self) -> Result<RedisSettings, Error> {
         let Some(url) = self.redis_url.clone() else {
             return Err(Error::configuration(
@@ -340,7 +309,7 @@ impl RawRateLimit {
             ));
         }
         #[cfg(feature = "redis")]
-        if redis::IntoConnectionInfo::into_connection_info(url.expose()).is_err() {
+        if redis::IntoConnectionInfo::into_connection_info(url.expose().as_str()).is_err() {
             return Err(Error::configuration("rate_limit.redis_url", "is not a valid Redis URL"));
         }
         Ok(RedisSettings {
@@ -460,7 +429,7 @@ mod tests {
 
     #[test]
     fn defaults_are_100_per_minute_in_memory_by_ip() {
-        let s = RawRateLimit::default().validate().unwrap();
+        let s = RateLimitSettings::from_raw(RawRateLimit::default()).unwrap();
         assert!(s.enabled);
         assert_eq!((s.quota.requests(), s.quota.window()), (100, Duration::from_secs(60)));
         assert_eq!(s.key, [KeyPart::Ip]);
@@ -489,7 +458,7 @@ mod tests {
         ];
         for (json, key) in cases {
             let text = json.to_string();
-            let err = raw(json).validate().unwrap_err();
+            let err = RateLimitSettings::from_raw(raw(json)).unwrap_err();
             assert_eq!(err.config_key(), Some(key), "{text}");
         }
     }
@@ -500,7 +469,7 @@ mod tests {
             "backend": "redis", "redis_url": "tcp://user:hunter2@host"
         }));
         assert!(!format!("{settings:?}").contains("hunter2"));
-        let err = settings.validate().unwrap_err();
+        let err = RateLimitSettings::from_raw(settings).unwrap_err();
         let key =
             if cfg!(feature = "redis") { "rate_limit.redis_url" } else { "rate_limit.backend" };
         assert_eq!(err.config_key(), Some(key));

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// How a retry delay is randomized.
 ///
@@ -17,7 +17,7 @@ use serde::Deserialize;
 /// | `Full` | uniform in `[0, exp(n)]` |
 /// | `Equal` | `exp(n) / 2` + uniform in `[0, exp(n) / 2]` |
 /// | `Decorrelated` | `min(max_delay, uniform in [base_delay, 3 * previous])`, previous starting at `base_delay` |
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Jitter {
     /// The exponential delay as it is. Clients that failed together retry together.

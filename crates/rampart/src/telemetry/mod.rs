@@ -37,6 +37,10 @@
 //! assert!(!line.contains("hunter2"));
 //! ```
 //!
+//! The filter is `telemetry.filter`; when the configuration is loaded,
+//! `RUST_LOG` (if set and not empty) replaces it, as Rust programs expect
+//! (see [`Settings::filter`]).
+//!
 //! In a service, [`init`] installs all of it for the process, and
 //! [`install_metrics`] the Prometheus recorder whose
 //! [`render`](MetricsHandle::render) serves `/metrics`.
@@ -59,7 +63,7 @@ mod settings;
 pub use format::{RedactingFields, RedactingFormat};
 pub use metrics::{MetricsHandle, install_metrics, local_recorder};
 pub use redact::{DEFAULT_SENSITIVE_NAMES, REDACTED, Redactor};
-pub use settings::{LogFormat, RawSettings, Settings};
+pub use settings::{LogFormat, Settings};
 
 /// The redactor `settings` ask for: the built-in names plus
 /// `settings.redact_fields`.

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::filter::Targets;
 
-use crate::config::Section;
 use crate::error::Error;
+use crate::settings::Section;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,7 +22,9 @@ pub enum LogFormat {
 #[non_exhaustive]
 pub struct Settings {
     /// Which events are written: a level (`"info"`) or directives
-    /// (`"warn,rampart=info,rampart::auth=debug"`). Default `"info"`.
+    /// (`"warn,rampart=info,rampart::auth=debug"`). Default `"info"`. When
+    /// the configuration is loaded, `RUST_LOG` (if set and not empty)
+    /// replaces it, whatever the file or `RAMPART_TELEMETRY__FILTER` says.
     pub filter: String,
     /// `json` (default) or `text`.
     pub format: LogFormat,
@@ -61,6 +63,7 @@ impl Default for RawSettings {
 }
 
 impl Section for Settings {
+    const NAME: &'static str = "telemetry";
     type Raw = RawSettings;
 
     fn from_raw(raw: RawSettings) -> Result<Settings, Error> {

@@ -52,25 +52,25 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::SinkExt;
-use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::{Client, NoTls, Statement};
 
 use super::{Sink, SyncPolicy, sink_error};
 use crate::audit::chain::{Checkpoint, SealedRecord};
 use crate::audit::config::RawPostgresSink;
 use crate::error::Error;
+use crate::settings::Secret;
 
 /// Validated `[audit.postgres]` settings.
 #[derive(Debug, Clone)]
 pub(crate) struct PostgresSettings {
-    url: SecretString,
+    url: Secret<String>,
     table: TableName,
     batch_size: usize,
 }
 
 impl PostgresSettings {
     pub(crate) fn from_raw(raw: RawPostgresSink) -> Result<PostgresSettings, Error> {
-        let url = raw.url.expose_secret();
+        let url = raw.url.expose();
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(Error::configuration("audit.postgres.url", "must be a postgres:// URL"));
         }
@@ -92,7 +92,7 @@ impl serde::Serialize for PostgresSettings {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut table = serializer.serialize_struct("postgres", 3)?;
-        table.serialize_field("url", crate::config::MASK)?;
+        table.serialize_field("url", &self.url)?;
         let name = match &self.table.schema {
             Some(schema) => format!("{schema}.{}", self.table.name),
             None => self.table.name.clone(),
@@ -140,7 +140,7 @@ impl TableName {
 
 /// Writes records to a PostgreSQL table; see the [module documentation](self).
 pub struct PostgresSink {
-    url: SecretString,
+    url: Secret<String>,
     table: TableName,
     batch_size: usize,
     op_timeout: Duration,
@@ -169,7 +169,7 @@ impl PostgresSink {
         let table = TableName::parse(table)
             .map_err(|why| Error::configuration("audit.postgres.table", why))?;
         Ok(PostgresSink {
-            url: SecretString::from(url.into()),
+            url: Secret::new(url.into()),
             table,
             batch_size: 1000,
             op_timeout: Duration::from_secs(5),
@@ -285,7 +285,7 @@ impl Sink for PostgresSink {
             self.runtime = Some(runtime);
         }
         let Some(runtime) = self.runtime.as_ref() else { return Ok(None) };
-        let url = self.url.expose_secret().to_owned();
+        let url = self.url.expose().to_owned();
         let connected = runtime.block_on(async {
             tokio::time::timeout(self.op_timeout, tokio_postgres::connect(&url, NoTls)).await
         });

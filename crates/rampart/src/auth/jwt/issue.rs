@@ -7,12 +7,12 @@ use std::time::{Duration, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, EncodingKey, Header};
 use serde_json::{Map, Value, json};
 
-use crate::auth::config::JwtConfig;
+use crate::auth::config::{JwtConfig, MAX_TOKEN_LIFETIME};
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 
 /// Signs tokens with an HS key from `[auth.jwt.keys]`, valid for the
-/// configured lifetime, that the same configuration's
+/// configured lifetime (`auth.jwt.lifetime`), that the same configuration's
 /// [`JwtVerifier`](super::JwtVerifier) accepts.
 pub struct TokenIssuer {
     kid: String,
@@ -24,18 +24,12 @@ pub struct TokenIssuer {
     clock: Arc<dyn Clock>,
 }
 
-/// Tokens live at most this long, whatever is asked.
-const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 3600);
-
 impl TokenIssuer {
     /// Uses the HS key named `kid`, or the only HS key when `kid` is `None`.
-    /// `lifetime` is the default time to live of each token. The issuer and
-    /// audience are the first configured ones, if any.
-    pub fn new(
-        config: &JwtConfig,
-        kid: Option<&str>,
-        lifetime: Duration,
-    ) -> Result<TokenIssuer, Error> {
+    /// Each token lives `auth.jwt.lifetime` unless [`issue`](Self::issue) is
+    /// given another. The issuer and audience are the first configured ones,
+    /// if any.
+    pub fn new(config: &JwtConfig, kid: Option<&str>) -> Result<TokenIssuer, Error> {
         let mut hs = config.keys.iter().filter(|k| k.algorithm.family() == AlgorithmFamily::Hmac);
         let key = match kid {
             Some(kid) => hs.find(|k| k.kid == kid).ok_or_else(|| {
@@ -60,12 +54,11 @@ impl TokenIssuer {
         let Some(encoding) = key.encoding.clone() else {
             return Err(Error::configuration("auth.jwt.keys", "the HS key cannot sign"));
         };
-        check_lifetime(lifetime)?;
         Ok(TokenIssuer {
             kid: key.kid.clone(),
             algorithm: key.algorithm,
             key: encoding,
-            lifetime,
+            lifetime: config.lifetime,
             issuer: config.issuers.first().cloned(),
             audience: config.audiences.first().cloned(),
             clock: Arc::new(SystemClock),
@@ -134,7 +127,7 @@ impl TokenIssuer {
 const MAX_SUBJECT_BYTES: usize = 256;
 
 fn check_lifetime(ttl: Duration) -> Result<(), Error> {
-    if ttl < Duration::from_secs(1) || ttl > MAX_LIFETIME {
+    if ttl < Duration::from_secs(1) || ttl > MAX_TOKEN_LIFETIME {
         return Err(Error::validation("A token lifetime must be between 1 second and 366 days"));
     }
     Ok(())

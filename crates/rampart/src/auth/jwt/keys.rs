@@ -23,7 +23,8 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::auth::config::{JwksConfig, JwtConfig, JwtKey};
+use super::key::JwtKey;
+use crate::auth::config::{JwksConfig, JwtConfig};
 use crate::clock::Clock;
 use crate::error::{Error, io_reason};
 

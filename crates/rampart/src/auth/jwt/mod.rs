@@ -36,16 +36,16 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use std::time::Duration;
-//! use rampart::auth::{JwtVerifier, RawAuthConfig, TokenIssuer};
+//! use rampart::auth::{AuthConfig, JwtVerifier, TokenIssuer};
 //! use rampart::clock::SystemClock;
+//! use rampart::config::Section;
 //!
-//! let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+//! let config = AuthConfig::from_value(serde_json::json!({
 //!     "jwt": { "keys": [{ "kid": "k1", "algorithm": "HS256",
-//!                         "secret": "an-hs256-secret-of-at-least-32-bytes!" }] }
+//!                         "secret": "an-hs256-secret-of-at-least-32-bytes!" }],
+//!              "lifetime": "1h" }
 //! })).unwrap();
-//! let config = raw.validate().unwrap();
-//! let issuer = TokenIssuer::new(config.jwt(), None, Duration::from_secs(3600)).unwrap();
+//! let issuer = TokenIssuer::new(config.jwt(), None).unwrap();
 //! let verifier = JwtVerifier::new(&config).unwrap();
 //!
 //! let token = issuer.issue("alice", &["orders:read".into()], &[], None).unwrap();
@@ -59,6 +59,7 @@
 
 mod claims;
 mod issue;
+mod key;
 mod keys;
 
 use std::borrow::Cow;
@@ -74,6 +75,7 @@ use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 
 pub use issue::TokenIssuer;
+pub(crate) use key::{JwtKey, RawJwtKey, algorithm, jwt_keys};
 pub(crate) use keys::check_jwks_file;
 
 use self::claims::{Audience, Header, Registered, Time};

@@ -1,4 +1,5 @@
-//! [`Secret`]: a value that cannot be printed by accident.
+//! [`Secret`]: a value that cannot be printed by accident, the one type every
+//! secret of the configuration is held in.
 //!
 //! ```
 //! use rampart::config::Secret;

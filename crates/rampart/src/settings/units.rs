@@ -75,12 +75,19 @@ pub fn parse_byte_size(text: &str) -> Option<u64> {
     number.checked_mul(multiplier)
 }
 
+/// Parses a human duration (`"500ms"`, `"60s"`, `"1h 30m"`, `"24h"`): the one
+/// parser every duration of the configuration goes through.
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+    humantime::parse_duration(text.trim()).ok()
+}
+
 /// `#[serde(with = "rampart::config::duration")]` for a [`Duration`] written
 /// as a human string (`"500ms"`, `"60s"`, `"1h 30m"`, `"24h"`).
 pub mod duration {
     use super::*;
 
     const EXPECTED: &str = "a duration such as \"500ms\", \"60s\" or \"24h\"";
+    const EXPECTED_OR_NONE: &str = "a duration such as \"500ms\", \"60s\" or \"24h\", or \"none\"";
 
     /// Serializes as [`format_duration`] does.
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -97,11 +104,50 @@ pub mod duration {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
                 // humantime's own error quotes the text: report only what was expected.
-                humantime::parse_duration(v.trim())
-                    .map_err(|_| E::invalid_value(Unexpected::Str(v), &self))
+                parse_duration(v).ok_or_else(|| E::invalid_value(Unexpected::Str(v), &self))
             }
         }
         d.deserialize_str(DurationVisitor)
+    }
+
+    /// `#[serde(with = "rampart::config::duration::option")]` for an
+    /// `Option<Duration>`: a duration, or `"none"` for no duration at all
+    /// (how `None` is written back).
+    pub mod option {
+        use super::*;
+
+        /// Serializes `None` as `"none"`, a duration as [`format_duration`] does.
+        pub fn serialize<S: serde::Serializer>(
+            d: &Option<Duration>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_str("none"),
+            }
+        }
+
+        /// Deserializes from a human string or `"none"`.
+        pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Duration>, D::Error> {
+            struct OptionVisitor;
+            impl Visitor<'_> for OptionVisitor {
+                type Value = Option<Duration>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str(EXPECTED_OR_NONE)
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<Duration>, E> {
+                    if v.trim() == "none" {
+                        return Ok(None);
+                    }
+                    parse_duration(v)
+                        .map(Some)
+                        .ok_or_else(|| E::invalid_value(Unexpected::Str(v), &self))
+                }
+            }
+            d.deserialize_str(OptionVisitor)
+        }
     }
 }
 
@@ -157,6 +203,22 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(60)), "1m");
         assert_eq!(format_duration(Duration::ZERO), "0s");
         assert_eq!(format_duration(Duration::from_micros(1500)), "1ms 500us");
+    }
+
+    #[test]
+    fn an_optional_duration_reads_none_and_writes_it_back() {
+        #[derive(serde::Deserialize, serde::Serialize)]
+        struct Raw {
+            #[serde(with = "duration::option")]
+            wait: Option<Duration>,
+        }
+        for (json, wait) in [(r#"{"wait":"none"}"#, None), (r#"{"wait":"2s"}"#, Some(2))] {
+            let raw: Raw = serde_json::from_str(json).expect("reads");
+            assert_eq!(raw.wait.map(|d| d.as_secs()), wait);
+            assert_eq!(serde_json::to_string(&raw).expect("writes"), json);
+        }
+        let err = serde_json::from_str::<Raw>(r#"{"wait":"soon"}"#).err().expect("refused");
+        assert!(err.to_string().contains("or \"none\""), "{err}");
     }
 
     #[test]
