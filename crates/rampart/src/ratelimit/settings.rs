@@ -305,7 +305,7 @@ impl RawRateLimit {
         if !cfg!(feature = "redis") {
             return Err(Error::configuration(
                 "rate_limit.backend",
-                "is redis, but rampart was built without its `redis` feature",
+                "names the Redis backend, but this build of rampart has no Redis support (its cargo feature is off)",
             ));
         }
         #[cfg(feature = "redis")]
@@ -372,7 +372,7 @@ impl RateLimitSettings {
             #[cfg(not(feature = "redis"))]
             Backend::Redis(_) => Err(Error::configuration(
                 "rate_limit.backend",
-                "is redis, but rampart was built without its `redis` feature",
+                "names the Redis backend, but this build of rampart has no Redis support (its cargo feature is off)",
             )),
         }
     }
