@@ -48,12 +48,15 @@
 //! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
 //! | `redis`     | the Redis rate-limit backend ([`ratelimit`]) |
 
+#[cfg(feature = "audit")]
 pub mod audit;
+#[cfg(feature = "auth")]
 pub mod auth;
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod error;
+#[cfg(feature = "audit")]
 mod files;
 pub mod handler;
 #[cfg(feature = "http")]

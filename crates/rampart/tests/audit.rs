@@ -1,5 +1,6 @@
 //! The audit trail end to end: file sink, chain, verification, delivery
 //! under failing, hanging and full sinks, restarts and rotation.
+#![cfg(feature = "audit")]
 
 mod support;
 

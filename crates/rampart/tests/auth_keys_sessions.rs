@@ -1,4 +1,5 @@
 //! API keys, permissions in use, and browser sessions: the attacks performed.
+#![cfg(feature = "auth")]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -50,7 +50,7 @@ use super::auditor::{Auditor, FailurePolicy};
 use super::key::AuditKey;
 use super::sink::SyncPolicy;
 use super::sink::file::FileSink;
-use crate::config::{MASK, Section, format_duration};
+use crate::config::{MASK, Section, format_duration, parse_duration_setting as duration};
 use crate::error::Error;
 
 /// `[audit]` as written.
@@ -322,20 +322,6 @@ fn file_settings(raw: RawFileSink) -> Result<FileSettings, Error> {
         None => Some(64 << 20),
     };
     Ok(FileSettings { dir: raw.dir, sync, rotate_bytes, checkpoints: raw.checkpoints })
-}
-
-/// Parses a human duration ("500ms", "10s"), `default` when absent.
-pub(crate) fn duration(
-    key: &str,
-    value: Option<&str>,
-    default: Duration,
-) -> Result<Duration, Error> {
-    match value {
-        None => Ok(default),
-        Some(text) => humantime::parse_duration(text).map_err(|_| {
-            Error::configuration(key.to_owned(), "is not a duration such as \"500ms\" or \"10s\"")
-        }),
-    }
 }
 
 #[cfg(test)]

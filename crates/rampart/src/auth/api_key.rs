@@ -61,7 +61,6 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::config::Secret;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::config::AuthConfig;
@@ -86,7 +85,7 @@ pub struct ApiKeyHash([u8; 32]);
 impl ApiKeyHash {
     /// The hash of a whole key.
     pub fn of(key: &str) -> ApiKeyHash {
-        ApiKeyHash(Sha256::digest(key.as_bytes()).into())
+        ApiKeyHash(super::sha256(key.as_bytes()))
     }
 
     /// Parses `sha256:<64 hex digits>`.

@@ -59,10 +59,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::LockoutConfig;
+#[cfg(feature = "audit")]
 use crate::audit::{AuditEvent, Auditor, Outcome};
+#[cfg(feature = "audit")]
+use crate::error::Severity;
 use crate::client::ip_key;
 use crate::clock::{Clock, SystemClock};
-use crate::error::{Error, Severity, code};
+use crate::error::{Error, code};
 use crate::ratelimit::{Limiter, MemoryLimiter, Quota, RateLimiter};
 
 /// What a failure is counted against.
@@ -100,6 +103,7 @@ pub struct Lockout<L = Limiter> {
     /// `locks[i]` locks for `base_lockout * 2^i` (the last: `max_lockout`).
     locks: Vec<L>,
     /// Where each lockout is recorded as a `security.lockout` event.
+    #[cfg(feature = "audit")]
     auditor: Option<Auditor>,
 }
 
@@ -142,6 +146,7 @@ impl<L: RateLimiter> Lockout<L> {
             failures: make(failures, "failures")?,
             strikes: make(strikes, "strikes")?,
             locks,
+            #[cfg(feature = "audit")]
             auditor: None,
         })
     }
@@ -152,6 +157,7 @@ impl<L: RateLimiter> Lockout<L> {
     }
 
     /// Records every lockout as a `security.lockout` event in the audit trail.
+    #[cfg(feature = "audit")]
     #[must_use]
     pub fn with_auditor(mut self, auditor: Auditor) -> Lockout<L> {
         self.auditor = Some(auditor);
@@ -253,6 +259,7 @@ impl<L: RateLimiter> Lockout<L> {
                 lockout_secs = length.as_secs(),
                 "authentication locked out after repeated failures"
             );
+            #[cfg(feature = "audit")]
             self.audit(key, level, length).await;
         }
         Ok(())
@@ -261,6 +268,7 @@ impl<L: RateLimiter> Lockout<L> {
     /// The lockout as an audit event. The lock holds whatever the trail
     /// answers: a trail that cannot write is logged, and the failure policy
     /// of the auditor has counted it.
+    #[cfg(feature = "audit")]
     async fn audit(&self, key: &LockKey<'_>, strike: u32, length: Duration) {
         let Some(auditor) = &self.auditor else { return };
         let mut event = AuditEvent::new("security.lockout", "lockout")

@@ -123,6 +123,15 @@ pub(crate) fn failure(
     Error::authentication(message).with_code(code).with_challenge(challenge)
 }
 
+/// The SHA-256 digest of `data`, by aws-lc (the crypto library JWTs are
+/// verified with, so rampart carries one SHA-2 implementation).
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    let mut out = [0; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
 /// No credentials at all: a bare challenge, as RFC 6750 section 3.1 asks.
 pub fn credentials_required() -> Error {
     metrics::counter!("rampart_auth_failures_total", "method" => "none", "reason" => Failure::Missing.as_str())

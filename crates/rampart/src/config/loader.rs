@@ -763,6 +763,7 @@ impl ConfigError {
     /// Several problems as one error, e.g. for a [`Section`](super::Section)
     /// whose tables each have one: converted into an [`Error`], the loader
     /// reports each of them.
+    #[cfg_attr(not(feature = "auth"), allow(dead_code, reason = "only `[auth]` bundles problems"))]
     pub(crate) fn new(problems: Vec<Error>) -> ConfigError {
         ConfigError { problems }
     }

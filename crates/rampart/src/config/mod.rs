@@ -61,6 +61,7 @@ pub use sections::{
     CorsSettings, JwtSettings, RawCorsSettings, RawJwtSettings, RawTlsSettings, TlsSettings,
 };
 pub use units::{byte_size, duration, format_byte_size, format_duration, parse_byte_size};
+pub(crate) use units::parse_duration_setting;
 
 /// The secret key used when none is configured: fine for development,
 /// refused by the production profile.
@@ -143,9 +144,11 @@ pub trait Section: Sized + Clone + fmt::Debug + Serialize {
 }
 
 /// Declares the sections of [`Config`]: each `name: Type` line adds the
-/// field to the raw and validated structs and calls `Type::from_raw`.
+/// field to the raw and validated structs and calls `Type::from_raw`. A
+/// `#[cfg(...)]` after a line's doc comment leaves the section out with
+/// its feature.
 macro_rules! config {
-    ($( $(#[$doc:meta])* $name:ident : $ty:ty, )*) => {
+    ($( $(#[doc = $doc:expr])* $(#[cfg($cfg:meta)])* $name:ident : $ty:ty, )*) => {
         /// The whole configuration, validated. Build it with [`Loader`];
         /// [`Config::default`] is the development defaults.
         #[derive(Debug, Clone, Serialize)]
@@ -162,7 +165,7 @@ macro_rules! config {
             pub max_input_size: u64,
             /// File extensions accepted for uploads (default txt, json, csv).
             pub allowed_file_types: Vec<String>,
-            $( $(#[$doc])* pub $name: $ty, )*
+            $( $(#[doc = $doc])* $(#[cfg($cfg)])* pub $name: $ty, )*
         }
 
         /// The whole file as written.
@@ -175,7 +178,7 @@ macro_rules! config {
             #[serde(with = "byte_size")]
             max_input_size: u64,
             allowed_file_types: Vec<String>,
-            $( $name: <$ty as Section>::Raw, )*
+            $( $(#[cfg($cfg)])* $name: <$ty as Section>::Raw, )*
         }
 
         impl Default for RawConfig {
@@ -186,7 +189,7 @@ macro_rules! config {
                     error_format: ErrorFormat::default(),
                     max_input_size: DEFAULT_MAX_INPUT_SIZE,
                     allowed_file_types: ["txt", "json", "csv"].map(Into::into).into(),
-                    $( $name: Default::default(), )*
+                    $( $(#[cfg($cfg)])* $name: Default::default(), )*
                 }
             }
         }
@@ -194,7 +197,7 @@ macro_rules! config {
         /// The keys a file may hold at the top level.
         const TOP_LEVEL_KEYS: &[&str] = &[
             "profile", "secret_key", "error_format", "max_input_size",
-            "allowed_file_types", $( stringify!($name), )*
+            "allowed_file_types", $( $(#[cfg($cfg)])* stringify!($name), )*
         ];
 
         impl Config {
@@ -206,23 +209,25 @@ macro_rules! config {
                 let mut problems = Vec::new();
                 let secret_key = validate_top_level(&raw, &mut problems);
                 $(
+                    $(#[cfg($cfg)])*
                     let $name = <$ty as Section>::from_raw(raw.$name)
                         .map_err(|e| problems.extend(section_problems(&e, stringify!($name))))
                         .or_else(|()| <$ty as Section>::from_raw(Default::default()))
                         .ok();
                 )*
-                let config = match ($($name,)*) {
-                    ($(Some($name),)*) => Some(Config {
-                        profile: raw.profile,
-                        secret_key,
-                        error_format: raw.error_format,
-                        max_input_size: raw.max_input_size,
-                        allowed_file_types: raw.allowed_file_types,
-                        $($name,)*
-                    }),
-                    _ => None,
+                $(
+                    $(#[cfg($cfg)])*
+                    let Some($name) = $name else { return (None, problems) };
+                )*
+                let config = Config {
+                    profile: raw.profile,
+                    secret_key,
+                    error_format: raw.error_format,
+                    max_input_size: raw.max_input_size,
+                    allowed_file_types: raw.allowed_file_types,
+                    $( $(#[cfg($cfg)])* $name, )*
                 };
-                (config, problems)
+                (Some(config), problems)
             }
         }
 
@@ -231,6 +236,7 @@ macro_rules! config {
         fn section_errors(figment: &figment::Figment) -> Vec<figment::Error> {
             let mut errors = Vec::new();
             $(
+                $(#[cfg($cfg)])*
                 if figment.contains(stringify!($name)) {
                     let section = figment.focus(stringify!($name));
                     let (found, _) = loader::every_error::<<$ty as Section>::Raw>(&section);
@@ -260,10 +266,12 @@ config! {
     /// Logs (`[telemetry]`).
     telemetry: crate::telemetry::Settings,
     /// The audit trail (`[audit]`, see [`crate::audit`]); none without the table.
+    #[cfg(feature = "audit")]
     audit: Option<crate::audit::config::AuditConfig>,
     /// Security-event detection (`[monitor]`, see [`crate::monitor`]).
     monitor: crate::monitor::MonitorConfig,
     /// Authentication and authorization (`[auth]`).
+    #[cfg(feature = "auth")]
     auth: crate::auth::AuthConfig,
 }
 

@@ -28,6 +28,8 @@ use std::time::Duration;
 
 use serde::de::{self, Unexpected, Visitor};
 
+use crate::error::Error;
+
 /// Formats a duration the way configuration files write it: the largest of
 /// `h`, `m`, `s`, `ms` that divides it (`"24h"`, `"90s"`), else humantime's
 /// form (`"1s 500us"`).
@@ -41,6 +43,20 @@ pub fn format_duration(d: Duration) -> String {
         }
     }
     if d.is_zero() { "0s".to_owned() } else { humantime::format_duration(d).to_string() }
+}
+
+/// Parses a human duration ("500ms", "10s"), `default` when absent.
+pub(crate) fn parse_duration_setting(
+    key: &str,
+    value: Option<&str>,
+    default: Duration,
+) -> Result<Duration, Error> {
+    match value {
+        None => Ok(default),
+        Some(text) => humantime::parse_duration(text).map_err(|_| {
+            Error::configuration(key.to_owned(), "is not a duration such as \"500ms\" or \"10s\"")
+        }),
+    }
 }
 
 /// Formats a byte count as the largest binary unit that divides it

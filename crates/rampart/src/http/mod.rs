@@ -17,6 +17,7 @@
 //! # let _ = app;
 //! ```
 
+#[cfg(feature = "auth")]
 pub mod auth;
 mod block;
 mod client;

@@ -38,7 +38,7 @@
 //! ```
 //!
 //! In a service, [`init`] installs all of it for the process, and
-//! [`install_metrics`] the Prometheus recorder whose
+//! [`install_metrics`] (feature `metrics`) the Prometheus recorder whose
 //! [`render`](MetricsHandle::render) serves `/metrics`.
 
 use std::sync::Arc;
@@ -52,11 +52,13 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::error::Error;
 
 mod format;
+#[cfg(feature = "metrics")]
 mod metrics;
 mod redact;
 mod settings;
 
 pub use format::{RedactingFields, RedactingFormat};
+#[cfg(feature = "metrics")]
 pub use metrics::{MetricsHandle, install_metrics, local_recorder};
 pub use redact::{DEFAULT_SENSITIVE_NAMES, REDACTED, Redactor};
 pub use settings::{LogFormat, RawSettings, Settings};

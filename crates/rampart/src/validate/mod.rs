@@ -17,7 +17,7 @@
 //! - [`JsonLimits`]: size, depth, keys, array and string lengths, checked
 //!   by a streaming scan before anything is parsed.
 //! - [`Valid`]: typed structs validated with garde; the proof type.
-//! - [`Schema`]: JSON Schema, compiled once, offline.
+//! - [`Schema`]: JSON Schema, compiled once, offline (feature `schema`).
 //! - [`UploadPolicy`]: uploads checked by extension **and** content.
 //!
 //! A failure becomes an [`Error`](crate::Error) of kind `Validation`
@@ -42,6 +42,7 @@ mod pointer;
 mod registry;
 mod report;
 pub mod rules;
+#[cfg(feature = "schema")]
 mod schema;
 mod sensitive;
 mod typed;
@@ -51,6 +52,7 @@ pub use limits::{JsonLimits, MAX_DEPTH_CEILING};
 pub use registry::{DynValidator, Registry};
 pub(crate) use report::violation_error;
 pub use report::{INVALID_INPUT, MAX_VIOLATIONS, ValidationReport};
+#[cfg(feature = "schema")]
 pub use schema::Schema;
 pub use sensitive::SensitiveFields;
 pub use typed::Valid;

@@ -72,7 +72,6 @@ use base64::DecodeSliceError;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use quick_cache::sync::Cache;
-use sha2::{Digest, Sha256};
 
 pub use issue::TokenIssuer;
 pub(crate) use keys::check_jwks_file;
@@ -163,7 +162,7 @@ impl JwtVerifier {
         let now = self.unix_now();
         let keys = self.ring.current();
         // Only the identical token hits: the cache never sees a near-miss.
-        let digest: Option<[u8; 32]> = self.cache.as_ref().map(|_| Sha256::digest(token).into());
+        let digest = self.cache.as_ref().map(|_| crate::auth::sha256(token.as_bytes()));
         if let (Some(cache), Some(digest)) = (&self.cache, &digest)
             && let Some(hit) = cache.get(digest)
             && hit.generation == keys.generation
