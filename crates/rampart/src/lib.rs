@@ -65,6 +65,7 @@ pub mod monitor;
 pub mod ratelimit;
 pub mod resilience;
 pub mod sanitize;
+mod sensitive;
 pub mod telemetry;
 pub mod validate;
 

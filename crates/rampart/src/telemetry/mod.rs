@@ -60,14 +60,14 @@ mod settings;
 pub use format::{RedactingFields, RedactingFormat};
 #[cfg(feature = "metrics")]
 pub use metrics::{MetricsHandle, install_metrics, local_recorder};
-pub use redact::{DEFAULT_SENSITIVE_NAMES, REDACTED, Redactor};
+pub use crate::sensitive::{DEFAULT_SENSITIVE_NAMES, DEFAULT_SENSITIVE_WORDS};
+pub use redact::{REDACTED, Redactor};
 pub use settings::{LogFormat, RawSettings, Settings};
 
-/// The redactor `settings` ask for: the built-in names plus
+/// The redactor `settings` ask for: the built-in names and words plus
 /// `settings.redact_fields`.
 pub fn redactor(settings: &Settings) -> Redactor {
-    let extra = settings.redact_fields.iter().map(String::as_str);
-    Redactor::new(DEFAULT_SENSITIVE_NAMES.iter().copied().chain(extra))
+    Redactor::with_defaults(&settings.redact_fields)
 }
 
 /// A `tracing` layer writing redacted lines in `settings.format` to
