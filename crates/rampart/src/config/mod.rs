@@ -70,9 +70,6 @@ pub const DEVELOPMENT_SECRET_KEY: &str = "rampart-development-secret-key-not-for
 /// The shortest `secret_key` the production profile accepts, in bytes.
 pub const MIN_SECRET_KEY_LEN: usize = 32;
 
-/// The default `max_input_size`: 1 MiB.
-pub const DEFAULT_MAX_INPUT_SIZE: u64 = 1 << 20;
-
 /// How strict loading is about insecure settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -187,7 +184,8 @@ macro_rules! config {
                     profile: Profile::default(),
                     secret_key: None,
                     error_format: ErrorFormat::default(),
-                    max_input_size: DEFAULT_MAX_INPUT_SIZE,
+                    max_input_size: u64::try_from(crate::validate::rules::DEFAULT_MAX_INPUT_SIZE)
+                        .unwrap_or(u64::MAX),
                     allowed_file_types: ["txt", "json", "csv"].map(Into::into).into(),
                     $( $(#[cfg($cfg)])* $name: Default::default(), )*
                 }
@@ -342,6 +340,9 @@ mod tests {
         assert_eq!(c.secret_key.expose(), DEVELOPMENT_SECRET_KEY);
         assert_eq!(c.error_format, ErrorFormat::Problem);
         assert_eq!(c.max_input_size, 1 << 20);
+        // One default for the body limit, the JSON limits and uploads.
+        let validate_default = crate::validate::rules::DEFAULT_MAX_INPUT_SIZE;
+        assert_eq!(usize::try_from(c.max_input_size).ok(), Some(validate_default));
         assert_eq!(c.allowed_file_types, ["txt", "json", "csv"]);
         assert!(c.proxy.trusted_proxies.is_empty());
         assert!(c.cors.allowed_origins.is_empty() && !c.cors.allow_credentials);
