@@ -59,6 +59,7 @@ mod auditor;
 pub mod chain;
 pub mod config;
 pub mod context;
+mod delivery;
 mod event;
 mod key;
 pub mod sink;
