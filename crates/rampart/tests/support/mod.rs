@@ -162,7 +162,7 @@ pub fn synced_file_auditor(dir: &Path, key: AuditKey) -> Auditor {
 /// The records of `event_type` a file sink wrote in `dir`.
 #[cfg(feature = "audit")]
 pub fn audit_records(dir: &Path, event_type: &str) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("audit.jsonl"))
+    std::fs::read_to_string(dir.join(rampart::audit::sink::file::ACTIVE_NAME))
         .expect("read")
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("JSON"))
