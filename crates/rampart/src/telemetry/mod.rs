@@ -59,7 +59,7 @@ mod settings;
 
 pub use format::{RedactingFields, RedactingFormat};
 #[cfg(feature = "metrics")]
-pub use metrics::{MetricsHandle, install_metrics, local_recorder};
+pub use metrics::{METRICS_CONTENT_TYPE, MetricsHandle, install_metrics, local_recorder};
 pub use crate::sensitive::{DEFAULT_SENSITIVE_NAMES, DEFAULT_SENSITIVE_WORDS};
 pub use redact::{REDACTED, Redactor};
 pub use settings::{LogFormat, RawSettings, Settings};
