@@ -2,7 +2,7 @@
 //!
 //! Every failure becomes a response through the [error handler](crate::handler):
 //! an axum handler may return `Result<T, rampart::Error>`. The extractor
-//! `Valid<Json<T>>` reads a JSON body within limits and validates it
+//! `Validated<Json<T>>` reads a JSON body within limits and validates it
 //! (see [`JsonBodyConfig`]).
 //!
 //! ```

@@ -16,7 +16,8 @@
 //! - [`Registry`]: validators by name, for configuration.
 //! - [`JsonLimits`]: size, depth, keys, array and string lengths, checked
 //!   by a streaming scan before anything is parsed.
-//! - [`Valid`]: typed structs validated with garde; the proof type.
+//! - [`Validated`]: typed structs validated with [`garde`] (re-exported
+//!   here); the proof type.
 //! - [`Schema`]: JSON Schema, compiled once, offline (feature `schema`).
 //! - [`UploadPolicy`]: uploads checked by extension **and** content.
 //!
@@ -55,7 +56,11 @@ pub use report::{INVALID_INPUT, MAX_VIOLATIONS, ValidationReport};
 #[cfg(feature = "schema")]
 pub use schema::Schema;
 pub use sensitive::SensitiveFields;
-pub use typed::Valid;
+pub use typed::Validated;
+
+/// The crate typed structs are validated with, at the version rampart uses.
+#[doc(no_inline)]
+pub use garde;
 
 /// Validates a value of type `T` (by default a JSON value) and may transform
 /// it: the report carries the value to use from then on.
