@@ -225,7 +225,7 @@ impl Auditor {
         }
     }
 
-    /// Records `event` (with the current [context](super::context) merged
+    /// Records `event` (with the current [context](super::AuditContext) merged
     /// in) and waits until a sink has written it, or the timeout passes.
     ///
     /// `Ok(())` means written, or (fail-open) lost, counted and logged.

@@ -64,7 +64,7 @@ impl ChainHead {
     }
 }
 
-/// One sealed record, as handed to a [`Sink`](super::Sink).
+/// One sealed record, as handed to a [`Sink`](super::sink::Sink).
 #[derive(Debug, Clone)]
 pub struct SealedRecord<'a> {
     pub(crate) seq: u64,

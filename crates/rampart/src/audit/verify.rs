@@ -3,7 +3,7 @@
 //!
 //! Input is one or more files read in the order given; a directory stands
 //! for the file sink's files in chain order
-//! ([`files_in`](super::sink::file::files_in): rotated `audit.<seq>.jsonl`
+//! ([`files_in`]: rotated `audit.<seq>.jsonl`
 //! files by their first seq, then the active `audit.jsonl`). Checkpoints
 //! (see [`chain`](super::chain)) let the verifier notice that records after
 //! the last one present existed: without them, removing the newest records

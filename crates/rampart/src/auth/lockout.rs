@@ -2,56 +2,7 @@
 //! and per credential through the rate-limit backend (memory or Redis),
 //! with growing lockouts.
 //!
-//! Three kinds of GCRA state, each a [`RateLimiter`] of the configured
-//! backend, so replicas sharing Redis share lockouts:
-//!
-//! - **failures**: `max_failures` per `window`. Each failed authentication
-//!   spends one cell; a failure the limiter refuses crossed the threshold
-//!   and engages a lockout.
-//! - **strikes**: how many lockouts the key had lately (one is forgiven per
-//!   `max_lockout`). The n-th strike locks for `base_lockout * 2^(n-1)`,
-//!   capped at `max_lockout`. After a lockout the failure budget has
-//!   regained what the wait gave back (one failure per
-//!   `window / max_failures`); once that is spent, the next lockout is
-//!   twice as long.
-//! - **locks**: one limiter per lockout length, admitting one request per
-//!   that length: engaging a lockout spends its only cell, and a peek
-//!   (cost 0) is refused, with the time left, until the length has passed.
-//!
-//! Failures and strikes are counted against the quota of the limiter that
-//! answered ([`Decision::quota`](crate::ratelimit::Decision::quota)), not
-//! the configured one: while Redis is down and the failure policy is
-//! `local`, each replica counts against its share (`max_failures /
-//! replicas` failures per window, at least one; strikes likewise), so a
-//! lockout engages after that share and is as long as the strikes this
-//! replica counted call for, never the longest at once.
-//!
-//! Checking whether a key is locked costs one backend call for a key that
-//! never failed (a peek at its strikes) and two otherwise. Each lockout is
-//! a security event: a `warn` log with target `rampart::auth` and
-//! `event_type = "security.lockout"`, `rampart_auth_lockouts_total`, and,
-//! with [`Lockout::with_auditor`], a `security.lockout` record in the audit
-//! trail.
-//!
-//! ```
-//! use std::net::{IpAddr, Ipv4Addr};
-//! use rampart::auth::{LockKey, Lockout, RawAuthConfig};
-//!
-//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
-//!     "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"}
-//! })).unwrap();
-//! let lockout = Lockout::memory(raw.validate().unwrap().lockout()).unwrap();
-//! let client = [LockKey::Client(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9)))];
-//! for _ in 0..4 {
-//!     assert!(lockout.check(&client).await.is_ok());
-//!     lockout.record_failure(&client).await;
-//! }
-//! let locked = lockout.check(&client).await.unwrap_err();
-//! assert_eq!(locked.status().as_u16(), 429);
-//! assert!(locked.retry_after().is_some_and(|wait| wait <= std::time::Duration::from_secs(30)));
-//! # });
-//! ```
+//! The public documentation is on [`Lockout`].
 
 use std::fmt;
 use std::net::IpAddr;
@@ -93,8 +44,58 @@ impl LockKey<'_> {
     }
 }
 
-/// Counts failures and refuses locked clients and credentials; see the
-/// [module documentation](self).
+/// Counts failures and refuses locked clients and credentials.
+///
+/// Three kinds of GCRA state, each a [`RateLimiter`] of the configured
+/// backend, so replicas sharing Redis share lockouts:
+///
+/// - **failures**: `max_failures` per `window`. Each failed authentication
+///   spends one cell; a failure the limiter refuses crossed the threshold
+///   and engages a lockout.
+/// - **strikes**: how many lockouts the key had lately (one is forgiven per
+///   `max_lockout`). The n-th strike locks for `base_lockout * 2^(n-1)`,
+///   capped at `max_lockout`. After a lockout the failure budget has
+///   regained what the wait gave back (one failure per
+///   `window / max_failures`); once that is spent, the next lockout is
+///   twice as long.
+/// - **locks**: one limiter per lockout length, admitting one request per
+///   that length: engaging a lockout spends its only cell, and a peek
+///   (cost 0) is refused, with the time left, until the length has passed.
+///
+/// Failures and strikes are counted against the quota of the limiter that
+/// answered ([`Decision::quota`](crate::ratelimit::Decision::quota)), not
+/// the configured one: while Redis is down and the failure policy is
+/// `local`, each replica counts against its share (`max_failures /
+/// replicas` failures per window, at least one; strikes likewise), so a
+/// lockout engages after that share and is as long as the strikes this
+/// replica counted call for, never the longest at once.
+///
+/// Checking whether a key is locked costs one backend call for a key that
+/// never failed (a peek at its strikes) and two otherwise. Each lockout is
+/// a security event: a `warn` log with target `rampart::auth` and
+/// `event_type = "security.lockout"`, `rampart_auth_lockouts_total`, and,
+/// with [`Lockout::with_auditor`], a `security.lockout` record in the audit
+/// trail.
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr};
+/// use rampart::auth::{LockKey, Lockout, RawAuthConfig};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+///     "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"}
+/// })).unwrap();
+/// let lockout = Lockout::memory(raw.validate().unwrap().lockout()).unwrap();
+/// let client = [LockKey::Client(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9)))];
+/// for _ in 0..4 {
+///     assert!(lockout.check(&client).await.is_ok());
+///     lockout.record_failure(&client).await;
+/// }
+/// let locked = lockout.check(&client).await.unwrap_err();
+/// assert_eq!(locked.status().as_u16(), 429);
+/// assert!(locked.retry_after().is_some_and(|wait| wait <= std::time::Duration::from_secs(30)));
+/// # });
+/// ```
 pub struct Lockout<L = Limiter> {
     /// `auth.lockout.enabled`: when false nothing is counted or refused.
     enabled: bool,

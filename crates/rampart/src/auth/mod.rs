@@ -35,14 +35,14 @@
 //! assert_eq!(denied.status().as_u16(), 403);
 //! ```
 
-pub mod api_key;
-pub mod authenticator;
+mod api_key;
+mod authenticator;
 pub mod config;
-pub mod jwt;
-pub mod lockout;
-pub mod permission;
-pub mod principal;
-pub mod session;
+mod jwt;
+mod lockout;
+mod permission;
+mod principal;
+mod session;
 
 pub use api_key::{ApiKeyHash, ApiKeyStore, NewApiKey, looks_like_api_key};
 #[cfg(feature = "http")]

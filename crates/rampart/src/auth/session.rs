@@ -2,48 +2,7 @@
 //! session the server keeps, with idle and absolute expiry, rotation on
 //! privilege change, logout, and CSRF defence.
 //!
-//! - The cookie holds only a random 256-bit session id, encrypted and
-//!   authenticated with AES-256-GCM (the cookie's name is bound in, so a
-//!   value moved to another cookie, edited, or made with another server's
-//!   key fails to open). Its key is derived (HKDF-SHA256) from
-//!   `auth.session.secret`. The sealed form is that of the `cookie` crate's
-//!   private jar, which earlier releases used: their cookies still open.
-//! - Attributes: `Secure`, `HttpOnly`, `SameSite=Lax` (or `Strict`), `Path=/`
-//!   and no `Domain`, as the `__Host-` prefix requires.
-//! - The server keeps each live session (subject, permissions, CSRF token,
-//!   sign-in time, last use). A cookie whose session the server no longer
-//!   has is refused: that is how logout, rotation and expiry make an old
-//!   cookie useless even if it was copied. Sessions live in this process's
-//!   memory, bounded by `max_sessions` in all and `max_sessions_per_subject`
-//!   for each subject (its oldest ends first, so one account cannot fill the
-//!   store): replicas behind a load balancer need sticky sessions.
-//! - CSRF: a state-changing request (anything but GET, HEAD, OPTIONS,
-//!   TRACE) must carry the session's CSRF token in `X-CSRF-Token` (the
-//!   synchronizer-token pattern; the token is also set in a readable
-//!   `__Host-csrf` cookie for scripts), and, when `allowed_origins` is set,
-//!   an `Origin` that is listed (or none).
-//!
-//! ```
-//! use std::sync::Arc;
-//! use rampart::auth::{PermissionSet, RawAuthConfig, SessionManager};
-//! use rampart::clock::SystemClock;
-//!
-//! let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
-//!     "session": { "secret": "a-session-secret-of-at-least-32-bytes" }
-//! })).unwrap();
-//! let sessions = SessionManager::new(&raw.validate().unwrap(), Arc::new(SystemClock)).unwrap();
-//!
-//! let perms = PermissionSet::parse(["orders:read"]).unwrap();
-//! let login = sessions.start("alice", vec![], perms).unwrap();
-//! assert!(login.set_cookie().starts_with("__Host-session="));
-//! assert!(login.set_cookie().contains("HttpOnly"));
-//!
-//! let session = sessions.authenticate(login.cookie_value()).unwrap();
-//! assert_eq!(session.principal().subject(), "alice");
-//!
-//! sessions.end(&session);
-//! assert!(sessions.authenticate(login.cookie_value()).is_err()); // replay after logout
-//! ```
+//! The public documentation is on [`SessionManager`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -70,7 +29,50 @@ pub const CSRF_COOKIE: &str = "__Host-csrf";
 /// The request header that must echo the CSRF token on unsafe methods.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// Issues, checks, rotates and ends sessions; see the [module docs](self).
+/// Issues, checks, rotates and ends sessions.
+///
+/// - The cookie holds only a random 256-bit session id, encrypted and
+///   authenticated with AES-256-GCM (the cookie's name is bound in, so a
+///   value moved to another cookie, edited, or made with another server's
+///   key fails to open). Its key is derived (HKDF-SHA256) from
+///   `auth.session.secret`. The sealed form is that of the `cookie` crate's
+///   private jar, which earlier releases used: their cookies still open.
+/// - Attributes: `Secure`, `HttpOnly`, `SameSite=Lax` (or `Strict`), `Path=/`
+///   and no `Domain`, as the `__Host-` prefix requires.
+/// - The server keeps each live session (subject, permissions, CSRF token,
+///   sign-in time, last use). A cookie whose session the server no longer
+///   has is refused: that is how logout, rotation and expiry make an old
+///   cookie useless even if it was copied. Sessions live in this process's
+///   memory, bounded by `max_sessions` in all and `max_sessions_per_subject`
+///   for each subject (its oldest ends first, so one account cannot fill the
+///   store): replicas behind a load balancer need sticky sessions.
+/// - CSRF: a state-changing request (anything but GET, HEAD, OPTIONS,
+///   TRACE) must carry the session's CSRF token in `X-CSRF-Token` (the
+///   synchronizer-token pattern; the token is also set in a readable
+///   `__Host-csrf` cookie for scripts), and, when `allowed_origins` is set,
+///   an `Origin` that is listed (or none).
+///
+/// ```
+/// use std::sync::Arc;
+/// use rampart::auth::{PermissionSet, RawAuthConfig, SessionManager};
+/// use rampart::clock::SystemClock;
+///
+/// let raw: RawAuthConfig = serde_json::from_value(serde_json::json!({
+///     "session": { "secret": "a-session-secret-of-at-least-32-bytes" }
+/// })).unwrap();
+/// let sessions = SessionManager::new(&raw.validate().unwrap(), Arc::new(SystemClock)).unwrap();
+///
+/// let perms = PermissionSet::parse(["orders:read"]).unwrap();
+/// let login = sessions.start("alice", vec![], perms).unwrap();
+/// assert!(login.set_cookie().starts_with("__Host-session="));
+/// assert!(login.set_cookie().contains("HttpOnly"));
+///
+/// let session = sessions.authenticate(login.cookie_value()).unwrap();
+/// assert_eq!(session.principal().subject(), "alice");
+///
+/// sessions.end(&session);
+/// assert!(sessions.authenticate(login.cookie_value()).is_err()); // replay after logout
+/// ```
 pub struct SessionManager {
     sealer: CookieSealer,
     config: SessionConfig,
