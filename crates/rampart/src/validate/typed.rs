@@ -1,7 +1,7 @@
 //! Typed structs validated with garde; `Validated<T>` is the proof.
 
 use std::borrow::Cow;
-use std::fmt::{self, Display};
+use std::fmt::Display;
 use std::ops::Deref;
 
 use garde::i18n::{
@@ -27,7 +27,7 @@ use super::sensitive::{SensitiveFields, normalize};
 /// (`let Validated { value, .. } = checked;`, in a handler's arguments too),
 /// but nothing outside rampart can build one by hand:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0639
 /// use rampart::validate::Validated;
 /// let forged = Validated { value: "never checked" };
 /// ```
@@ -87,12 +87,12 @@ use super::sensitive::{SensitiveFields, normalize};
 ///         .unwrap();
 /// assert_eq!(signup.email_address, "ada@example.com");
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+// `non_exhaustive`, so that outside rampart only validation makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Validated<T> {
     /// The validated value.
     pub value: T,
-    /// Private, so that only validation makes a `Validated`.
-    _proof: (),
 }
 
 impl<T> Validated<T> {
@@ -105,7 +105,7 @@ impl<T> Validated<T> {
     /// extractor wraps it in `Json`).
     #[cfg_attr(not(feature = "http"), allow(dead_code, reason = "the extractor maps"))]
     pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Validated<U> {
-        Validated { value: f(self.value), _proof: () }
+        Validated { value: f(self.value) }
     }
 }
 
@@ -116,11 +116,6 @@ impl<T> Deref for Validated<T> {
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for Validated<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Validated").field(&self.value).finish()
-    }
-}
 
 impl<T> Validated<T>
 where
@@ -166,7 +161,7 @@ where
 {
     let context = T::Context::default();
     let Err(report) = with_i18n(Codes, || value.validate_with(&context)) else {
-        return Ok(Validated { value, _proof: () });
+        return Ok(Validated { value });
     };
     // Only a failure needs the tree, to name the members as the client did;
     // the bytes already passed the limits and the parser.
