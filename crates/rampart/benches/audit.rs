@@ -8,8 +8,8 @@ use std::hint::black_box;
 use std::io::Cursor;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
 use aws_lc_rs::hmac;
+use criterion::{Criterion, criterion_group, criterion_main};
 use rampart::audit::sink::SyncPolicy;
 use rampart::audit::sink::file::FileSink;
 use rampart::audit::verify::verify_lines;

@@ -129,7 +129,8 @@ mod tests {
 
     #[test]
     fn words_end_at_separators_and_case_changes() {
-        for (text, at, end) in [("pin", 0, 3), ("user_pin", 5, 8), ("userPin", 4, 7), ("pinCode", 0, 3)]
+        for (text, at, end) in
+            [("pin", 0, 3), ("user_pin", 5, 8), ("userPin", 4, 7), ("pinCode", 0, 3)]
         {
             assert!(is_word_at(text.as_bytes(), at, end), "{text}");
         }

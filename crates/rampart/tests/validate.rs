@@ -8,7 +8,7 @@ use garde::Validate;
 use rampart::handler::{ErrorHandler, RequestContext};
 #[cfg(feature = "schema")]
 use rampart::validate::Schema;
-use rampart::validate::{JsonLimits, SensitiveFields, ValidationReport, Validated, Validator};
+use rampart::validate::{JsonLimits, SensitiveFields, Validated, ValidationReport, Validator};
 use rampart::{Error, ErrorKind};
 use serde::Deserialize;
 use serde_json::json;
@@ -176,7 +176,8 @@ fn no_violation_echoes_a_sensitive_value() {
                                            "nickname": "0000"}))
         .unwrap();
     let sensitive = SensitiveFields::default().pointer("/nickname");
-    let err = Validated::<Signup>::from_json(&bytes, &JsonLimits::default(), &sensitive).unwrap_err();
+    let err =
+        Validated::<Signup>::from_json(&bytes, &JsonLimits::default(), &sensitive).unwrap_err();
     assert!(!rendered(&err).contains("0000"));
 
     // JSON Schema: enum, const and pattern of sensitive fields, instance values.
@@ -188,9 +189,8 @@ fn no_violation_echoes_a_sensitive_value() {
             "note": {"type": "integer"}
         }}))
         .unwrap();
-        let err = schema
-            .check(&json!({"api_key": CANARY, "token": CANARY, "note": CANARY}))
-            .unwrap_err();
+        let err =
+            schema.check(&json!({"api_key": CANARY, "token": CANARY, "note": CANARY})).unwrap_err();
         let text = rendered(&err);
         for leak in [CANARY, "sk_live_expected", "tok_"] {
             assert!(!text.contains(leak), "{leak} in {text}");
@@ -228,7 +228,8 @@ fn a_typed_value_built_in_code_is_located_by_rust_names() {
     let label = Label { text: "too long".to_owned() };
     let err = Validated::new(label, &SensitiveFields::default()).unwrap_err();
     assert_eq!(pointers(&err), pairs(&[("/text", "length")]));
-    let label = Validated::new(Label { text: "ok".to_owned() }, &SensitiveFields::default()).unwrap();
+    let label =
+        Validated::new(Label { text: "ok".to_owned() }, &SensitiveFields::default()).unwrap();
     assert_eq!(label.into_inner().text, "ok");
 }
 
@@ -320,9 +321,12 @@ mod glob_imports {
     #[test]
     fn garde_and_rampart_validation_glob_imports_work_together() {
         let body = br#"{"quantity": 2}"#;
-        let Validated { value: order, .. } =
-            Validated::<Order>::from_json(body, &JsonLimits::default(), &SensitiveFields::default())
-                .expect("valid");
+        let Validated { value: order, .. } = Validated::<Order>::from_json(
+            body,
+            &JsonLimits::default(),
+            &SensitiveFields::default(),
+        )
+        .expect("valid");
         assert_eq!(order.quantity, 2);
 
         let checked: Valid<Order> = Unvalidated::new(Order { quantity: 3 }).validate().expect("ok");

@@ -12,10 +12,10 @@ use std::time::Duration;
 use super::config::LockoutConfig;
 #[cfg(feature = "audit")]
 use crate::audit::{AuditEvent, Auditor, Outcome};
-#[cfg(feature = "audit")]
-use crate::error::Severity;
 use crate::client::ip_key;
 use crate::clock::{Clock, SystemClock};
+#[cfg(feature = "audit")]
+use crate::error::Severity;
 use crate::error::{Error, code};
 use crate::ratelimit::{Limiter, MemoryLimiter, Quota, RateLimiter};
 

@@ -60,8 +60,8 @@ pub use secret::{MASK, Secret};
 pub use sections::{
     CorsSettings, JwtSettings, RawCorsSettings, RawJwtSettings, RawTlsSettings, TlsSettings,
 };
-pub use units::{byte_size, duration, format_byte_size, format_duration, parse_byte_size};
 pub(crate) use units::parse_duration_setting;
+pub use units::{byte_size, duration, format_byte_size, format_duration, parse_byte_size};
 
 /// The secret key used when none is configured: fine for development,
 /// refused by the production profile.

@@ -53,10 +53,10 @@ use serde::{Deserialize, Serialize, Serializer};
 
 #[cfg(feature = "audit")]
 use crate::audit::{AuditEvent, Auditor, Outcome};
-#[cfg(feature = "audit")]
-use crate::error::Severity;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
+#[cfg(feature = "audit")]
+use crate::error::Severity;
 
 mod block;
 mod detector;

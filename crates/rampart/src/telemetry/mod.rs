@@ -57,10 +57,10 @@ mod metrics;
 mod redact;
 mod settings;
 
+pub use crate::sensitive::{DEFAULT_SENSITIVE_NAMES, DEFAULT_SENSITIVE_WORDS};
 pub use format::{RedactingFields, RedactingFormat};
 #[cfg(feature = "metrics")]
 pub use metrics::{METRICS_CONTENT_TYPE, MetricsHandle, install_metrics, local_recorder};
-pub use crate::sensitive::{DEFAULT_SENSITIVE_NAMES, DEFAULT_SENSITIVE_WORDS};
 pub use redact::{REDACTED, Redactor};
 pub use settings::{LogFormat, RawSettings, Settings};
 

@@ -75,7 +75,8 @@ impl SensitiveFields {
             return true;
         }
         tokens(pointer).any(|token| {
-            (self.well_known && is_sensitive_name(&token)) || self.names.contains(&normalize(&token))
+            (self.well_known && is_sensitive_name(&token))
+                || self.names.contains(&normalize(&token))
         })
     }
 }

@@ -116,7 +116,6 @@ impl<T> Deref for Validated<T> {
     }
 }
 
-
 impl<T> Validated<T>
 where
     T: garde::Validate,
