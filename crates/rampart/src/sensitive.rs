@@ -36,12 +36,24 @@ pub const DEFAULT_SENSITIVE_WORDS: &[&str] = &["pwd", "pin", "cvv", "cvc", "ssn"
 pub(crate) fn is_sensitive_name(name: &str) -> bool {
     let joined = joined_lowercase(name);
     DEFAULT_SENSITIVE_NAMES.iter().any(|part| joined.contains(&joined_lowercase(part)))
-        || DEFAULT_SENSITIVE_WORDS.iter().any(|word| {
-            let lower = name.to_ascii_lowercase();
-            lower
-                .match_indices(word)
-                .any(|(at, _)| is_word_at(name.as_bytes(), at, at + word.len()))
-        })
+        || has_word(name, DEFAULT_SENSITIVE_WORDS)
+}
+
+/// Whether one of the words of `name` (see [`is_word_at`] for where words
+/// end) is one of `words`, ignoring ASCII case.
+pub(crate) fn has_word(name: &str, words: &[&str]) -> bool {
+    let b = name.as_bytes();
+    let mut start = 0;
+    for i in 1..=b.len() {
+        if i == b.len() || is_boundary(b[i - 1], b[i]) {
+            let word = &b[start..i];
+            if words.iter().any(|w| word.eq_ignore_ascii_case(w.as_bytes())) {
+                return true;
+            }
+            start = i;
+        }
+    }
+    false
 }
 
 /// `name` in lower case without `_`, `-`, `.` and spaces.
@@ -56,14 +68,16 @@ fn joined_lowercase(name: &str) -> String {
 /// the text, a byte that is not a letter or digit, or a change from a
 /// lower-case letter to an upper-case one (`userPin`, `pinCode`).
 pub(crate) fn is_word_at(bytes: &[u8], start: usize, end: usize) -> bool {
-    let boundary = |before: u8, after: u8| {
-        !before.is_ascii_alphanumeric()
-            || !after.is_ascii_alphanumeric()
-            || (before.is_ascii_lowercase() && after.is_ascii_uppercase())
-    };
-    let starts = start == 0 || boundary(bytes[start - 1], bytes[start]);
-    let ends = end == bytes.len() || boundary(bytes[end - 1], bytes[end]);
+    let starts = start == 0 || is_boundary(bytes[start - 1], bytes[start]);
+    let ends = end == bytes.len() || is_boundary(bytes[end - 1], bytes[end]);
     starts && ends
+}
+
+/// Whether a word ends between `before` and `after`.
+fn is_boundary(before: u8, after: u8) -> bool {
+    !before.is_ascii_alphanumeric()
+        || !after.is_ascii_alphanumeric()
+        || (before.is_ascii_lowercase() && after.is_ascii_uppercase())
 }
 
 #[cfg(test)]

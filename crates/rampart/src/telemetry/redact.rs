@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 
-use crate::sensitive::{DEFAULT_SENSITIVE_NAMES, DEFAULT_SENSITIVE_WORDS, is_word_at};
+use crate::sensitive::{DEFAULT_SENSITIVE_NAMES, DEFAULT_SENSITIVE_WORDS, has_word, is_word_at};
 
 /// What a redacted value prints as.
 pub const REDACTED: &str = "[REDACTED]";
@@ -66,10 +66,10 @@ enum Trigger {
 /// one occurs is the careful check run, so clean text costs one pass.
 #[derive(Debug, Clone)]
 pub struct Redactor {
-    /// The spelled names, then the words.
+    /// The spelled names.
     names: AhoCorasick,
-    /// How many of `names` are names (the rest are words).
-    name_count: usize,
+    /// Short names that count only as a word of a name.
+    words: &'static [&'static str],
     triggers: AhoCorasick,
     kinds: Vec<Trigger>,
 }
@@ -104,7 +104,7 @@ impl Redactor {
         Redactor::build(names.chain(extra), DEFAULT_SENSITIVE_WORDS)
     }
 
-    fn build<I, S>(names: I, words: &[&str]) -> Redactor
+    fn build<I, S>(names: I, words: &'static [&'static str]) -> Redactor
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -147,11 +147,9 @@ impl Redactor {
         for word in words {
             add(word, Trigger::Name { whole_line: false, word: true });
         }
-        let name_count = spelled.len();
-        spelled.extend(words.iter().map(|w| (*w).to_owned()));
         Redactor {
             names: build(&spelled, MatchKind::Standard),
-            name_count,
+            words,
             triggers: build(&patterns, MatchKind::LeftmostLongest),
             kinds,
         }
@@ -159,10 +157,7 @@ impl Redactor {
 
     /// Whether a field of this name is redacted whatever its value.
     pub fn is_sensitive_name(&self, name: &str) -> bool {
-        self.names.find_overlapping_iter(name).any(|m| {
-            m.pattern().as_usize() < self.name_count
-                || is_word_at(name.as_bytes(), m.start(), m.end())
-        })
+        self.names.is_match(name) || has_word(name, self.words)
     }
 
     /// `text` with every credential-looking part replaced by [`REDACTED`].
