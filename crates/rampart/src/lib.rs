@@ -16,8 +16,8 @@
 //! | [`telemetry`] | JSON logs with redaction in the formatter; Prometheus metrics |
 //! | [`client`] | who is calling: the client address through trusted proxies, the verified identity |
 //! | [`ratelimit`] | GCRA limits in memory or shared through Redis |
-//! | `auth` | JWTs, API keys, sessions, permissions, lockout (feature `auth`) |
-//! | `audit`, [`monitor`] | the tamper-evident audit trail (feature `audit`); alerts and blocks on suspicious patterns |
+//! | [`auth`] | JWTs, API keys, sessions, permissions, lockout (feature `auth`) |
+//! | [`audit`], [`monitor`] | the tamper-evident audit trail (feature `audit`); alerts and blocks on suspicious patterns |
 //! | `http` | tower layers and axum extractors (feature `http`) |
 //! | [`clock`] | injectable time |
 //!
@@ -48,16 +48,16 @@
 //!
 //! | feature     | default | what it adds |
 //! |-------------|---------|--------------|
-//! | `http`      | yes | tower layers and axum integration (`http`), including the validated JSON extractor `Validated<Json<T>>` |
-//! | `auth`      | yes | `auth`: JWTs, API keys, sessions, permissions, lockout |
-//! | `audit`     | yes | `audit`: the audit trail and its file sink |
-//! | `metrics`   | yes | the Prometheus recorder ([`telemetry`]'s `install_metrics`) and the `/metrics` response |
-//! | `url`       | yes | the URL rule (`validate::rules::Url`) |
-//! | `schema`    | no  | JSON Schema (`validate::Schema`) |
-//! | `html`      | no  | the HTML sanitizer (`sanitize::clean`) |
+//! | `http`      | yes | tower layers and axum integration ([`http`]), including the validated JSON extractor `Validated<Json<T>>` |
+//! | `auth`      | yes | [`auth`]: JWTs, API keys, sessions, permissions, lockout |
+//! | `audit`     | yes | [`audit`]: the audit trail and its file sink |
+//! | `metrics`   | yes | the Prometheus recorder ([`telemetry::install_metrics`]) and the `/metrics` response |
+//! | `url`       | yes | the URL rule ([`validate::rules::Url`]) |
+//! | `schema`    | no  | JSON Schema ([`validate::Schema`]) |
+//! | `html`      | no  | the HTML sanitizer ([`sanitize::clean`]) |
 //! | `redis`     | no  | the Redis rate-limit backend ([`ratelimit`]) |
-//! | `postgres`  | no  | the PostgreSQL audit sink (`audit::sink::postgres`; turns on `audit`) |
-//! | `test-util` | no  | `clock::FakeClock` for deterministic tests |
+//! | `postgres`  | no  | the PostgreSQL audit sink ([`audit::sink::postgres`]; turns on `audit`) |
+//! | `test-util` | no  | [`clock::FakeClock`](crate::clock) for deterministic tests |
 
 #[cfg(feature = "audit")]
 pub mod audit;
