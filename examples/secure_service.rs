@@ -11,7 +11,7 @@ use rampart::config::Loader;
 use rampart::handler::ErrorHandler;
 use rampart::http::auth::{AuthLayer, RequireLayer};
 use rampart::http::{ClientIpLayer, RateLimitLayer, RenderErrorsLayer, RequestIdLayer};
-use rampart::validate::Valid;
+use rampart::validate::Validated;
 use tower::ServiceBuilder;
 
 #[derive(serde::Deserialize, garde::Validate)]
@@ -23,7 +23,7 @@ struct NewOrder {
 async fn create(
     who: Principal,
     Extension(audit): Extension<Auditor>,
-    order: Valid<Json<NewOrder>>,
+    order: Validated<Json<NewOrder>>,
 ) -> Result<String, rampart::Error> {
     let event = AuditEvent::new("order.created", "create").actor(who.subject());
     audit.record(event.detail("quantity", order.quantity)).await?;

@@ -110,7 +110,7 @@ fn each_kind_of_tampering_exits_1_naming_the_record_and_how() {
 #[test]
 fn rotated_files_verify_as_one_chain_in_order() {
     let t = trail(120, Some(4096));
-    let files = rampart::audit::verify::files_in(&t.dir).expect("lists");
+    let files = rampart::audit::sink::file::files_in(&t.dir).expect("lists");
     assert!(files.len() >= 4);
     let out = verify(&[&t.dir], &t.key_file, None);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
@@ -181,7 +181,7 @@ fn verify_limited(limits: &str, args: &[&std::ffi::OsStr]) -> Output {
 #[test]
 fn many_rotated_files_are_read_one_at_a_time() {
     let t = trail(1200, Some(4096));
-    let files = rampart::audit::verify::files_in(&t.dir).expect("lists");
+    let files = rampart::audit::sink::file::files_in(&t.dir).expect("lists");
     assert!(files.len() > 100, "{}", files.len());
     // Far fewer descriptors than files.
     let out = verify_limited(

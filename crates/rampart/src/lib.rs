@@ -16,8 +16,8 @@
 //! | [`telemetry`] | JSON logs with redaction in the formatter; Prometheus metrics |
 //! | [`client`] | who is calling: the client address through trusted proxies, the verified identity |
 //! | [`ratelimit`] | GCRA limits in memory or shared through Redis |
-//! | [`auth`] | JWTs, API keys, sessions, permissions, lockout |
-//! | [`audit`], [`monitor`] | the tamper-evident audit trail; alerts and blocks on suspicious patterns |
+//! | [`auth`] | JWTs, API keys, sessions, permissions, lockout (feature `auth`) |
+//! | [`audit`], [`monitor`] | the tamper-evident audit trail (feature `audit`); alerts and blocks on suspicious patterns |
 //! | `http` | tower layers and axum extractors (feature `http`) |
 //! | [`clock`] | injectable time |
 //!
@@ -41,19 +41,33 @@
 //!
 //! ## Features
 //!
-//! | feature     | what it adds |
-//! |-------------|--------------|
-//! | `http`      | tower layers and axum integration ([`http`]), including the validated JSON extractor `Valid<Json<T>>` |
-//! | `postgres`  | the PostgreSQL audit sink ([`audit::sink::postgres`]) |
-//! | `test-util` | [`clock::FakeClock`](crate::clock) for deterministic tests |
-//! | `redis`     | the Redis rate-limit backend ([`ratelimit`]) |
+//! Additive; the defaults (`http`, `auth`, `audit`, `metrics`, `url`) are what
+//! a typical HTTP service needs. With `default-features = false` the error
+//! model and the modules above without a feature build alone, with light
+//! dependencies.
+//!
+//! | feature     | default | what it adds |
+//! |-------------|---------|--------------|
+//! | `http`      | yes | tower layers and axum integration ([`http`]), including the validated JSON extractor `Validated<Json<T>>` |
+//! | `auth`      | yes | [`auth`]: JWTs, API keys, sessions, permissions, lockout |
+//! | `audit`     | yes | [`audit`]: the audit trail and its file sink |
+//! | `metrics`   | yes | the Prometheus recorder ([`telemetry::install_metrics`]) and the `/metrics` response |
+//! | `url`       | yes | the URL rule ([`validate::rules::Url`]) |
+//! | `schema`    | no  | JSON Schema ([`validate::Schema`]) |
+//! | `html`      | no  | the HTML sanitizer ([`sanitize::clean`]) |
+//! | `redis`     | no  | the Redis rate-limit backend ([`ratelimit`]) |
+//! | `postgres`  | no  | the PostgreSQL audit sink ([`audit::sink::postgres`]; turns on `audit`) |
+//! | `test-util` | no  | [`clock::FakeClock`](crate::clock) for deterministic tests |
 
+#[cfg(feature = "audit")]
 pub mod audit;
+#[cfg(feature = "auth")]
 pub mod auth;
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod error;
+#[cfg(feature = "audit")]
 mod files;
 pub mod handler;
 #[cfg(feature = "http")]
@@ -62,6 +76,7 @@ pub mod monitor;
 pub mod ratelimit;
 pub mod resilience;
 pub mod sanitize;
+mod sensitive;
 mod settings;
 pub mod telemetry;
 pub mod validate;

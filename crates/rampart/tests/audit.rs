@@ -1,5 +1,6 @@
 //! The audit trail end to end: file sink, chain, verification, delivery
 //! under failing, hanging and full sinks, restarts and rotation.
+#![cfg(feature = "audit")]
 
 mod support;
 
@@ -152,7 +153,7 @@ fn the_chain_continues_across_rotated_files() {
         auditor.record_blocking(event(i)).expect("recorded");
     }
     stop(&auditor);
-    let files = rampart::audit::verify::files_in(tmp.path()).expect("lists");
+    let files = rampart::audit::sink::file::files_in(tmp.path()).expect("lists");
     assert!(files.len() >= 4, "{files:?}");
     for file in &files {
         assert!(fs::metadata(file).expect("exists").len() <= 4096 + 512, "{file:?}");
@@ -579,7 +580,7 @@ fn confirmed(auditor: &Auditor, n: usize) -> usize {
 
 /// The record lines in `dir`, all files in chain order (none if it is gone).
 fn records_in(dir: &Path) -> Vec<serde_json::Value> {
-    let Ok(files) = rampart::audit::verify::files_in(dir) else { return Vec::new() };
+    let Ok(files) = rampart::audit::sink::file::files_in(dir) else { return Vec::new() };
     files.iter().flat_map(|file| lines(file)).collect()
 }
 

@@ -1,5 +1,6 @@
 //! Audit context: what reaches an event, across `.await`, nested scopes,
 //! threads and spawned tasks.
+#![cfg(feature = "audit")]
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! The audit and monitor metrics, by name and label, as a Prometheus
 //! exporter would see them. One test in this binary: it installs the
 //! process-wide recorder.
+#![cfg(feature = "audit")]
 
 use std::collections::BTreeMap;
 use std::time::Duration;

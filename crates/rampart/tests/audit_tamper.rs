@@ -1,4 +1,5 @@
 //! Every kind of tampering with a stored chain is detected and located.
+#![cfg(feature = "audit")]
 
 use std::io::{Cursor, Read};
 use std::sync::OnceLock;

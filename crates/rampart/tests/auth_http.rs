@@ -1,6 +1,6 @@
 //! The auth layers and extractors in an axum app, over a real socket.
 
-#![cfg(feature = "http")]
+#![cfg(all(feature = "http", feature = "auth"))]
 
 mod support;
 

@@ -1,5 +1,5 @@
 //! JWT verification: every attack the issue lists, performed.
-
+#![cfg(feature = "auth")]
 // The helpers take JSON by value so each case reads as one literal.
 #![allow(clippy::needless_pass_by_value)]
 

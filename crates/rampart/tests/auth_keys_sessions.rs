@@ -1,4 +1,5 @@
 //! API keys, permissions in use, and browser sessions: the attacks performed.
+#![cfg(feature = "auth")]
 
 use std::time::Duration;
 

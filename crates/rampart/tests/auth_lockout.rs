@@ -1,5 +1,6 @@
 //! Lockout: repeated failures lock a client or a credential out, for a
 //! growing time, in memory and through Redis shared by replicas.
+#![cfg(feature = "auth")]
 
 mod support;
 
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderValue, Method};
+#[cfg(feature = "audit")]
 use rampart::audit::AuditKey;
 use rampart::auth::{Authenticator, LockKey, Lockout, NewApiKey};
 use rampart::clock::{Clock, FakeClock};
@@ -129,6 +131,7 @@ async fn a_lockout_is_a_security_event() {
     assert_eq!(events[0]["lockout_secs"], 30);
 }
 
+#[cfg(feature = "audit")]
 #[tokio::test]
 async fn each_lockout_is_recorded_in_the_audit_trail() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,6 +1,8 @@
 //! Configuration loading through the public API: layering, env nesting,
 //! error messages that name the key and source but never the value, and
 //! every production check.
+// The files here hold every section, `[auth]` and `[audit]` included.
+#![cfg(all(feature = "auth", feature = "audit"))]
 
 use std::path::PathBuf;
 use std::time::Duration;

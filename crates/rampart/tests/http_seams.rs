@@ -21,7 +21,7 @@ use rampart::http::{BlockLayer, ClientIpLayer, RateLimitLayer, RenderErrorsLayer
 use rampart::monitor::{Monitor, MonitorConfig};
 use rampart::ratelimit::key::KeyPart;
 use rampart::ratelimit::{MemoryLimiter, Quota};
-use rampart::validate::Valid;
+use rampart::validate::Validated;
 use serde::Deserialize;
 use serde_json::json;
 use support::http::{Reply, send, serve};
@@ -37,7 +37,7 @@ async fn me(principal: Principal) -> String {
     principal.subject().to_owned()
 }
 
-async fn order(_: Principal, order: Valid<Json<NewOrder>>) -> String {
+async fn order(_: Principal, order: Validated<Json<NewOrder>>) -> String {
     order.quantity.to_string()
 }
 

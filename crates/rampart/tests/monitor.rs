@@ -15,6 +15,7 @@ use axum::extract::ConnectInfo;
 use axum::http::StatusCode;
 #[cfg(feature = "http")]
 use axum::routing::get;
+#[cfg(feature = "audit")]
 use rampart::audit::AuditKey;
 use rampart::clock::FakeClock;
 use rampart::config::Section;
@@ -108,6 +109,7 @@ fn memory_stays_bounded_under_a_flood_of_addresses() {
     assert!(monitor.blocked("203.0.113.7").is_some());
 }
 
+#[cfg(feature = "audit")]
 #[test]
 fn an_alert_is_an_audit_event_and_an_error_log() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -145,6 +147,7 @@ fn an_alert_is_an_audit_event_and_an_error_log() {
 /// then the monitor is configured. The clone is the same monitor: it sees
 /// the blocks made through the configured one, on its clock, and the alerts
 /// it raises itself reach the auditor.
+#[cfg(feature = "audit")]
 #[test]
 fn configuring_a_monitor_after_cloning_it_configures_every_clone() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -238,7 +241,7 @@ async fn serve(app: Router) -> (SocketAddr, tokio::task::JoinHandle<std::io::Res
 }
 
 /// An authenticator that knows one API key, named `name`.
-#[cfg(feature = "http")]
+#[cfg(all(feature = "http", feature = "auth"))]
 fn one_key_authenticator(
     key: &rampart::auth::NewApiKey,
     name: &str,
@@ -262,7 +265,7 @@ async fn get_with(addr: SocketAddr, path: &str, header: &str) -> String {
 
 /// The attack: one client trying API keys. Nobody calls `observe` by hand:
 /// the refusals rendered inside the block layer feed the monitor.
-#[cfg(feature = "http")]
+#[cfg(all(feature = "http", feature = "auth"))]
 #[tokio::test]
 async fn refusals_inside_the_block_layer_feed_the_monitor() {
     use rampart::auth::NewApiKey;
@@ -301,7 +304,7 @@ async fn refusals_inside_the_block_layer_feed_the_monitor() {
 
 /// A verified caller probing routes it may not use: its denials count for
 /// its subject as well as its address, with no `observe` call by hand.
-#[cfg(feature = "http")]
+#[cfg(all(feature = "http", feature = "auth", feature = "audit"))]
 #[tokio::test]
 async fn denials_after_authentication_count_for_the_subject() {
     use rampart::auth::{NewApiKey, require};

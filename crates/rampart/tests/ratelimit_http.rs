@@ -182,6 +182,7 @@ fn configuring_a_clone_leaves_the_original_as_it_was() {
 
 /// Keyed by subject inside the auth layer: each verified caller has its own
 /// bucket, even from one address.
+#[cfg(feature = "auth")]
 #[tokio::test]
 async fn inside_the_auth_layer_a_subject_key_counts_each_verified_caller() {
     use rampart::auth::{AuthConfig, Authenticator, NewApiKey};

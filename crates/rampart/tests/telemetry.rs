@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use rampart::clock::FakeClock;
 use rampart::config::{Loader, Section};
-use rampart::handler::{ErrorHandler, RequestContext};
 use rampart::telemetry::{self, LogFormat, RedactingFormat, Redactor, Settings};
 use serde_json::{Value, json};
 use support::CapturedLogs;
@@ -157,8 +156,11 @@ fn the_filter_selects_events() {
     assert_eq!(err.problems()[0].config_key(), Some("telemetry.filter"));
 }
 
+#[cfg(feature = "metrics")]
 #[test]
 fn the_handler_logs_through_the_formatter_and_counts_errors() {
+    use rampart::handler::{ErrorHandler, RequestContext};
+
     let (recorder, metrics) = telemetry::local_recorder();
     let logs = metrics::with_local_recorder(&recorder, || {
         capture(&Settings::default(), || {

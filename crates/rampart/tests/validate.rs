@@ -6,20 +6,22 @@ use std::collections::BTreeMap;
 
 use garde::Validate;
 use rampart::handler::{ErrorHandler, RequestContext};
-use rampart::validate::{JsonLimits, Schema, SensitiveFields, Valid, ValidationReport, Validator};
+#[cfg(feature = "schema")]
+use rampart::validate::Schema;
+use rampart::validate::{JsonLimits, SensitiveFields, Validated, ValidationReport, Validator};
 use rampart::{Error, ErrorKind};
 use serde::Deserialize;
 use serde_json::json;
 
 const CANARY: &str = "CANARY-d41d8cd9";
 
-fn validate<T>(body: &serde_json::Value) -> Result<Valid<T>, Error>
+fn validate<T>(body: &serde_json::Value) -> Result<Validated<T>, Error>
 where
     T: serde::de::DeserializeOwned + Validate,
     T::Context: Default,
 {
     let bytes = serde_json::to_vec(body).expect("serializes");
-    Valid::<T>::from_json(&bytes, &JsonLimits::default(), &SensitiveFields::default())
+    Validated::<T>::from_json(&bytes, &JsonLimits::default(), &SensitiveFields::default())
 }
 
 fn pointers(err: &Error) -> Vec<(String, String)> {
@@ -102,7 +104,7 @@ struct Tagged {
     #[garde(dive)]
     labels: BTreeMap<String, Label>,
     /// An explicit rename that no case convention produces: see the limits
-    /// in the docs of `rampart::validate::Valid`.
+    /// in the docs of `rampart::validate::Validated`.
     #[serde(rename = "qty")]
     #[garde(range(min = 1))]
     quantity: u32,
@@ -174,21 +176,25 @@ fn no_violation_echoes_a_sensitive_value() {
                                            "nickname": "0000"}))
         .unwrap();
     let sensitive = SensitiveFields::default().pointer("/nickname");
-    let err = Valid::<Signup>::from_json(&bytes, &JsonLimits::default(), &sensitive).unwrap_err();
+    let err =
+        Validated::<Signup>::from_json(&bytes, &JsonLimits::default(), &sensitive).unwrap_err();
     assert!(!rendered(&err).contains("0000"));
 
     // JSON Schema: enum, const and pattern of sensitive fields, instance values.
-    let schema = Schema::compile(&json!({"properties": {
-        "api_key": {"const": "sk_live_expected"},
-        "token": {"pattern": "^tok_[a-z]+$"},
-        "note": {"type": "integer"}
-    }}))
-    .unwrap();
-    let err =
-        schema.check(&json!({"api_key": CANARY, "token": CANARY, "note": CANARY})).unwrap_err();
-    let text = rendered(&err);
-    for leak in [CANARY, "sk_live_expected", "tok_"] {
-        assert!(!text.contains(leak), "{leak} in {text}");
+    #[cfg(feature = "schema")]
+    {
+        let schema = Schema::compile(&json!({"properties": {
+            "api_key": {"const": "sk_live_expected"},
+            "token": {"pattern": "^tok_[a-z]+$"},
+            "note": {"type": "integer"}
+        }}))
+        .unwrap();
+        let err =
+            schema.check(&json!({"api_key": CANARY, "token": CANARY, "note": CANARY})).unwrap_err();
+        let text = rendered(&err);
+        for leak in [CANARY, "sk_live_expected", "tok_"] {
+            assert!(!text.contains(leak), "{leak} in {text}");
+        }
     }
 
     // The limits and the rules never quote input.
@@ -220,9 +226,10 @@ fn a_failed_validation_is_a_400_problem_listing_every_violation() {
 #[test]
 fn a_typed_value_built_in_code_is_located_by_rust_names() {
     let label = Label { text: "too long".to_owned() };
-    let err = Valid::new(label, &SensitiveFields::default()).unwrap_err();
+    let err = Validated::new(label, &SensitiveFields::default()).unwrap_err();
     assert_eq!(pointers(&err), pairs(&[("/text", "length")]));
-    let label = Valid::new(Label { text: "ok".to_owned() }, &SensitiveFields::default()).unwrap();
+    let label =
+        Validated::new(Label { text: "ok".to_owned() }, &SensitiveFields::default()).unwrap();
     assert_eq!(label.into_inner().text, "ok");
 }
 
@@ -265,6 +272,7 @@ fn limits_and_uploads_are_built_from_the_configuration() {
 /// whose parser keeps the first value, while the last one (`admin`) is what
 /// serde_json would keep. The scan refuses the body before any parser
 /// chooses.
+#[cfg(feature = "schema")]
 #[test]
 fn a_duplicate_key_cannot_smuggle_a_second_value_past_the_schema() {
     let schema = Schema::compile(&json!({
@@ -288,11 +296,44 @@ fn a_duplicate_key_cannot_smuggle_a_second_value_past_the_schema() {
     }
     let nested = json!({"role": {"a": "1"}});
     assert!(validate::<Member>(&nested).is_ok());
-    let err = Valid::<Member>::from_json(
+    let err = Validated::<Member>::from_json(
         br#"{"role": {"a": "1", "a": "2"}}"#,
         &limits,
         &SensitiveFields::default(),
     )
     .expect_err("refused");
     assert_eq!(pointers(&err), [("/role/a".to_owned(), "json_duplicate_key".to_owned())]);
+}
+
+/// An application that glob-imports garde and rampart's validation: every
+/// name it uses resolves (garde's `Valid` stays garde's), and `Validated`
+/// destructures.
+mod glob_imports {
+    use garde::*;
+    use rampart::validate::*;
+
+    #[derive(Debug, serde::Deserialize, Validate)]
+    struct Order {
+        #[garde(range(min = 1))]
+        quantity: u32,
+    }
+
+    #[test]
+    fn garde_and_rampart_validation_glob_imports_work_together() {
+        let body = br#"{"quantity": 2}"#;
+        let Validated { value: order, .. } = Validated::<Order>::from_json(
+            body,
+            &JsonLimits::default(),
+            &SensitiveFields::default(),
+        )
+        .expect("valid");
+        assert_eq!(order.quantity, 2);
+
+        let checked: Valid<Order> = Unvalidated::new(Order { quantity: 3 }).validate().expect("ok");
+        assert_eq!(checked.quantity, 3);
+
+        // The re-exported garde is the garde the derive implemented.
+        fn rampart_garde<T: rampart::validate::garde::Validate>(_: &T) {}
+        rampart_garde(&order);
+    }
 }

@@ -1,4 +1,4 @@
-//! `Valid<Json<T>>` over a real socket: 415, 413 (declared and streamed),
+//! `Validated<Json<T>>` over a real socket: 415, 413 (declared and streamed),
 //! 400 for JSON bombs and broken rules, and the validated value otherwise.
 #![cfg(feature = "http")]
 
@@ -8,7 +8,7 @@ use axum::routing::post;
 use axum::{Extension, Json, Router};
 use garde::Validate;
 use rampart::http::JsonBodyConfig;
-use rampart::validate::{JsonLimits, Valid};
+use rampart::validate::{JsonLimits, Validated};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,7 +26,7 @@ struct NewOrder {
     extra: Option<Value>,
 }
 
-async fn create(order: Valid<Json<NewOrder>>) -> String {
+async fn create(Validated { value: Json(order), .. }: Validated<Json<NewOrder>>) -> String {
     format!("{} x {}", order.quantity, order.product_id)
 }
 

@@ -27,11 +27,10 @@
 use std::io::Write as _;
 use std::time::SystemTime;
 
-use hmac::Mac;
 use serde::{Deserialize, Serialize};
 
 use super::event::PreparedEvent;
-use super::key::AuditKey;
+use super::key::{AuditKey, tag_matches};
 
 /// `prev` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -65,7 +64,7 @@ impl ChainHead {
     }
 }
 
-/// One sealed record, as handed to a [`Sink`](super::Sink).
+/// One sealed record, as handed to a [`Sink`](super::sink::Sink).
 #[derive(Debug, Clone)]
 pub struct SealedRecord<'a> {
     pub(crate) seq: u64,
@@ -141,7 +140,7 @@ impl Chain {
         mac.update(b"}");
         let mut hash = [0u8; 64];
         // 32 bytes always fit 64 hex digits.
-        let _ = hex::encode_to_slice(mac.finalize().into_bytes(), &mut hash);
+        let _ = hex::encode_to_slice(mac.sign(), &mut hash);
         line.extend_from_slice(b",\"hash\":\"");
         line.extend_from_slice(&hash);
         line.extend_from_slice(b"\"}");
@@ -187,7 +186,7 @@ impl Checkpoint {
         let mut mac = key.mac();
         mac.update(CHECKPOINT_LABEL);
         mac.update(&line);
-        let tag = hex::encode(mac.finalize().into_bytes());
+        let tag = hex::encode(mac.sign());
         line.pop();
         line.extend_from_slice(b",\"mac\":\"");
         line.extend_from_slice(tag.as_bytes());
@@ -253,7 +252,7 @@ pub(crate) fn parse_record(key: &AuditKey, line: &[u8]) -> Option<ParsedRecord> 
     let mut mac = key.mac();
     mac.update(fields.prev.as_bytes());
     mac.update(&canonical);
-    let authentic = hex::decode(hash).is_ok_and(|tag| mac.verify_slice(&tag).is_ok());
+    let authentic = hex::decode(hash).is_ok_and(|tag| tag_matches(mac, &tag));
     Some(ParsedRecord { seq: fields.seq, prev: fields.prev, hash: hash.to_owned(), authentic })
 }
 
@@ -273,7 +272,7 @@ pub(crate) fn parse_checkpoint(key: &AuditKey, line: &[u8]) -> Option<Checkpoint
     let mut mac = key.mac();
     mac.update(CHECKPOINT_LABEL);
     mac.update(&canonical);
-    hex::decode(tag).ok().filter(|tag| mac.verify_slice(tag).is_ok())?;
+    hex::decode(tag).ok().filter(|tag| tag_matches(mac, tag))?;
     let fields: CheckpointFields = serde_json::from_slice(&canonical).ok()?;
     Some(Checkpoint { seq: fields.seq, hash: fields.hash, time: fields.time, line: line.to_vec() })
 }
@@ -302,7 +301,7 @@ mod tests {
         let mut mac = key.mac();
         mac.update(&first.hash);
         mac.update(&canonical);
-        assert_eq!(hex::encode(mac.finalize().into_bytes()), second.hash());
+        assert_eq!(hex::encode(mac.sign()), second.hash());
         let text = String::from_utf8(line.clone()).expect("utf-8");
         assert!(
             text.starts_with(&format!(

@@ -1,41 +1,41 @@
 //! Audit context for a scope: values (request id, tenant, client address...)
-//! merged into every event recorded inside it.
-//!
-//! [`scope`] sets it for a future (task-local), [`scope_sync`] for a closure
-//! (thread-local). Scopes nest: an inner scope sees the outer values, and
-//! its own win on a clash.
-//!
-//! **What crosses `tokio::spawn`: nothing.** A spawned task is a new task,
-//! so it starts with no context. Wrap the future with [`in_current_scope`]
-//! to carry the spawner's context into it. The same holds for
-//! `std::thread::spawn` and `spawn_blocking`: capture [`current`] and
-//! re-scope with [`scope_sync`].
-//!
-//! ```
-//! use rampart::audit::{self, AuditContext};
-//!
-//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! let ctx = AuditContext::new().with("request_id", "r-1");
-//! audit::scope(ctx, async {
-//!     audit::scope(AuditContext::new().with("tenant", "acme"), async {
-//!         let now = audit::current();
-//!         assert_eq!(now.get("request_id"), Some("r-1"));
-//!         assert_eq!(now.get("tenant"), Some("acme"));
-//!     })
-//!     .await;
-//!     // Carried into a spawned task only when asked:
-//!     let inner = tokio::spawn(audit::in_current_scope(async { audit::current() }));
-//!     assert_eq!(inner.await.unwrap().get("request_id"), Some("r-1"));
-//! })
-//! .await;
-//! # });
-//! ```
+//! merged into every event recorded inside it; see [`AuditContext`].
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::Future;
 
-/// Key/value context merged into audit events.
+/// Key/value context merged into every audit event recorded in its scope.
+///
+/// [`scope`] sets it for a future (task-local), [`scope_sync`] for a closure
+/// (thread-local). Scopes nest: an inner scope sees the outer values, and
+/// its own win on a clash.
+///
+/// **What crosses `tokio::spawn`: nothing.** A spawned task is a new task,
+/// so it starts with no context. Wrap the future with [`in_current_scope`]
+/// to carry the spawner's context into it. The same holds for
+/// `std::thread::spawn` and `spawn_blocking`: capture [`current`] and
+/// re-scope with [`scope_sync`].
+///
+/// ```
+/// use rampart::audit::{self, AuditContext};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let ctx = AuditContext::new().with("request_id", "r-1");
+/// audit::scope(ctx, async {
+///     audit::scope(AuditContext::new().with("tenant", "acme"), async {
+///         let now = audit::current();
+///         assert_eq!(now.get("request_id"), Some("r-1"));
+///         assert_eq!(now.get("tenant"), Some("acme"));
+///     })
+///     .await;
+///     // Carried into a spawned task only when asked:
+///     let inner = tokio::spawn(audit::in_current_scope(async { audit::current() }));
+///     assert_eq!(inner.await.unwrap().get("request_id"), Some("r-1"));
+/// })
+/// .await;
+/// # });
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditContext {
     values: BTreeMap<String, String>,

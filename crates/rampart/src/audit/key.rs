@@ -4,13 +4,10 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use hmac::{Hmac, KeyInit, Mac};
+use aws_lc_rs::{constant_time, hmac};
 use secrecy::{ExposeSecret, SecretSlice};
-use sha2::Sha256;
 
 use crate::error::{Error, io_reason};
-
-pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// The shortest key accepted, in bytes.
 pub const MIN_KEY_LEN: usize = 32;
@@ -43,10 +40,10 @@ pub struct AuditKey {
 
 struct KeyInner {
     id: String,
-    // Kept so the key is zeroed on drop; the keyed MAC states below are what is used.
+    // Kept so the key is zeroed on drop; the HMAC keys below are what is used.
     _secret: SecretSlice<u8>,
-    mac: HmacSha256,
-    detail_mac: HmacSha256,
+    mac: hmac::Key,
+    detail_mac: hmac::Key,
 }
 
 impl AuditKey {
@@ -59,13 +56,9 @@ impl AuditKey {
             return Err(Error::configuration("audit.key", "is shorter than 32 bytes"));
         }
         let secret = SecretSlice::from(secret);
-        let mac = HmacSha256::new_from_slice(secret.expose_secret())
-            .map_err(|_| Error::configuration("audit.key", "cannot key HMAC-SHA256"))?;
-        let mut derive = mac.clone();
-        derive.update(DETAIL_LABEL);
-        let detail_key = derive.finalize().into_bytes();
-        let detail_mac = HmacSha256::new_from_slice(&detail_key)
-            .map_err(|_| Error::configuration("audit.key", "cannot key HMAC-SHA256"))?;
+        let mac = hmac::Key::new(hmac::HMAC_SHA256, secret.expose_secret());
+        let detail_key = hmac::sign(&mac, DETAIL_LABEL);
+        let detail_mac = hmac::Key::new(hmac::HMAC_SHA256, detail_key.as_ref());
         Ok(AuditKey { inner: Arc::new(KeyInner { id, _secret: secret, mac, detail_mac }) })
     }
 
@@ -103,16 +96,14 @@ impl AuditKey {
         &self.inner.id
     }
 
-    /// A fresh MAC keyed with the chain key.
-    pub(crate) fn mac(&self) -> HmacSha256 {
-        self.inner.mac.clone()
+    /// A fresh HMAC-SHA256 keyed with the chain key.
+    pub(crate) fn mac(&self) -> hmac::Context {
+        hmac::Context::with_key(&self.inner.mac)
     }
 
     /// `hmac-sha256:<hex>` of a sensitive value, under the detail key.
     pub(crate) fn hash_detail(&self, value: &[u8]) -> String {
-        let mut mac = self.inner.detail_mac.clone();
-        mac.update(value);
-        format!("hmac-sha256:{}", hex::encode(mac.finalize().into_bytes()))
+        format!("hmac-sha256:{}", hex::encode(hmac::sign(&self.inner.detail_mac, value)))
     }
 }
 
@@ -120,6 +111,11 @@ impl fmt::Debug for AuditKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuditKey").field("id", &self.inner.id).finish_non_exhaustive()
     }
+}
+
+/// Whether `mac` ends in `tag`, compared in constant time.
+pub(crate) fn tag_matches(mac: hmac::Context, tag: &[u8]) -> bool {
+    constant_time::verify_slices_are_equal(mac.sign().as_ref(), tag).is_ok()
 }
 
 fn check_key_id(id: &str) -> Result<(), &'static str> {
@@ -130,4 +126,29 @@ fn check_key_id(id: &str) -> Result<(), &'static str> {
         return Err("may hold only letters, digits, '.', '_' and '-'");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records sealed before and after a change of HMAC implementation
+    /// verify alike: these are HMAC-SHA256 as RFC 2104 defines it
+    /// (computed apart, with Python's `hmac`).
+    #[test]
+    fn macs_are_standard_hmac_sha256() {
+        let key = AuditKey::new("k1", b"0123456789abcdef0123456789abcdef".to_vec()).expect("key");
+        let mut mac = key.mac();
+        mac.update(b"prev");
+        mac.update(b"{\"a\":1");
+        mac.update(b"}");
+        let chain = "016833d410f4c0021496364863a745518aa224a8a4b31be4e306baabb315d062";
+        assert_eq!(hex::encode(mac.clone().sign()), chain);
+        assert!(tag_matches(mac.clone(), &hex::decode(chain).expect("hex")));
+        assert!(!tag_matches(mac, &[0; 32]));
+        assert_eq!(
+            key.hash_detail(b"rk_live_abc"),
+            "hmac-sha256:6884078d37330751d46e1f9fbf3f9f95661c9bc6c78967139de93ef9d37624c7"
+        );
+    }
 }

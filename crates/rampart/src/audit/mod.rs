@@ -2,7 +2,7 @@
 //!
 //! An [`AuditEvent`] recorded through an [`Auditor`] is sealed into a hash
 //! chain ([`chain`]: `seq`, `prev`, `key_id`, `hash = HMAC-SHA256(key, prev
-//! || canonical record)`) and written by every configured [`Sink`]: JSON
+//! || canonical record)`) and written by every configured [`Sink`](sink::Sink): JSON
 //! lines files ([`sink::file`]) and PostgreSQL ([`sink::postgres`], feature
 //! `postgres`). Each sink writes periodic signed checkpoints elsewhere, so a
 //! cut-off tail is detected by [`verify`] (and `rampart audit verify`).
@@ -18,7 +18,8 @@
 //! table) refuses to go on under fail-closed, and under fail-open goes on
 //! after an `audit.gap` record that [`verify`] reports as lost.
 //!
-//! Values merged into every event come from the [`context`] scope.
+//! Values merged into every event come from the [`AuditContext`] of the
+//! scope ([`scope`], [`scope_sync`]).
 //! Sensitive values are stored only as an HMAC
 //! ([`AuditEvent::sensitive_detail`]).
 //!
@@ -58,7 +59,8 @@
 mod auditor;
 pub mod chain;
 mod config;
-pub mod context;
+mod context;
+mod delivery;
 mod event;
 mod key;
 pub mod sink;
@@ -69,4 +71,3 @@ pub use config::AuditConfig;
 pub use context::{AuditContext, current, in_current_scope, scope, scope_sync};
 pub use event::{AuditEvent, Outcome};
 pub use key::{AuditKey, MIN_KEY_LEN};
-pub use sink::Sink;

@@ -2,7 +2,8 @@
 //! removed, inserted or reordered, and a cut-off tail.
 //!
 //! Input is one or more files read in the order given; a directory stands
-//! for the file sink's files in chain order (rotated `audit.<seq>.jsonl`
+//! for the file sink's files in chain order
+//! ([`files_in`]: rotated `audit.<seq>.jsonl`
 //! files by their first seq, then the active `audit.jsonl`). Checkpoints
 //! (see [`chain`](super::chain)) let the verifier notice that records after
 //! the last one present existed: without them, removing the newest records
@@ -31,6 +32,7 @@ use super::chain::{
     Checkpoint, GAP_EVENT_TYPE, GENESIS, ParsedRecord, parse_checkpoint, parse_record,
 };
 use super::key::AuditKey;
+use super::sink::file::files_in;
 use crate::error::Error;
 
 /// How the chain was broken.
@@ -105,27 +107,6 @@ impl Verdict {
     pub fn is_intact(&self) -> bool {
         self.finding.is_none()
     }
-}
-
-/// The file sink's files under `dir`, in chain order.
-pub fn files_in(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let mut rotated = Vec::new();
-    let mut active = None;
-    let entries = std::fs::read_dir(dir).map_err(|err| io_error("listing", dir, &err))?;
-    for entry in entries {
-        let entry = entry.map_err(|err| io_error("listing", dir, &err))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name == super::sink::file::ACTIVE_NAME {
-            active = Some(entry.path());
-        } else if let Some(seq) = super::sink::file::rotated_seq(name) {
-            rotated.push((seq, entry.path()));
-        }
-    }
-    rotated.sort();
-    let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, path)| path).collect();
-    files.extend(active);
-    Ok(files)
 }
 
 /// Verifies `paths` (files, or directories as described above) with `key`,

@@ -1,62 +1,11 @@
 //! API keys: `rk_<id>_<secret><checksum>`, stored only as a hash.
 //!
-//! # Format
-//!
-//! ```text
-//! rk_ 3kq8z1m0x7ab _ Vf3...(43)... 1aZ9Qe
-//! │   │              │             └ checksum: CRC-32 (IEEE) of everything before it,
-//! │   │              │               6 base62 characters, most significant first
-//! │   │              └ secret: 43 base62 characters, uniformly random (256 bits)
-//! │   └ id: 12 characters a-z 0-9, random; public, used to find the key
-//! └ prefix
-//! ```
-//!
-//! 65 characters in all, matching `rk_[a-z0-9]{12}_[0-9A-Za-z]{49}`. base62 is
-//! `0-9A-Za-z` in that order. The checksum lets a secret scanner (or rampart
-//! itself, before any lookup) tell a real key from a random string without
-//! asking the server, as GitHub's tokens do; it is not a secret and adds no
-//! security.
-//!
-//! # Storage and checking
-//!
-//! The configuration holds `sha256:<hex>` of the whole key, never the key.
-//! SHA-256 rather than HMAC: the secret has 256 random bits, so nobody can
-//! guess a key from its hash whatever the hash's speed, and a plain hash
-//! lets `rampart apikey new` print the config line without the server's key.
-//! For the same reason a slow password hash (argon2, bcrypt) buys nothing
-//! here: those slow down guessing of low-entropy passwords, and would cost
-//! tens of milliseconds per request. The stored and computed digests are
-//! compared in constant time ([`subtle`]); [`ApiKeyHash`] does not even
-//! implement `==`, so no code path can compare them the fast way:
-//!
-//! ```compile_fail
-//! use rampart::auth::ApiKeyHash;
-//! let a = ApiKeyHash::parse(&format!("sha256:{}", "0".repeat(64))).unwrap();
-//! let b = a.clone();
-//! assert!(a == b); // ApiKeyHash is not PartialEq: only constant-time comparison exists
-//! ```
-//!
-//! ```
-//! use rampart::auth::{ApiKeyStore, NewApiKey};
-//! use rampart::config::Loader;
-//!
-//! let key = NewApiKey::generate().unwrap();
-//! let entry = key.config_entry("ci", &["orders:read".to_owned()], &[]);
-//! // Operators paste `entry` into the configuration file.
-//! let loaded = Loader::new().toml_text("rampart.toml", entry).env_vars(None::<(String, String)>);
-//! let store = ApiKeyStore::new(&loaded.load().unwrap().config().auth);
-//! let principal = store.verify(key.expose()).unwrap();
-//! assert_eq!(principal.subject(), "ci");
-//! let (body, last) = key.expose().split_at(64);
-//! let wrong = format!("{body}{}", if last == "x" { "y" } else { "x" });
-//! assert!(store.verify(&wrong).is_err());
-//! ```
+//! The public documentation is on [`ApiKeyStore`].
 
 use std::collections::HashMap;
 use std::fmt;
 
 use crate::settings::Secret;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::config::AuthConfig;
@@ -81,7 +30,7 @@ pub struct ApiKeyHash([u8; 32]);
 impl ApiKeyHash {
     /// The hash of a whole key.
     pub fn of(key: &str) -> ApiKeyHash {
-        ApiKeyHash(Sha256::digest(key.as_bytes()).into())
+        ApiKeyHash(super::sha256(key.as_bytes()))
     }
 
     /// Parses `sha256:<64 hex digits>`.
@@ -256,6 +205,58 @@ struct StoredKey {
 }
 
 /// The configured API keys, looked up by id.
+///
+/// # Format
+///
+/// ```text
+/// rk_ 3kq8z1m0x7ab _ Vf3...(43)... 1aZ9Qe
+/// │   │              │             └ checksum: CRC-32 (IEEE) of everything before it,
+/// │   │              │               6 base62 characters, most significant first
+/// │   │              └ secret: 43 base62 characters, uniformly random (256 bits)
+/// │   └ id: 12 characters a-z 0-9, random; public, used to find the key
+/// └ prefix
+/// ```
+///
+/// 65 characters in all, matching `rk_[a-z0-9]{12}_[0-9A-Za-z]{49}`. base62 is
+/// `0-9A-Za-z` in that order. The checksum lets a secret scanner (or rampart
+/// itself, before any lookup) tell a real key from a random string without
+/// asking the server, as GitHub's tokens do; it is not a secret and adds no
+/// security.
+///
+/// # Storage and checking
+///
+/// The configuration holds `sha256:<hex>` of the whole key, never the key.
+/// SHA-256 rather than HMAC: the secret has 256 random bits, so nobody can
+/// guess a key from its hash whatever the hash's speed, and a plain hash
+/// lets `rampart apikey new` print the config line without the server's key.
+/// For the same reason a slow password hash (argon2, bcrypt) buys nothing
+/// here: those slow down guessing of low-entropy passwords, and would cost
+/// tens of milliseconds per request. The stored and computed digests are
+/// compared in constant time ([`subtle`]); [`ApiKeyHash`] does not even
+/// implement `==`, so no code path can compare them the fast way:
+///
+/// ```compile_fail
+/// use rampart::auth::ApiKeyHash;
+/// let a = ApiKeyHash::parse(&format!("sha256:{}", "0".repeat(64))).unwrap();
+/// let b = a.clone();
+/// assert!(a == b); // ApiKeyHash is not PartialEq: only constant-time comparison exists
+/// ```
+///
+/// ```
+/// use rampart::auth::{ApiKeyStore, NewApiKey};
+/// use rampart::config::Loader;
+///
+/// let key = NewApiKey::generate().unwrap();
+/// let entry = key.config_entry("ci", &["orders:read".to_owned()], &[]);
+/// // Operators paste `entry` into the configuration file.
+/// let loaded = Loader::new().toml_text("rampart.toml", entry).env_vars(None::<(String, String)>);
+/// let store = ApiKeyStore::new(&loaded.load().unwrap().config().auth);
+/// let principal = store.verify(key.expose()).unwrap();
+/// assert_eq!(principal.subject(), "ci");
+/// let (body, last) = key.expose().split_at(64);
+/// let wrong = format!("{body}{}", if last == "x" { "y" } else { "x" });
+/// assert!(store.verify(&wrong).is_err());
+/// ```
 pub struct ApiKeyStore {
     keys: HashMap<String, StoredKey>,
 }

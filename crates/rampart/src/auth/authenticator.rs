@@ -1,34 +1,6 @@
 //! One front door for every credential a request may carry.
 //!
-//! Which credential is used, first match wins:
-//!
-//! 1. `Authorization: Bearer <credential>`: an API key when it starts with
-//!    `rk_`, a JWT otherwise;
-//! 2. `X-API-Key: <key>`;
-//! 3. the session cookie, and then for state-changing methods the CSRF
-//!    check.
-//!
-//! No credential at all is `AUTHENTICATION_REQUIRED` with a bare `Bearer`
-//! challenge; any other scheme in `Authorization` is treated the same way.
-//!
-//! ```
-//! use http::{HeaderMap, HeaderValue, Method};
-//! use rampart::auth::{AuthConfig, Authenticator, NewApiKey};
-//! use rampart::clock::SystemClock;
-//! use rampart::config::Section;
-//!
-//! let key = NewApiKey::generate().unwrap();
-//! let config = AuthConfig::from_value(serde_json::json!({
-//!     "api_keys": [{ "id": key.id(), "name": "ci", "hash": key.hash().to_string() }]
-//! })).unwrap();
-//! let auth = Authenticator::new(&config).unwrap();
-//!
-//! let mut headers = HeaderMap::new();
-//! headers.insert("x-api-key", HeaderValue::from_str(key.expose()).unwrap());
-//! let found = auth.authenticate(&Method::GET, &headers).unwrap();
-//! assert_eq!(found.principal().subject(), "ci");
-//! assert!(auth.authenticate(&Method::GET, &HeaderMap::new()).is_err());
-//! ```
+//! The public documentation is on [`Authenticator`].
 
 use std::fmt;
 use std::net::IpAddr;
@@ -93,8 +65,36 @@ impl AuthenticatorBuilder<'_> {
 /// The header an API key may come in instead of `Authorization`.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
-/// Checks whatever credential a request carries; see the [module docs](self).
-/// Cheap to clone.
+/// Checks whatever credential a request carries. Cheap to clone.
+///
+/// Which credential is used, first match wins:
+///
+/// 1. `Authorization: Bearer <credential>`: an API key when it starts with
+///    `rk_`, a JWT otherwise;
+/// 2. `X-API-Key: <key>`;
+/// 3. the session cookie, and then for state-changing methods the CSRF
+///    check.
+///
+/// No credential at all is `AUTHENTICATION_REQUIRED` with a bare `Bearer`
+/// challenge; any other scheme in `Authorization` is treated the same way.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, Method};
+/// use rampart::auth::{AuthConfig, Authenticator, NewApiKey};
+/// use rampart::config::Section;
+///
+/// let key = NewApiKey::generate().unwrap();
+/// let config = AuthConfig::from_value(serde_json::json!({
+///     "api_keys": [{ "id": key.id(), "name": "ci", "hash": key.hash().to_string() }]
+/// })).unwrap();
+/// let auth = Authenticator::new(&config).unwrap();
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-api-key", HeaderValue::from_str(key.expose()).unwrap());
+/// let found = auth.authenticate(&Method::GET, &headers).unwrap();
+/// assert_eq!(found.principal().subject(), "ci");
+/// assert!(auth.authenticate(&Method::GET, &HeaderMap::new()).is_err());
+/// ```
 #[derive(Clone)]
 pub struct Authenticator {
     inner: Arc<Inner>,

@@ -2,57 +2,7 @@
 //! and per credential through the rate-limit backend (memory or Redis),
 //! with growing lockouts.
 //!
-//! Three kinds of GCRA state, each a [`RateLimiter`] of the configured
-//! backend, so replicas sharing Redis share lockouts:
-//!
-//! - **failures**: `max_failures` per `window`. Each failed authentication
-//!   spends one cell; a failure the limiter refuses crossed the threshold
-//!   and engages a lockout.
-//! - **strikes**: how many lockouts the key had lately (one is forgiven per
-//!   `max_lockout`). The n-th strike locks for `base_lockout * 2^(n-1)`,
-//!   capped at `max_lockout`. After a lockout the failure budget has
-//!   regained what the wait gave back (one failure per
-//!   `window / max_failures`); once that is spent, the next lockout is
-//!   twice as long.
-//! - **locks**: one limiter per lockout length, admitting one request per
-//!   that length: engaging a lockout spends its only cell, and a peek
-//!   (cost 0) is refused, with the time left, until the length has passed.
-//!
-//! Failures and strikes are counted against the quota of the limiter that
-//! answered ([`Decision::quota`](crate::ratelimit::Decision::quota)), not
-//! the configured one: while Redis is down and the failure policy is
-//! `local`, each replica counts against its share (`max_failures /
-//! replicas` failures per window, at least one; strikes likewise), so a
-//! lockout engages after that share and is as long as the strikes this
-//! replica counted call for, never the longest at once.
-//!
-//! Checking whether a key is locked costs one backend call for a key that
-//! never failed (a peek at its strikes) and two otherwise. Each lockout is
-//! a security event: a `warn` log with target `rampart::auth` and
-//! `event_type = "security.lockout"`, `rampart_auth_lockouts_total`, and,
-//! with [`Lockout::with_auditor`], a `security.lockout` record in the audit
-//! trail.
-//!
-//! ```
-//! use std::net::{IpAddr, Ipv4Addr};
-//! use rampart::auth::{AuthConfig, LockKey, Lockout};
-//! use rampart::config::Section;
-//!
-//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! let config = AuthConfig::from_value(serde_json::json!({
-//!     "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"}
-//! })).unwrap();
-//! let lockout = Lockout::memory(config.lockout()).unwrap();
-//! let client = [LockKey::Client(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9)))];
-//! for _ in 0..4 {
-//!     assert!(lockout.check(&client).await.is_ok());
-//!     lockout.record_failure(&client).await;
-//! }
-//! let locked = lockout.check(&client).await.unwrap_err();
-//! assert_eq!(locked.status().as_u16(), 429);
-//! assert!(locked.retry_after().is_some_and(|wait| wait <= std::time::Duration::from_secs(30)));
-//! # });
-//! ```
+//! The public documentation is on [`Lockout`].
 
 use std::fmt;
 use std::net::IpAddr;
@@ -60,10 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::LockoutConfig;
+#[cfg(feature = "audit")]
 use crate::audit::{AuditEvent, Auditor, Outcome};
 use crate::client::ip_key;
 use crate::clock::Clock;
-use crate::error::{Error, Severity, code};
+#[cfg(feature = "audit")]
+use crate::error::Severity;
+use crate::error::{Error, code};
 use crate::ratelimit::{Limiter, MemoryLimiter, Quota, RateLimiter};
 
 /// What a failure is counted against.
@@ -91,8 +44,59 @@ impl LockKey<'_> {
     }
 }
 
-/// Counts failures and refuses locked clients and credentials; see the
-/// [module documentation](self).
+/// Counts failures and refuses locked clients and credentials.
+///
+/// Three kinds of GCRA state, each a [`RateLimiter`] of the configured
+/// backend, so replicas sharing Redis share lockouts:
+///
+/// - **failures**: `max_failures` per `window`. Each failed authentication
+///   spends one cell; a failure the limiter refuses crossed the threshold
+///   and engages a lockout.
+/// - **strikes**: how many lockouts the key had lately (one is forgiven per
+///   `max_lockout`). The n-th strike locks for `base_lockout * 2^(n-1)`,
+///   capped at `max_lockout`. After a lockout the failure budget has
+///   regained what the wait gave back (one failure per
+///   `window / max_failures`); once that is spent, the next lockout is
+///   twice as long.
+/// - **locks**: one limiter per lockout length, admitting one request per
+///   that length: engaging a lockout spends its only cell, and a peek
+///   (cost 0) is refused, with the time left, until the length has passed.
+///
+/// Failures and strikes are counted against the quota of the limiter that
+/// answered ([`Decision::quota`](crate::ratelimit::Decision::quota)), not
+/// the configured one: while Redis is down and the failure policy is
+/// `local`, each replica counts against its share (`max_failures /
+/// replicas` failures per window, at least one; strikes likewise), so a
+/// lockout engages after that share and is as long as the strikes this
+/// replica counted call for, never the longest at once.
+///
+/// Checking whether a key is locked costs one backend call for a key that
+/// never failed (a peek at its strikes) and two otherwise. Each lockout is
+/// a security event: a `warn` log with target `rampart::auth` and
+/// `event_type = "security.lockout"`, `rampart_auth_lockouts_total`, and,
+/// with [`Lockout::with_auditor`], a `security.lockout` record in the audit
+/// trail.
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr};
+/// use rampart::auth::{AuthConfig, LockKey, Lockout};
+/// use rampart::config::Section;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let config = AuthConfig::from_value(serde_json::json!({
+///     "lockout": {"max_failures": 3, "window": "1m", "base_lockout": "30s"}
+/// })).unwrap();
+/// let lockout = Lockout::memory(config.lockout()).unwrap();
+/// let client = [LockKey::Client(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9)))];
+/// for _ in 0..4 {
+///     assert!(lockout.check(&client).await.is_ok());
+///     lockout.record_failure(&client).await;
+/// }
+/// let locked = lockout.check(&client).await.unwrap_err();
+/// assert_eq!(locked.status().as_u16(), 429);
+/// assert!(locked.retry_after().is_some_and(|wait| wait <= std::time::Duration::from_secs(30)));
+/// # });
+/// ```
 pub struct Lockout<L = Limiter> {
     /// `auth.lockout.enabled`: when false nothing is counted or refused.
     enabled: bool,
@@ -101,6 +105,7 @@ pub struct Lockout<L = Limiter> {
     /// `locks[i]` locks for `base_lockout * 2^i` (the last: `max_lockout`).
     locks: Vec<L>,
     /// Where each lockout is recorded as a `security.lockout` event.
+    #[cfg(feature = "audit")]
     auditor: Option<Auditor>,
 }
 
@@ -144,6 +149,7 @@ impl<L: RateLimiter> Lockout<L> {
             failures: make(failures, "failures")?,
             strikes: make(strikes, "strikes")?,
             locks,
+            #[cfg(feature = "audit")]
             auditor: None,
         })
     }
@@ -154,6 +160,7 @@ impl<L: RateLimiter> Lockout<L> {
     }
 
     /// Records every lockout as a `security.lockout` event in the audit trail.
+    #[cfg(feature = "audit")]
     #[must_use]
     pub fn with_auditor(mut self, auditor: Auditor) -> Lockout<L> {
         self.auditor = Some(auditor);
@@ -256,6 +263,7 @@ impl<L: RateLimiter> Lockout<L> {
                 lockout_secs = length.as_secs(),
                 "authentication locked out after repeated failures"
             );
+            #[cfg(feature = "audit")]
             self.audit(key, level, length).await;
         }
         Ok(())
@@ -264,6 +272,7 @@ impl<L: RateLimiter> Lockout<L> {
     /// The lockout as an audit event. The lock holds whatever the trail
     /// answers: a trail that cannot write is logged, and the failure policy
     /// of the auditor has counted it.
+    #[cfg(feature = "audit")]
     async fn audit(&self, key: &LockKey<'_>, strike: u32, length: Duration) {
         let Some(auditor) = &self.auditor else { return };
         let mut event = AuditEvent::new("security.lockout", "lockout")

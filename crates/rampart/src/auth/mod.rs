@@ -38,14 +38,14 @@
 //! assert_eq!(denied.status().as_u16(), 403);
 //! ```
 
-pub mod api_key;
-pub mod authenticator;
+mod api_key;
+mod authenticator;
 mod config;
-pub mod jwt;
-pub mod lockout;
-pub mod permission;
-pub mod principal;
-pub mod session;
+mod jwt;
+mod lockout;
+mod permission;
+mod principal;
+mod session;
 
 pub use api_key::{ApiKeyHash, ApiKeyStore, NewApiKey, looks_like_api_key};
 #[cfg(feature = "http")]
@@ -121,6 +121,15 @@ pub(crate) fn failure(
         AuthMethod::Session => format!("Bearer realm=\"{REALM}\""),
     };
     Error::authentication(message).with_code(code).with_challenge(challenge)
+}
+
+/// The SHA-256 digest of `data`, by aws-lc (the crypto library JWTs are
+/// verified with, so rampart carries one SHA-2 implementation).
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    let mut out = [0; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
 }
 
 /// No credentials at all: a bare challenge, as RFC 6750 section 3.1 asks.

@@ -1,35 +1,6 @@
 //! Permissions, wildcards, roles, and the requirements handlers state.
 //!
-//! A permission is a string of segments separated by `:`, such as
-//! `orders:write` or `billing:invoices:read`. Each segment is 1 to 64
-//! characters from `A-Z a-z 0-9 _ - .`; matching is case-sensitive.
-//!
-//! A **granted** permission may end in a wildcard segment:
-//!
-//! | granted          | matches                                   | does not match |
-//! |------------------|-------------------------------------------|----------------|
-//! | `*`              | every permission                          |                |
-//! | `orders:*`       | `orders:write`, `orders:items:read`       | `orders`, `ordersX:write`, `order:write` |
-//! | `orders:items:*` | `orders:items:read`                       | `orders:items`, `orders:write` |
-//! | `orders:write`   | `orders:write` only                       | `orders:write:all`, `orders` |
-//!
-//! So `p:*` matches exactly the permissions that start with the segments of
-//! `p` and have at least one segment more. A wildcard anywhere but as the
-//! whole last segment (`ord*`, `*:read`, `orders:*:read`) is refused.
-//! **Required** permissions never contain a wildcard: a requirement names the
-//! precise permission an operation needs.
-//!
-//! ```
-//! use rampart::auth::{PermissionSet, all_of, any_of, require};
-//!
-//! let granted = PermissionSet::parse(["orders:*", "reports:read"]).unwrap();
-//! assert!(require("orders:write").check(&granted).is_ok());
-//! assert!(any_of(["admin:all", "reports:read"]).check(&granted).is_ok());
-//!
-//! let denied = all_of(["orders:read", "billing:read"]).check(&granted).unwrap_err();
-//! assert_eq!(denied.status().as_u16(), 403);
-//! assert_eq!(denied.required_permissions(), ["billing:read"]);
-//! ```
+//! The public documentation is on [`Permission`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -40,7 +11,38 @@ const MAX_SEGMENT: usize = 64;
 const MAX_SEGMENTS: usize = 16;
 
 /// One permission: exact (`orders:write`) or ending in a wildcard
-/// (`orders:*`, `*`). See the [module documentation](self) for the rules.
+/// (`orders:*`, `*`).
+///
+/// A permission is a string of segments separated by `:`, such as
+/// `orders:write` or `billing:invoices:read`. Each segment is 1 to 64
+/// characters from `A-Z a-z 0-9 _ - .`; matching is case-sensitive.
+///
+/// A **granted** permission may end in a wildcard segment:
+///
+/// | granted          | matches                                   | does not match |
+/// |------------------|-------------------------------------------|----------------|
+/// | `*`              | every permission                          |                |
+/// | `orders:*`       | `orders:write`, `orders:items:read`       | `orders`, `ordersX:write`, `order:write` |
+/// | `orders:items:*` | `orders:items:read`                       | `orders:items`, `orders:write` |
+/// | `orders:write`   | `orders:write` only                       | `orders:write:all`, `orders` |
+///
+/// So `p:*` matches exactly the permissions that start with the segments of
+/// `p` and have at least one segment more. A wildcard anywhere but as the
+/// whole last segment (`ord*`, `*:read`, `orders:*:read`) is refused.
+/// **Required** permissions never contain a wildcard: a requirement names the
+/// precise permission an operation needs.
+///
+/// ```
+/// use rampart::auth::{PermissionSet, all_of, any_of, require};
+///
+/// let granted = PermissionSet::parse(["orders:*", "reports:read"]).unwrap();
+/// assert!(require("orders:write").check(&granted).is_ok());
+/// assert!(any_of(["admin:all", "reports:read"]).check(&granted).is_ok());
+///
+/// let denied = all_of(["orders:read", "billing:read"]).check(&granted).unwrap_err();
+/// assert_eq!(denied.status().as_u16(), 403);
+/// assert_eq!(denied.required_permissions(), ["billing:read"]);
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Permission(Box<str>);
 

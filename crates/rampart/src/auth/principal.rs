@@ -1,14 +1,6 @@
 //! Who is calling: the value a successful authentication yields.
 //!
-//! A [`Principal`] has no public constructor: only `rampart::auth` makes one,
-//! after a token, API key or session checked out. A handler that takes a
-//! `Principal` therefore cannot run for an unauthenticated request: skipping
-//! the check does not compile.
-//!
-//! ```compile_fail
-//! // Outside rampart::auth there is no way to make one.
-//! let p = rampart::auth::Principal { subject: "root".into() };
-//! ```
+//! The public documentation is on [`Principal`].
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -43,6 +35,16 @@ impl AuthMethod {
 }
 
 /// An authenticated caller. Cheap to clone (one reference count).
+///
+/// A [`Principal`] has no public constructor: only `rampart::auth` makes one,
+/// after a token, API key or session checked out. A handler that takes a
+/// `Principal` therefore cannot run for an unauthenticated request: skipping
+/// the check does not compile.
+///
+/// ```compile_fail
+/// // Outside rampart::auth there is no way to make one.
+/// let p = rampart::auth::Principal { subject: "root".into() };
+/// ```
 #[derive(Clone)]
 pub struct Principal {
     inner: Arc<Inner>,

@@ -2,55 +2,18 @@
 //! session the server keeps, with idle and absolute expiry, rotation on
 //! privilege change, logout, and CSRF defence.
 //!
-//! - The cookie holds only a random 256-bit session id, encrypted and
-//!   authenticated with AES-256-GCM (the `cookie` crate's private jar; the
-//!   cookie's name is bound in, so a value moved to another cookie, edited,
-//!   or made with another server's key fails to open). Its key is derived
-//!   (HKDF) from `auth.session.secret`.
-//! - Attributes: `Secure`, `HttpOnly`, `SameSite=Lax` (or `Strict`), `Path=/`
-//!   and no `Domain`, as the `__Host-` prefix requires.
-//! - The server keeps each live session (subject, permissions, CSRF token,
-//!   sign-in time, last use). A cookie whose session the server no longer
-//!   has is refused: that is how logout, rotation and expiry make an old
-//!   cookie useless even if it was copied. Sessions live in this process's
-//!   memory, bounded by `max_sessions` in all and `max_sessions_per_subject`
-//!   for each subject (its oldest ends first, so one account cannot fill the
-//!   store): replicas behind a load balancer need sticky sessions.
-//! - CSRF: a state-changing request (anything but GET, HEAD, OPTIONS,
-//!   TRACE) must carry the session's CSRF token in `X-CSRF-Token` (the
-//!   synchronizer-token pattern; the token is also set in a readable
-//!   `__Host-csrf` cookie for scripts), and, when `allowed_origins` is set,
-//!   an `Origin` that is listed (or none).
-//!
-//! ```
-//! use std::sync::Arc;
-//! use rampart::auth::{AuthConfig, PermissionSet, SessionManager};
-//! use rampart::clock::SystemClock;
-//! use rampart::config::Section;
-//!
-//! let config = AuthConfig::from_value(serde_json::json!({
-//!     "session": { "secret": "a-session-secret-of-at-least-32-bytes" }
-//! })).unwrap();
-//! let sessions = SessionManager::new(&config).unwrap();
-//!
-//! let perms = PermissionSet::parse(["orders:read"]).unwrap();
-//! let login = sessions.start("alice", vec![], perms).unwrap();
-//! assert!(login.set_cookie().starts_with("__Host-session="));
-//! assert!(login.set_cookie().contains("HttpOnly"));
-//!
-//! let session = sessions.authenticate(login.cookie_value()).unwrap();
-//! assert_eq!(session.principal().subject(), "alice");
-//!
-//! sessions.end(&session);
-//! assert!(sessions.authenticate(login.cookie_value()).is_err()); // replay after logout
-//! ```
+//! The public documentation is on [`SessionManager`].
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::UNIX_EPOCH;
 
-use cookie::{Cookie, CookieJar, Key, SameSite};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hmac;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use cookie::{Cookie, SameSite};
 use http::Method;
 use subtle::ConstantTimeEq;
 
@@ -66,9 +29,51 @@ pub const CSRF_COOKIE: &str = "__Host-csrf";
 /// The request header that must echo the CSRF token on unsafe methods.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// Issues, checks, rotates and ends sessions; see the [module docs](self).
+/// Issues, checks, rotates and ends sessions.
+///
+/// - The cookie holds only a random 256-bit session id, encrypted and
+///   authenticated with AES-256-GCM (the cookie's name is bound in, so a
+///   value moved to another cookie, edited, or made with another server's
+///   key fails to open). Its key is derived (HKDF-SHA256) from
+///   `auth.session.secret`. The sealed form is that of the `cookie` crate's
+///   private jar, which earlier releases used: their cookies still open.
+/// - Attributes: `Secure`, `HttpOnly`, `SameSite=Lax` (or `Strict`), `Path=/`
+///   and no `Domain`, as the `__Host-` prefix requires.
+/// - The server keeps each live session (subject, permissions, CSRF token,
+///   sign-in time, last use). A cookie whose session the server no longer
+///   has is refused: that is how logout, rotation and expiry make an old
+///   cookie useless even if it was copied. Sessions live in this process's
+///   memory, bounded by `max_sessions` in all and `max_sessions_per_subject`
+///   for each subject (its oldest ends first, so one account cannot fill the
+///   store): replicas behind a load balancer need sticky sessions.
+/// - CSRF: a state-changing request (anything but GET, HEAD, OPTIONS,
+///   TRACE) must carry the session's CSRF token in `X-CSRF-Token` (the
+///   synchronizer-token pattern; the token is also set in a readable
+///   `__Host-csrf` cookie for scripts), and, when `allowed_origins` is set,
+///   an `Origin` that is listed (or none).
+///
+/// ```
+/// use rampart::auth::{AuthConfig, PermissionSet, SessionManager};
+/// use rampart::config::Section;
+///
+/// let config = AuthConfig::from_value(serde_json::json!({
+///     "session": { "secret": "a-session-secret-of-at-least-32-bytes" }
+/// })).unwrap();
+/// let sessions = SessionManager::new(&config).unwrap();
+///
+/// let perms = PermissionSet::parse(["orders:read"]).unwrap();
+/// let login = sessions.start("alice", vec![], perms).unwrap();
+/// assert!(login.set_cookie().starts_with("__Host-session="));
+/// assert!(login.set_cookie().contains("HttpOnly"));
+///
+/// let session = sessions.authenticate(login.cookie_value()).unwrap();
+/// assert_eq!(session.principal().subject(), "alice");
+///
+/// sessions.end(&session);
+/// assert!(sessions.authenticate(login.cookie_value()).is_err()); // replay after logout
+/// ```
 pub struct SessionManager {
-    key: Key,
+    sealer: CookieSealer,
     config: SessionConfig,
     roles: RoleMap,
     store: Mutex<Store>,
@@ -201,7 +206,7 @@ impl SessionManager {
             return Err(Error::configuration("auth.session", "is not configured"));
         };
         Ok(SessionManager {
-            key: Key::derive_from(session.secret.expose().as_bytes()),
+            sealer: CookieSealer::new(session.secret.expose().as_bytes())?,
             config: session,
             roles: config.roles.clone(),
             store: Mutex::new(Store::default()),
@@ -257,7 +262,7 @@ impl SessionManager {
             store.insert(id, record);
         }
         metrics::gauge!("rampart_auth_sessions").set(self.live_count());
-        Ok(self.cookies(session))
+        self.cookies(session)
     }
 
     /// Checks a session cookie's value. A valid one is marked as used now
@@ -276,8 +281,7 @@ impl SessionManager {
     /// Answer every refusal with [`SessionManager::removal_cookie`]
     /// (`AuthLayer` does), so the browser stops sending the cookie.
     pub fn authenticate(&self, cookie_value: &str) -> Result<Session, Error> {
-        let cookie = Cookie::new(self.config.cookie_name.clone(), cookie_value.to_owned());
-        let Some(opened) = CookieJar::new().private(&self.key).decrypt(cookie) else {
+        let Some(id) = self.sealer.open(&self.config.cookie_name, cookie_value) else {
             return Err(failure(
                 AuthMethod::Session,
                 Failure::BadSignature,
@@ -285,7 +289,7 @@ impl SessionManager {
                 "The session cookie is not valid; sign in again",
             ));
         };
-        let id = opened.value();
+        let id = id.as_str();
         let now = self.now();
         let mut store = self.store();
         let Some(record) = store.records.get_mut(id) else {
@@ -396,18 +400,13 @@ impl SessionManager {
         Session { principal, id: id.to_owned(), csrf: record.csrf.clone() }
     }
 
-    fn cookies(&self, session: Session) -> NewSession {
-        let mut jar = CookieJar::new();
-        jar.private_mut(&self.key)
-            .add(self.base_cookie(self.config.cookie_name.clone(), session.id.clone()));
-        let cookie = jar
-            .get(&self.config.cookie_name)
-            .cloned()
-            .unwrap_or_else(|| Cookie::new(self.config.cookie_name.clone(), String::new()));
+    fn cookies(&self, session: Session) -> Result<NewSession, Error> {
+        let sealed = self.sealer.seal(&self.config.cookie_name, &session.id)?;
+        let cookie = self.base_cookie(self.config.cookie_name.clone(), sealed);
         let mut csrf_cookie = self.base_cookie(CSRF_COOKIE.to_owned(), session.csrf.clone());
         // Scripts read it to echo it in X-CSRF-Token; it grants nothing alone.
         csrf_cookie.set_http_only(false);
-        NewSession { session, cookie, csrf_cookie }
+        Ok(NewSession { session, cookie, csrf_cookie })
     }
 
     fn base_cookie(&self, name: String, value: String) -> Cookie<'static> {
@@ -451,6 +450,66 @@ impl fmt::Debug for SessionManager {
     }
 }
 
+/// Seals session ids into cookie values: AES-256-GCM with a random nonce
+/// and the cookie's name as associated data; the value is base64 (standard,
+/// padded) of nonce, ciphertext and tag. Byte for byte the `cookie` crate's
+/// private jar with `Key::derive_from`, so cookies sealed by it still open.
+struct CookieSealer {
+    key: LessSafeKey,
+}
+
+impl CookieSealer {
+    /// The private jar's key expansion: HKDF-SHA256 expand (RFC 5869) of
+    /// `secret`, taken as the pseudorandom key, into 64 bytes, the last 32
+    /// of which are the encryption key: the second HMAC block.
+    fn new(secret: &[u8]) -> Result<CookieSealer, Error> {
+        const INFO: &[u8] = b"COOKIE;SIGNED:HMAC-SHA256;PRIVATE:AEAD-AES-256-GCM";
+        let prk = hmac::Key::new(hmac::HMAC_SHA256, secret);
+        let mut first = hmac::Context::with_key(&prk);
+        first.update(INFO);
+        first.update(&[1]);
+        let mut second = hmac::Context::with_key(&prk);
+        second.update(first.sign().as_ref());
+        second.update(INFO);
+        second.update(&[2]);
+        let key = UnboundKey::new(&AES_256_GCM, second.sign().as_ref())
+            .map_err(|_| Error::internal(std::io::Error::other("cannot key AES-256-GCM")))?;
+        Ok(CookieSealer { key: LessSafeKey::new(key) })
+    }
+
+    fn seal(&self, name: &str, value: &str) -> Result<String, Error> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce)
+            .map_err(|err| Error::internal(std::io::Error::other(err.to_string())))?;
+        let mut sealed = Vec::with_capacity(NONCE_LEN + value.len() + AES_256_GCM.tag_len());
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(value.as_bytes());
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(name.as_bytes()),
+                &mut sealed[NONCE_LEN..],
+            )
+            .map_err(|_| Error::internal(std::io::Error::other("cannot seal a session cookie")))?;
+        sealed.extend_from_slice(tag.as_ref());
+        Ok(BASE64.encode(sealed))
+    }
+
+    /// The value sealed into `cookie_value` under the cookie's `name`, if
+    /// it opens.
+    fn open(&self, name: &str, cookie_value: &str) -> Option<String> {
+        let mut data = BASE64.decode(cookie_value).ok()?;
+        if data.len() <= NONCE_LEN {
+            return None;
+        }
+        let (nonce, sealed) = data.split_at_mut(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let plain = self.key.open_in_place(nonce, Aad::from(name.as_bytes()), sealed).ok()?;
+        String::from_utf8(plain.to_vec()).ok()
+    }
+}
+
 fn random_hex() -> Result<String, Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
@@ -470,4 +529,40 @@ fn invalid(reason: Failure) -> Error {
 fn csrf_rejected(message: &'static str) -> Error {
     metrics::counter!("rampart_auth_csrf_rejections_total").increment(1);
     Error::new(ErrorKind::Authorization, message).with_code(code::CSRF_REJECTED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"a-session-secret-of-at-least-32-bytes";
+    const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// A cookie sealed by the `cookie` crate's private jar (0.18, with
+    /// `Key::derive_from(SECRET)`), as earlier releases of rampart issued.
+    const SEALED_BY_COOKIE_CRATE: &str = "t7jBuRfuaBgCNQLnSnH79KYznPbyhQ/ZKF3pjmx4Yc7E72JYGPLduJ7QtoJhz4ZmRYe3XY5yf5K38YvyzbmqeCAu9wxmMdRpL45IJAoVar58IPq2er9Kfl6Eurs=";
+
+    #[test]
+    fn cookies_sealed_by_the_cookie_crate_still_open() {
+        let sealer = CookieSealer::new(SECRET).expect("sealer");
+        assert_eq!(sealer.open("__Host-session", SEALED_BY_COOKIE_CRATE).as_deref(), Some(ID));
+    }
+
+    #[test]
+    fn a_sealed_value_opens_only_under_its_name_key_and_bytes() {
+        let sealer = CookieSealer::new(SECRET).expect("sealer");
+        let sealed = sealer.seal("__Host-session", ID).expect("seal");
+        assert_ne!(sealed, sealer.seal("__Host-session", ID).expect("seal"), "a fresh nonce");
+        assert_eq!(sealer.open("__Host-session", &sealed).as_deref(), Some(ID));
+        assert_eq!(sealer.open("__Host-other", &sealed), None, "moved to another cookie");
+        let other = CookieSealer::new(b"another-session-secret-of-32-bytes!!").expect("sealer");
+        assert_eq!(other.open("__Host-session", &sealed), None, "another server's key");
+        let mut bytes = BASE64.decode(&sealed).expect("base64");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        assert_eq!(sealer.open("__Host-session", &BASE64.encode(&bytes)), None, "edited");
+        for junk in ["", "AAAA", "not base64!", &BASE64.encode([0u8; NONCE_LEN])] {
+            assert_eq!(sealer.open("__Host-session", junk), None, "{junk:?}");
+        }
+    }
 }

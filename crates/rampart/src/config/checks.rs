@@ -44,15 +44,21 @@ pub(super) fn findings(config: &Config) -> Vec<Error> {
     }
     // Every secret, the key unless refused above already.
     let secret_key = found.is_empty().then(|| ("secret_key".to_owned(), key.as_bytes()));
-    let session = config
-        .auth
-        .session
-        .iter()
-        .map(|s| ("auth.session.secret".to_owned(), s.secret.expose().as_bytes()));
-    let hs_keys = config.auth.jwt.keys.iter().enumerate().filter_map(|(i, k)| {
-        Some((format!("auth.jwt.keys[{i}].secret"), k.encoding.as_ref()?.as_bytes()))
-    });
-    for (name, secret) in secret_key.into_iter().chain(session).chain(hs_keys) {
+    #[cfg(feature = "auth")]
+    let auth_secrets = {
+        let session = config
+            .auth
+            .session
+            .iter()
+            .map(|s| ("auth.session.secret".to_owned(), s.secret.expose().as_bytes()));
+        let hs_keys = config.auth.jwt.keys.iter().enumerate().filter_map(|(i, k)| {
+            Some((format!("auth.jwt.keys[{i}].secret"), k.encoding.as_ref()?.as_bytes()))
+        });
+        session.chain(hs_keys)
+    };
+    #[cfg(not(feature = "auth"))]
+    let auth_secrets = std::iter::empty::<(String, &[u8])>();
+    for (name, secret) in secret_key.into_iter().chain(auth_secrets) {
         if let Some(why) = weakness(secret) {
             found.push(Error::configuration(name, why));
         }
@@ -74,6 +80,7 @@ pub(super) fn findings(config: &Config) -> Vec<Error> {
         ));
     }
     let key_files = [
+        #[cfg(feature = "audit")]
         ("audit.key_file", config.audit.as_ref().and_then(|audit| audit.key_file())),
         ("tls.key_path", config.tls.key_path.as_deref()),
     ];

@@ -109,9 +109,6 @@ pub const DEVELOPMENT_SECRET_KEY: &str = "rampart-development-secret-key-not-for
 /// The shortest `secret_key` the production profile accepts, in bytes.
 pub const MIN_SECRET_KEY_LEN: usize = 32;
 
-/// The default `max_input_size`: 1 MiB.
-pub const DEFAULT_MAX_INPUT_SIZE: u64 = 1 << 20;
-
 /// How strict loading is about insecure settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -140,9 +137,11 @@ impl fmt::Display for Profile {
 }
 
 /// Declares the sections of [`Config`]: each `name: Type` line adds the
-/// field to the raw and validated structs and calls `Type::from_raw`.
+/// field to the raw and validated structs and calls `Type::from_raw`. A
+/// `#[cfg(...)]` after a line's doc comment leaves the section out with
+/// its feature.
 macro_rules! config {
-    ($( $(#[$doc:meta])* $name:ident : $ty:ty, )*) => {
+    ($( $(#[doc = $doc:expr])* $(#[cfg($cfg:meta)])* $name:ident : $ty:ty, )*) => {
         /// The whole configuration, validated. Build it with [`Loader`];
         /// [`Config::default`] is the development defaults.
         #[derive(Debug, Clone, Serialize)]
@@ -159,7 +158,7 @@ macro_rules! config {
             pub max_input_size: u64,
             /// File extensions accepted for uploads (default txt, json, csv).
             pub allowed_file_types: Vec<String>,
-            $( $(#[$doc])* pub $name: $ty, )*
+            $( $(#[doc = $doc])* $(#[cfg($cfg)])* pub $name: $ty, )*
         }
 
         /// The whole file as written. Unknown keys at the top level are
@@ -174,7 +173,7 @@ macro_rules! config {
             #[serde(with = "byte_size")]
             max_input_size: u64,
             allowed_file_types: Vec<String>,
-            $( $name: <$ty as Section>::Raw, )*
+            $( $(#[cfg($cfg)])* $name: <$ty as Section>::Raw, )*
         }
 
         impl Default for RawConfig {
@@ -183,9 +182,10 @@ macro_rules! config {
                     profile: Profile::default(),
                     secret_key: None,
                     error_format: ErrorFormat::default(),
-                    max_input_size: DEFAULT_MAX_INPUT_SIZE,
+                    max_input_size: u64::try_from(crate::validate::rules::DEFAULT_MAX_INPUT_SIZE)
+                        .unwrap_or(u64::MAX),
                     allowed_file_types: ["txt", "json", "csv"].map(Into::into).into(),
-                    $( $name: Default::default(), )*
+                    $( $(#[cfg($cfg)])* $name: Default::default(), )*
                 }
             }
         }
@@ -193,7 +193,7 @@ macro_rules! config {
         /// The keys a file may hold at the top level.
         const TOP_LEVEL_KEYS: &[&str] = &[
             "profile", "secret_key", "error_format", "max_input_size",
-            "allowed_file_types", $( stringify!($name), )*
+            "allowed_file_types", $( $(#[cfg($cfg)])* stringify!($name), )*
         ];
 
         impl Config {
@@ -205,23 +205,25 @@ macro_rules! config {
                 let mut problems = Vec::new();
                 let secret_key = validate_top_level(&raw, &mut problems);
                 $(
+                    $(#[cfg($cfg)])*
                     let $name = <$ty as Section>::from_raw(raw.$name)
                         .map_err(|e| problems.extend(section_problems(&e, stringify!($name))))
                         .or_else(|()| <$ty as Section>::from_raw(Default::default()))
                         .ok();
                 )*
-                let config = match ($($name,)*) {
-                    ($(Some($name),)*) => Some(Config {
-                        profile: raw.profile,
-                        secret_key,
-                        error_format: raw.error_format,
-                        max_input_size: raw.max_input_size,
-                        allowed_file_types: raw.allowed_file_types,
-                        $($name,)*
-                    }),
-                    _ => None,
+                $(
+                    $(#[cfg($cfg)])*
+                    let Some($name) = $name else { return (None, problems) };
+                )*
+                let config = Config {
+                    profile: raw.profile,
+                    secret_key,
+                    error_format: raw.error_format,
+                    max_input_size: raw.max_input_size,
+                    allowed_file_types: raw.allowed_file_types,
+                    $( $(#[cfg($cfg)])* $name, )*
                 };
-                (config, problems)
+                (Some(config), problems)
             }
         }
 
@@ -236,6 +238,7 @@ macro_rules! config {
         fn section_errors(figment: &figment::Figment) -> Vec<figment::Error> {
             let mut errors = Vec::new();
             $(
+                $(#[cfg($cfg)])*
                 if figment.contains(stringify!($name)) {
                     let section = figment.focus(stringify!($name));
                     let (found, _) = problems::every_error::<<$ty as Section>::Raw>(&section);
@@ -263,10 +266,12 @@ config! {
     /// Logs (`[telemetry]`).
     telemetry: crate::telemetry::Settings,
     /// The audit trail (`[audit]`, see [`crate::audit`]); none without the table.
+    #[cfg(feature = "audit")]
     audit: Option<crate::audit::AuditConfig>,
     /// Security-event detection (`[monitor]`, see [`crate::monitor`]).
     monitor: crate::monitor::MonitorConfig,
     /// Authentication and authorization (`[auth]`, see [`crate::auth`]).
+    #[cfg(feature = "auth")]
     auth: crate::auth::AuthConfig,
     /// The default retry policy of outbound calls (`[retry]`, see [`crate::resilience`]).
     retry: crate::resilience::RetrySettings,
@@ -341,6 +346,9 @@ mod tests {
         assert_eq!(c.secret_key.expose(), DEVELOPMENT_SECRET_KEY);
         assert_eq!(c.error_format, ErrorFormat::Problem);
         assert_eq!(c.max_input_size, 1 << 20);
+        // One default for the body limit, the JSON limits and uploads.
+        let validate_default = crate::validate::rules::DEFAULT_MAX_INPUT_SIZE;
+        assert_eq!(usize::try_from(c.max_input_size).ok(), Some(validate_default));
         assert_eq!(c.allowed_file_types, ["txt", "json", "csv"]);
         assert!(c.proxy.trusted_proxies.is_empty());
         assert!(c.cors.allowed_origins.is_empty() && !c.cors.allow_credentials);

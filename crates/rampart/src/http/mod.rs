@@ -16,7 +16,7 @@
 //!    principal and identity;
 //! 6. [`RateLimitLayer`]: counted per client, API key, subject or route;
 //! 7. per route: [`RequireLayer`](auth::RequireLayer) and the validated
-//!    body `Valid<Json<T>>` (see [`JsonBodyConfig`]).
+//!    body `Validated<Json<T>>` (see [`JsonBodyConfig`]).
 //!
 //! Every refusal is a [`rampart::Error`](crate::Error), and so is anything a
 //! handler returns as `Result<T, rampart::Error>`: one renderer answers for
@@ -47,6 +47,7 @@
 //! # Ok::<(), Error>(())
 //! ```
 
+#[cfg(feature = "auth")]
 pub mod auth;
 mod block;
 mod client;

@@ -1,4 +1,4 @@
-//! The validated JSON body extractor, `Valid<Json<T>>`.
+//! The validated JSON body extractor, `Validated<Json<T>>`.
 //!
 //! It answers, through the error handler:
 //!
@@ -19,7 +19,7 @@
 //! use axum::{Extension, Json, Router, routing::post};
 //! use garde::Validate;
 //! use rampart::http::JsonBodyConfig;
-//! use rampart::validate::{JsonLimits, Valid};
+//! use rampart::validate::{JsonLimits, Validated};
 //! use serde::Deserialize;
 //!
 //! #[derive(Deserialize, Validate)]
@@ -31,8 +31,8 @@
 //!     product_id: String,
 //! }
 //!
-//! // Only the extractor makes a `Valid`: the handler cannot get an unchecked order.
-//! async fn create(order: Valid<Json<NewOrder>>) -> String {
+//! // Only the extractor makes a `Validated`: the handler cannot get an unchecked order.
+//! async fn create(Validated { value: Json(order), .. }: Validated<Json<NewOrder>>) -> String {
 //!     format!("{} x {}", order.quantity, order.product_id)
 //! }
 //!
@@ -52,9 +52,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 use crate::validate::rules::MaxInputSize;
-use crate::validate::{JsonLimits, SensitiveFields, Valid, violation_error};
+use crate::validate::{JsonLimits, SensitiveFields, Validated, violation_error};
 
-/// How [`Valid<Json<T>>`](Valid) reads bodies: the JSON limits (whose size
+/// How [`Validated<Json<T>>`](Validated) reads bodies: the JSON limits (whose size
 /// limit is the body limit) and the fields whose violations say nothing
 /// about their value. Install it with `axum::Extension`.
 #[derive(Debug, Clone, Default)]
@@ -77,7 +77,7 @@ impl JsonBodyConfig {
     }
 }
 
-impl<S, T> FromRequest<S> for Valid<Json<T>>
+impl<S, T> FromRequest<S> for Validated<Json<T>>
 where
     S: Send + Sync,
     T: DeserializeOwned + garde::Validate,
@@ -108,8 +108,8 @@ where
                 violation_error("", "body", "could not be read completely").with_source(err)
             }
         })?;
-        let value = Valid::<T>::from_json(&body.to_bytes(), &config.limits, &config.sensitive)?;
-        Ok(Valid(Json(value.into_inner())))
+        let value = Validated::<T>::from_json(&body.to_bytes(), &config.limits, &config.sensitive)?;
+        Ok(value.map(Json))
     }
 }
 

@@ -49,8 +49,10 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "audit")]
 use crate::audit::{AuditEvent, Auditor, Outcome};
 use crate::clock::{Clock, SystemClock};
+#[cfg(feature = "audit")]
 use crate::error::Severity;
 
 mod block;
@@ -152,6 +154,7 @@ struct Inner {
 /// Everything that can change, behind one lock, so every clone sees it.
 struct State {
     clock: Arc<dyn Clock>,
+    #[cfg(feature = "audit")]
     auditor: Option<Auditor>,
     /// Keyed by the digest of (signal, scope, key).
     windows: SlidingWindows<u64>,
@@ -170,6 +173,7 @@ impl Monitor {
     pub fn new(config: MonitorConfig) -> Monitor {
         let state = State {
             clock: Arc::new(SystemClock),
+            #[cfg(feature = "audit")]
             auditor: None,
             windows: SlidingWindows::new(config.window, config.max_tracked),
             blocks: BlockList::new(config.max_tracked),
@@ -190,6 +194,7 @@ impl Monitor {
 
     /// Records every alert as a `security.alert` event through `auditor`,
     /// in this monitor and every clone of it.
+    #[cfg(feature = "audit")]
     #[must_use]
     pub fn with_auditor(self, auditor: Auditor) -> Monitor {
         self.state().auditor = Some(auditor);
@@ -215,7 +220,9 @@ impl Monitor {
         }
         let hasher = &self.inner.hasher;
         let mut alerts = Vec::new();
-        let auditor = {
+        #[cfg(feature = "audit")]
+        let auditor;
+        {
             let mut state = self.state();
             let now = state.clock.now();
             for (scope, key) in [(Scope::Client, client), (Scope::Subject, subject)] {
@@ -243,22 +250,35 @@ impl Monitor {
             metrics::gauge!("rampart_monitor_tracked_keys").set(state.windows.len() as f64);
             metrics::gauge!("rampart_monitor_blocked_clients").set(state.blocks.len() as f64);
             metrics::counter!("rampart_monitor_evictions_total").absolute(state.windows.evicted());
-            if alerts.is_empty() { None } else { state.auditor.clone() }
-        };
+            #[cfg(feature = "audit")]
+            {
+                auditor = if alerts.is_empty() { None } else { state.auditor.clone() };
+            }
+        }
         for alert in &alerts {
-            self.raise(alert, subject, auditor.as_ref());
+            self.raise(alert);
+            #[cfg(feature = "audit")]
+            if let Some(auditor) = &auditor {
+                self.audit(alert, subject, auditor);
+            }
         }
         alerts
     }
 
-    fn raise(&self, alert: &Alert, subject: Option<&str>, auditor: Option<&Auditor>) {
+    /// Logs and counts an alert.
+    fn raise(&self, alert: &Alert) {
         let window = self.inner.config.window;
         tracing::error!(target: "rampart::monitor", signal = alert.signal.as_str(), scope = alert.scope.as_str(),
             key = %alert.key, count = alert.count, window_seconds = window.as_secs(),
             blocked_seconds = alert.blocked_for.map(|d| d.as_secs()), "security alert: a threshold was crossed");
         metrics::counter!("rampart_monitor_alerts_total", "signal" => alert.signal.as_str(), "scope" => alert.scope.as_str())
             .increment(1);
-        let Some(auditor) = auditor else { return };
+    }
+
+    /// Records an alert as a `security.alert` audit event.
+    #[cfg(feature = "audit")]
+    fn audit(&self, alert: &Alert, subject: Option<&str>, auditor: &Auditor) {
+        let window = self.inner.config.window;
         let mut event = AuditEvent::new("security.alert", "alert")
             .severity(Severity::High)
             .outcome(if alert.blocked_for.is_some() { Outcome::Denied } else { Outcome::Failure })

@@ -1,7 +1,8 @@
 //! HTML: escape text for an HTML page, or clean untrusted HTML against an
-//! allow-list.
+//! allow-list (feature `html`).
 
 use std::borrow::Cow;
+#[cfg(feature = "html")]
 use std::sync::LazyLock;
 
 /// Escapes `text` for HTML text content and **quoted** attribute values:
@@ -54,6 +55,7 @@ static ENTITY: [u8; 256] = {
     table
 };
 
+#[cfg(feature = "html")]
 static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();
     // Foreign content (SVG, MathML) is where namespace-confusion bypasses of
@@ -76,6 +78,7 @@ static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
 /// assert_eq!(clean("<b onclick=steal()>hi</b><script>x()</script>"), "<b>hi</b>");
 /// assert_eq!(clean("<a href='javascript:alert(1)'>x</a>"), "<a rel=\"noopener noreferrer\">x</a>");
 /// ```
+#[cfg(feature = "html")]
 pub fn clean(html: &str) -> String {
     CLEANER.clean(html).to_string()
 }
@@ -95,6 +98,7 @@ mod tests {
         assert_eq!(escape("ｅ\u{301}＜"), "ｅ\u{301}＜", "full-width ＜ is not markup");
     }
 
+    #[cfg(feature = "html")]
     #[test]
     fn svg_and_math_never_survive_clean() {
         for payload in [

@@ -8,7 +8,7 @@
 //! ([`escape`], [`neutralize`], [`quote_identifier`], [`escape_like`]),
 //! **refuses** what cannot be made safe ([`file_name`], [`safe_join`]), or,
 //! where rich text really must be kept, removes everything that is not on an
-//! allow-list ([`clean`]).
+//! allow-list ([`clean`], feature `html`).
 //!
 //! ```
 //! use rampart::sanitize::{escape, escape_like, file_name, neutralize, quote_identifier};
@@ -27,7 +27,9 @@ mod path;
 mod sql;
 
 pub use filename::{MAX_FILE_NAME_BYTES, file_name};
-pub use html::{clean, escape};
+#[cfg(feature = "html")]
+pub use html::clean;
+pub use html::escape;
 pub use log::{Neutralized, neutralize, neutralize_bytes};
 pub use path::safe_join;
 pub use sql::{MAX_IDENTIFIER_BYTES, escape_like, quote_identifier};

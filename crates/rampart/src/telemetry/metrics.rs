@@ -1,10 +1,13 @@
 //! Prometheus metrics: every `rampart_*` metric recorded with the `metrics`
-//! macros, rendered as the text a `/metrics` endpoint serves.
+//! macros, rendered as the text a `/metrics` endpoint serves, with its
+//! content type ([`MetricsHandle::response`]).
 //!
 //! ```
 //! let metrics = rampart::telemetry::install_metrics().unwrap();
 //! metrics::counter!("rampart_errors_total", "kind" => "not_found", "code" => "NOT_FOUND").increment(1);
-//! assert!(metrics.render().contains("rampart_errors_total{"));
+//! let response = metrics.response();
+//! assert_eq!(response.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+//! assert!(response.body().contains("rampart_errors_total{"));
 //! ```
 //!
 //! Every metric is listed in `docs/OPERATIONS.md` (a test keeps the two in
@@ -12,6 +15,7 @@
 
 use std::sync::{Mutex, OnceLock};
 
+use http::header::{CONTENT_TYPE, HeaderValue};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 use crate::error::Error;
@@ -20,6 +24,11 @@ use crate::error::Error;
 const SECONDS_BUCKETS: &[f64] =
     &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
+/// The content type of the Prometheus text format that
+/// [`MetricsHandle::render`] writes (version 0.0.4; scrapers pick the
+/// parser by it).
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 /// Renders the metrics of the process-wide recorder; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct MetricsHandle {
@@ -27,11 +36,21 @@ pub struct MetricsHandle {
 }
 
 impl MetricsHandle {
-    /// The metrics in the Prometheus text format (version 0.0.4), for a
-    /// `/metrics` response with `Content-Type: text/plain; version=0.0.4`.
+    /// The metrics in the Prometheus text format (version 0.0.4), to be
+    /// served as [`METRICS_CONTENT_TYPE`]; [`response`](MetricsHandle::response)
+    /// does both.
     pub fn render(&self) -> String {
         self.handle.run_upkeep();
         self.handle.render()
+    }
+
+    /// The whole `/metrics` answer: 200 with `Content-Type`
+    /// [`METRICS_CONTENT_TYPE`] and the rendered text. An axum handler can
+    /// return it as it is.
+    pub fn response(&self) -> http::Response<String> {
+        let mut response = http::Response::new(self.render());
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
+        response
     }
 }
 
@@ -73,6 +92,21 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+
+    /// A scraper is told the format's version, so it cannot parse the
+    /// text as another format.
+    #[test]
+    fn the_response_carries_the_prometheus_text_content_type() {
+        let (recorder, handle) = local_recorder();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::counter!("rampart_test_scrapes_total").increment(3);
+        });
+        let response = handle.response();
+        assert_eq!(response.status(), http::StatusCode::OK);
+        let content_type = response.headers().get(CONTENT_TYPE).expect("a content type");
+        assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+        assert!(response.body().contains("rampart_test_scrapes_total 3"), "{}", response.body());
+    }
 
     #[test]
     fn histograms_render_with_buckets() {

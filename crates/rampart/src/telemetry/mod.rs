@@ -42,7 +42,7 @@
 //! (see [`Settings::filter`]).
 //!
 //! In a service, [`init`] installs all of it for the process, and
-//! [`install_metrics`] the Prometheus recorder whose
+//! [`install_metrics`] (feature `metrics`) the Prometheus recorder whose
 //! [`render`](MetricsHandle::render) serves `/metrics`.
 
 use std::sync::Arc;
@@ -56,20 +56,22 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::error::Error;
 
 mod format;
+#[cfg(feature = "metrics")]
 mod metrics;
 mod redact;
 mod settings;
 
+pub use crate::sensitive::{DEFAULT_SENSITIVE_NAMES, DEFAULT_SENSITIVE_WORDS};
 pub use format::{RedactingFields, RedactingFormat};
-pub use metrics::{MetricsHandle, install_metrics, local_recorder};
-pub use redact::{DEFAULT_SENSITIVE_NAMES, REDACTED, Redactor};
+#[cfg(feature = "metrics")]
+pub use metrics::{METRICS_CONTENT_TYPE, MetricsHandle, install_metrics, local_recorder};
+pub use redact::{REDACTED, Redactor};
 pub use settings::{LogFormat, Settings};
 
-/// The redactor `settings` ask for: the built-in names plus
+/// The redactor `settings` ask for: the built-in names and words plus
 /// `settings.redact_fields`.
 pub fn redactor(settings: &Settings) -> Redactor {
-    let extra = settings.redact_fields.iter().map(String::as_str);
-    Redactor::new(DEFAULT_SENSITIVE_NAMES.iter().copied().chain(extra))
+    Redactor::with_defaults(&settings.redact_fields)
 }
 
 /// A `tracing` layer writing redacted lines in `settings.format` to

@@ -5,30 +5,10 @@ use std::borrow::Cow;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 
+use crate::sensitive::{DEFAULT_SENSITIVE_NAMES, DEFAULT_SENSITIVE_WORDS, has_word, is_word_at};
+
 /// What a redacted value prints as.
 pub const REDACTED: &str = "[REDACTED]";
-
-/// Field names (and `name=value` words in text) redacted by default. A name
-/// is sensitive when it contains one of these, ignoring case, with `_`, `-`,
-/// `.` or nothing between the words.
-pub const DEFAULT_SENSITIVE_NAMES: &[&str] = &[
-    "password",
-    "passwd",
-    "pwd",
-    "passphrase",
-    "secret",
-    "token",
-    "api_key",
-    "access_key",
-    "private_key",
-    "authorization",
-    "cookie",
-    "session",
-    "credential",
-    "credit_card",
-    "card_number",
-    "cvv",
-];
 
 /// Names whose value in text runs to the end of the line or quoted string
 /// (`Cookie: a=1; sid=...`, `Authorization: Basic ...`), not to the first space.
@@ -56,16 +36,19 @@ enum Trigger {
     VendorToken,
     PemBlock,
     UrlUserinfo,
-    /// A sensitive name: a `=`/`:` after it introduces a secret.
+    /// A sensitive name: a `=`/`:` after it introduces a secret. A `word`
+    /// counts only as a whole word.
     Name {
         whole_line: bool,
+        word: bool,
     },
     /// The bare word `key`: only a long, high-entropy value is a secret.
     GenericKey,
 }
 
-/// Finds secrets in field names and text: sensitive names (see
-/// [`DEFAULT_SENSITIVE_NAMES`]) and, in any text, JWTs, `Bearer`/`Basic`
+/// Finds secrets in field names and text: sensitive names (by default
+/// [`DEFAULT_SENSITIVE_NAMES`] and [`DEFAULT_SENSITIVE_WORDS`], the list
+/// validation messages use too) and, in any text, JWTs, `Bearer`/`Basic`
 /// credentials, rampart API keys (`rk_...`), vendor tokens, PEM private keys,
 /// URL passwords and `name=value` pairs with a sensitive name.
 ///
@@ -83,21 +66,45 @@ enum Trigger {
 /// one occurs is the careful check run, so clean text costs one pass.
 #[derive(Debug, Clone)]
 pub struct Redactor {
+    /// The spelled names.
     names: AhoCorasick,
+    /// Short names that count only as a word of a name.
+    words: &'static [&'static str],
     triggers: AhoCorasick,
     kinds: Vec<Trigger>,
 }
 
 impl Default for Redactor {
+    /// The built-in names and words.
     fn default() -> Redactor {
-        Redactor::new(DEFAULT_SENSITIVE_NAMES.iter().copied())
+        Redactor::with_defaults(std::iter::empty::<&str>())
     }
 }
 
 impl Redactor {
-    /// A redactor for these sensitive names (see [`DEFAULT_SENSITIVE_NAMES`]
-    /// for how they match), plus the built-in credential patterns.
+    /// A redactor for these sensitive names only (see
+    /// [`DEFAULT_SENSITIVE_NAMES`] for how they match), plus the built-in
+    /// credential patterns.
     pub fn new<I, S>(names: I) -> Redactor
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Redactor::build(names, &[])
+    }
+
+    /// The built-in names and words, and `extra` names.
+    pub(crate) fn with_defaults<I, S>(extra: I) -> Redactor
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let names = DEFAULT_SENSITIVE_NAMES.iter().map(|n| (*n).to_owned());
+        let extra = extra.into_iter().map(|n| n.as_ref().to_owned());
+        Redactor::build(names.chain(extra), DEFAULT_SENSITIVE_WORDS)
+    }
+
+    fn build<I, S>(names: I, words: &'static [&'static str]) -> Redactor
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -135,10 +142,14 @@ impl Redactor {
         }
         for name in &spelled {
             let whole_line = WHOLE_LINE.iter().any(|w| name.contains(w));
-            add(name, Trigger::Name { whole_line });
+            add(name, Trigger::Name { whole_line, word: false });
+        }
+        for word in words {
+            add(word, Trigger::Name { whole_line: false, word: true });
         }
         Redactor {
             names: build(&spelled, MatchKind::Standard),
+            words,
             triggers: build(&patterns, MatchKind::LeftmostLongest),
             kinds,
         }
@@ -146,7 +157,7 @@ impl Redactor {
 
     /// Whether a field of this name is redacted whatever its value.
     pub fn is_sensitive_name(&self, name: &str) -> bool {
-        self.names.is_match(name)
+        self.names.is_match(name) || has_word(name, self.words)
     }
 
     /// `text` with every credential-looking part replaced by [`REDACTED`].
@@ -342,7 +353,10 @@ fn check(kind: Trigger, b: &[u8], start: usize, end: usize) -> Option<(usize, us
             let colon = end + b[end..at].iter().position(|&c| c == b':')?;
             Some((colon + 1, at))
         }
-        Trigger::Name { whole_line } => {
+        Trigger::Name { whole_line, word } => {
+            if word && !is_word_at(b, start, end) {
+                return None;
+            }
             assigned_value(b, end, whole_line).or_else(|| paired_value(b, start, end, whole_line))
         }
         Trigger::GenericKey => {

@@ -16,8 +16,9 @@
 //! - [`Registry`]: validators by name, for configuration.
 //! - [`JsonLimits`]: size, depth, keys, array and string lengths, checked
 //!   by a streaming scan before anything is parsed.
-//! - [`Valid`]: typed structs validated with garde; the proof type.
-//! - [`Schema`]: JSON Schema, compiled once, offline.
+//! - [`Validated`]: typed structs validated with [`garde`] (re-exported
+//!   here); the proof type.
+//! - [`Schema`]: JSON Schema, compiled once, offline (feature `schema`).
 //! - [`UploadPolicy`]: uploads checked by extension **and** content.
 //!
 //! A failure becomes an [`Error`](crate::Error) of kind `Validation`
@@ -42,6 +43,7 @@ mod pointer;
 mod registry;
 mod report;
 pub mod rules;
+#[cfg(feature = "schema")]
 mod schema;
 mod sensitive;
 mod typed;
@@ -51,9 +53,14 @@ pub use limits::{JsonLimits, MAX_DEPTH_CEILING};
 pub use registry::{DynValidator, Registry};
 pub(crate) use report::violation_error;
 pub use report::{INVALID_INPUT, MAX_VIOLATIONS, ValidationReport};
+#[cfg(feature = "schema")]
 pub use schema::Schema;
 pub use sensitive::SensitiveFields;
-pub use typed::Valid;
+pub use typed::Validated;
+
+/// The crate typed structs are validated with, at the version rampart uses.
+#[doc(no_inline)]
+pub use garde;
 
 /// Validates a value of type `T` (by default a JSON value) and may transform
 /// it: the report carries the value to use from then on.

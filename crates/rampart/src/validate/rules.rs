@@ -1,5 +1,5 @@
-//! Built-in rules: length, range, pattern, email, URL, UUID, one-of,
-//! not-blank, and the maximum input size.
+//! Built-in rules: length, range, pattern, email, URL (feature `url`), UUID,
+//! one-of, not-blank, and the maximum input size.
 //!
 //! Every string rule validates a `&str` (its output is the accepted string,
 //! transformed only where the rule says so) and a JSON value (a non-string
@@ -78,7 +78,9 @@ macro_rules! string_rule {
     )*};
 }
 
-string_rule!(Length, Pattern, Email, Url, Uuid, OneOf, NotBlank);
+string_rule!(Length, Pattern, Email, Uuid, OneOf, NotBlank);
+#[cfg(feature = "url")]
+string_rule!(Url);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Unit {
@@ -331,12 +333,14 @@ impl Email {
 /// (`https://user:pass@host`, also a phishing trick) are refused unless
 /// allowed, and so are whitespace and control characters, which URL parsers
 /// silently drop. The output is the URL in its normalized form.
+#[cfg(feature = "url")]
 #[derive(Debug, Clone)]
 pub struct Url {
     schemes: Vec<String>,
     allow_credentials: bool,
 }
 
+#[cfg(feature = "url")]
 impl Default for Url {
     /// `https` and `http` URLs without credentials.
     fn default() -> Url {
@@ -344,6 +348,7 @@ impl Default for Url {
     }
 }
 
+#[cfg(feature = "url")]
 impl Url {
     /// URLs with one of `schemes` (compared case-insensitively).
     pub fn schemes<I, S>(schemes: I) -> Url
@@ -622,6 +627,7 @@ mod tests {
         assert!(!Email.validate(long_local.as_str()).is_valid());
     }
 
+    #[cfg(feature = "url")]
     #[test]
     fn url_checks_scheme_host_credentials_and_hidden_characters() {
         let url = Url::default();
@@ -694,6 +700,7 @@ mod tests {
             Length::chars(..=3).validate(&value),
             Pattern::new("[0-9]+").unwrap().validate(&value),
             Email.validate(&value),
+            #[cfg(feature = "url")]
             Url::default().validate(&value),
             Uuid.validate(&value),
             OneOf::new(["a"]).validate(&value),

@@ -2,27 +2,7 @@
 //! "is invalid".
 
 use super::pointer::tokens;
-
-/// Field names that are sensitive wherever they appear, compared after
-/// lower-casing and removing `_` and `-` (so `api_key`, `apiKey` and
-/// `API-KEY` are one name). A token *containing* one of these is sensitive.
-const WELL_KNOWN_PARTS: &[&str] = &[
-    "password",
-    "passwd",
-    "passphrase",
-    "secret",
-    "token",
-    "apikey",
-    "authorization",
-    "cookie",
-    "privatekey",
-    "creditcard",
-    "cardnumber",
-];
-
-/// Short names that are sensitive only as a whole token (as parts they
-/// would match innocent names: "shipping" contains "pin").
-const WELL_KNOWN_WHOLE: &[&str] = &["pin", "cvv", "cvc", "ssn", "otp"];
+use crate::sensitive::is_sensitive_name;
 
 /// The fields whose violations must not echo anything about the value.
 ///
@@ -32,9 +12,13 @@ const WELL_KNOWN_WHOLE: &[&str] = &["pin", "cvv", "cvc", "ssn", "otp"];
 /// can then leak a secret. rampart's own messages never contain input values
 /// anyway; this also covers custom messages and rule parameters.
 ///
-/// By default, well-known names are sensitive (password, secret, token,
-/// api key, authorization, cookie, private key, card number, pin, cvv, ssn,
-/// otp); add your own by name or by pointer.
+/// By default, well-known names are sensitive: a member whose name contains
+/// password, secret, token, api key, authorization, cookie, session,
+/// credential, card number and the like, or has pin, cvv, ssn or otp as a
+/// word, in any case convention (the list log redaction uses:
+/// [`DEFAULT_SENSITIVE_NAMES`](crate::telemetry::DEFAULT_SENSITIVE_NAMES)
+/// and [`DEFAULT_SENSITIVE_WORDS`](crate::telemetry::DEFAULT_SENSITIVE_WORDS)).
+/// Add your own by name or by pointer.
 ///
 /// ```
 /// use rampart::validate::SensitiveFields;
@@ -91,11 +75,8 @@ impl SensitiveFields {
             return true;
         }
         tokens(pointer).any(|token| {
-            let token = normalize(&token);
-            self.names.contains(&token)
-                || (self.well_known
-                    && (WELL_KNOWN_WHOLE.contains(&token.as_str())
-                        || WELL_KNOWN_PARTS.iter().any(|part| token.contains(part))))
+            (self.well_known && is_sensitive_name(&token))
+                || self.names.contains(&normalize(&token))
         })
     }
 }

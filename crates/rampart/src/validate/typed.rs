@@ -1,4 +1,4 @@
-//! Typed structs validated with garde; `Valid<T>` is the proof.
+//! Typed structs validated with garde; `Validated<T>` is the proof.
 
 use std::borrow::Cow;
 use std::fmt::Display;
@@ -18,13 +18,27 @@ use super::report::{into_error, redact};
 use super::sensitive::{SensitiveFields, normalize};
 
 /// A value that passed its validation. Only validation makes one, so a
-/// function taking `Valid<T>` cannot be handed an unchecked `T`. Typed
+/// function taking `Validated<T>` cannot be handed an unchecked `T`. Typed
 /// structs are validated with [garde](https://docs.rs/garde) and reported in
-/// rampart's format. With the feature `http`, `Valid<Json<T>>` is an axum
+/// rampart's format. With the feature `http`, `Validated<Json<T>>` is an axum
 /// extractor that does all of this for a request body.
 ///
+/// Its `value` is public, so it destructures
+/// (`let Validated { value, .. } = checked;`, in a handler's arguments too),
+/// but nothing outside rampart can build one by hand:
+///
+/// ```compile_fail,E0639
+/// use rampart::validate::Validated;
+/// let forged = Validated { value: "never checked" };
+/// ```
+///
+/// garde is re-exported as [`rampart::validate::garde`](super::garde). Its
+/// `#[derive(Validate)]` writes `::garde::...`, so a crate deriving it lists
+/// `garde` in its own `Cargo.toml`, at the version rampart uses (0.23), which
+/// cargo then unifies with rampart's.
+///
 /// garde names fields as they are in Rust; clients know them by their serde
-/// names. [`Valid::from_json`] resolves each garde path against the document
+/// names. [`Validated::from_json`] resolves each garde path against the document
 /// the client sent, member by member:
 ///
 /// 1. a member with exactly the Rust name;
@@ -48,7 +62,7 @@ use super::sensitive::{SensitiveFields, normalize};
 ///
 /// ```
 /// use garde::Validate;
-/// use rampart::validate::{JsonLimits, SensitiveFields, Valid};
+/// use rampart::validate::{JsonLimits, SensitiveFields, Validated};
 /// use serde::Deserialize;
 ///
 /// #[derive(Debug, Deserialize, Validate)]
@@ -61,35 +75,48 @@ use super::sensitive::{SensitiveFields, normalize};
 /// }
 ///
 /// let body = br#"{"emailAddress": "ada@example.com", "password": "short"}"#;
-/// let err = Valid::<Signup>::from_json(body, &JsonLimits::default(), &SensitiveFields::default())
+/// let err = Validated::<Signup>::from_json(body, &JsonLimits::default(), &SensitiveFields::default())
 ///     .unwrap_err();
 /// let v = &err.violations()[0];
 /// assert_eq!((v.pointer.as_str(), v.code.as_ref(), v.message.as_ref()),
 ///            ("/password", "length", "is invalid"));
 ///
 /// let body = br#"{"emailAddress": "ada@example.com", "password": "correct horse battery"}"#;
-/// let signup = Valid::<Signup>::from_json(body, &JsonLimits::default(), &SensitiveFields::default())
-///     .unwrap();
+/// let Validated { value: signup, .. } =
+///     Validated::<Signup>::from_json(body, &JsonLimits::default(), &SensitiveFields::default())
+///         .unwrap();
 /// assert_eq!(signup.email_address, "ada@example.com");
 /// ```
+// `non_exhaustive`, so that outside rampart only validation makes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Valid<T>(pub(crate) T);
+#[non_exhaustive]
+pub struct Validated<T> {
+    /// The validated value.
+    pub value: T,
+}
 
-impl<T> Valid<T> {
+impl<T> Validated<T> {
     /// The validated value.
     pub fn into_inner(self) -> T {
-        self.0
+        self.value
+    }
+
+    /// The same proof for a value built from the validated one (the body
+    /// extractor wraps it in `Json`).
+    #[cfg_attr(not(feature = "http"), allow(dead_code, reason = "the extractor maps"))]
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Validated<U> {
+        Validated { value: f(self.value) }
     }
 }
 
-impl<T> Deref for Valid<T> {
+impl<T> Deref for Validated<T> {
     type Target = T;
     fn deref(&self) -> &T {
-        &self.0
+        &self.value
     }
 }
 
-impl<T> Valid<T>
+impl<T> Validated<T>
 where
     T: garde::Validate,
     T::Context: Default,
@@ -99,7 +126,7 @@ where
     ///
     /// # Errors
     /// A validation error listing every violation.
-    pub fn new(value: T, sensitive: &SensitiveFields) -> Result<Valid<T>, Error> {
+    pub fn new(value: T, sensitive: &SensitiveFields) -> Result<Validated<T>, Error> {
         validate(value, None, sensitive)
     }
 
@@ -113,7 +140,7 @@ where
         input: &[u8],
         limits: &JsonLimits,
         sensitive: &SensitiveFields,
-    ) -> Result<Valid<T>, Error>
+    ) -> Result<Validated<T>, Error>
     where
         T: DeserializeOwned,
     {
@@ -126,14 +153,14 @@ fn validate<T>(
     value: T,
     document: Option<&[u8]>,
     sensitive: &SensitiveFields,
-) -> Result<Valid<T>, Error>
+) -> Result<Validated<T>, Error>
 where
     T: garde::Validate,
     T::Context: Default,
 {
     let context = T::Context::default();
     let Err(report) = with_i18n(Codes, || value.validate_with(&context)) else {
-        return Ok(Valid(value));
+        return Ok(Validated { value });
     };
     // Only a failure needs the tree, to name the members as the client did;
     // the bytes already passed the limits and the parser.

@@ -8,11 +8,15 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{self, Write};
+#[cfg(feature = "audit")]
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+#[cfg(feature = "audit")]
 use rampart::audit::sink::{SyncPolicy, file::FileSink};
+#[cfg(feature = "audit")]
 use rampart::audit::{AuditKey, Auditor};
+#[cfg(feature = "auth")]
 use rampart::auth::NewApiKey;
 
 pub mod http;
@@ -149,6 +153,7 @@ fn tcp_address_understands_the_url_forms_we_use() {
 }
 
 /// An auditor writing to a file sink in `dir`, every record synced.
+#[cfg(feature = "audit")]
 pub fn synced_file_auditor(dir: &Path, key: AuditKey) -> Auditor {
     Auditor::builder(key)
         .sink(FileSink::new(dir).fsync(SyncPolicy::Always))
@@ -157,8 +162,9 @@ pub fn synced_file_auditor(dir: &Path, key: AuditKey) -> Auditor {
 }
 
 /// The records of `event_type` a file sink wrote in `dir`.
+#[cfg(feature = "audit")]
 pub fn audit_records(dir: &Path, event_type: &str) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("audit.jsonl"))
+    std::fs::read_to_string(dir.join(rampart::audit::sink::file::ACTIVE_NAME))
         .expect("read")
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("JSON"))
@@ -168,6 +174,7 @@ pub fn audit_records(dir: &Path, event_type: &str) -> Vec<serde_json::Value> {
 
 /// `key` with its secret replaced (checksum recomputed), so it reaches the
 /// hash comparison and fails there: guess `n` at the secret of a known id.
+#[cfg(feature = "auth")]
 pub fn guessed_api_key(key: &NewApiKey, n: usize) -> String {
     const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let body = format!("rk_{}_{:0>43}", key.id(), n);

@@ -11,6 +11,7 @@
 //! or a full disk) is moved to `audit.torn-<unix seconds>` beside the log
 //! and cut off, and the chain continues from the last complete record; a
 //! torn checkpoint line goes to `audit.checkpoints.torn-<unix seconds>`.
+//! [`files_in`] lists a directory's record files in chain order.
 //!
 //! The files are opened only if they are regular files, never through a
 //! symbolic link (a link planted in a shared directory would send the trail,
@@ -40,18 +41,10 @@ use super::{Sink, SyncPolicy, sink_error};
 use crate::audit::chain::{Checkpoint, SealedRecord};
 use crate::error::Error;
 
-/// The file being written.
-pub const ACTIVE_NAME: &str = "audit.jsonl";
-/// The default checkpoint file name.
-pub const CHECKPOINTS_NAME: &str = "audit.checkpoints.jsonl";
+mod layout;
 
-/// The first seq of a rotated file, from its name `audit.<20 digits>.jsonl`.
-pub fn rotated_seq(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("audit.")?.strip_suffix(".jsonl")?;
-    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.parse().ok())
-        .flatten()
-}
+pub use layout::{ACTIVE_NAME, CHECKPOINTS_NAME, files_in, rotated_seq};
+use layout::{rotated_path, torn_path};
 
 /// Writes records to JSON-lines files; see the [module documentation](self).
 #[derive(Debug)]
@@ -141,14 +134,13 @@ impl FileSink {
     }
 
     /// Moves a final line without its newline (a write cut short by a crash
-    /// or a full disk) to `<stem>.torn-<unix seconds>` beside `path`, then
+    /// or a full disk) aside (`<stem>.torn-<unix seconds>` beside `path`), then
     /// cuts it off; returns where the complete lines end.
     fn set_aside_torn_line(&self, file: &File, path: &Path) -> Result<u64, Error> {
         let tail = last_line(file).map_err(|e| self.err("reading", e))?;
         let Some(torn) = &tail.torn else { return Ok(tail.end) };
         let at = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-        let aside = path.with_file_name(format!("{stem}.torn-{}", at.as_secs()));
+        let aside = torn_path(path, at.as_secs());
         let mut out = open_append(&aside).map_err(|e| self.err("saving a torn line", e))?;
         out.write_all(torn)
             .and_then(|()| out.sync_data())
@@ -179,7 +171,7 @@ impl FileSink {
             .and_then(|line| serde_json::from_slice::<SeqOnly>(&line).ok())
             .map(|r| r.seq)
             .ok_or_else(|| self.err("rotating", io::Error::other("the first record has no seq")))?;
-        let rotated = self.dir.join(format!("audit.{seq:020}.jsonl"));
+        let rotated = rotated_path(&self.dir, seq);
         if rotated.exists() {
             return Err(self.err("rotating", io::Error::other("the rotated file already exists")));
         }
@@ -290,7 +282,7 @@ impl Sink for FileSink {
             return Ok(Some(line));
         }
         // An empty active file: the chain goes on from the newest rotated one.
-        let files = crate::audit::verify::files_in(&self.dir)?;
+        let files = files_in(&self.dir)?;
         match files.iter().rev().find(|p| p.file_name().is_some_and(|n| n != ACTIVE_NAME)) {
             Some(path) => {
                 let file = crate::files::open_regular(path).map_err(|e| self.err("reading", e))?;
@@ -431,14 +423,6 @@ fn first_line(file: &File) -> io::Result<Option<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rotated_names_carry_their_first_seq() {
-        assert_eq!(rotated_seq("audit.00000000000000000042.jsonl"), Some(42));
-        assert_eq!(rotated_seq("audit.jsonl"), None);
-        assert_eq!(rotated_seq("audit.checkpoints.jsonl"), None);
-        assert_eq!(rotated_seq("audit.42.jsonl"), None);
-    }
 
     #[test]
     fn the_tail_is_found_whole_or_torn() {

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::key::JwtKey;
 use crate::auth::config::{JwksConfig, JwtConfig};
@@ -169,7 +168,7 @@ impl KeyRing {
         trigger: &'static str,
     ) {
         let read = read_bounded(jwks).and_then(|text| {
-            let digest: [u8; 32] = Sha256::digest(&text).into();
+            let digest = crate::auth::sha256(&text);
             if state.digest == Some(digest) {
                 return Ok(None);
             }
@@ -285,7 +284,7 @@ pub(crate) fn check_jwks_file(jwks: &JwksConfig) -> Result<(), Error> {
 fn read_jwks(jwks: &JwksConfig) -> Result<([u8; 32], Vec<JwtKey>), ReadError> {
     let text = read_bounded(jwks)?;
     let keys = parse_jwks(&text, jwks.default_rsa_algorithm)?;
-    Ok((Sha256::digest(&text).into(), keys))
+    Ok((crate::auth::sha256(&text), keys))
 }
 
 /// The file's bytes, if it is a regular file of at most [`MAX_JWKS_BYTES`].

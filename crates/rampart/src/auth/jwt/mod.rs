@@ -1,61 +1,7 @@
 //! Bearer JWT verification, with keys pinned to algorithms and a cache of
 //! verified tokens; and HS token issuing ([`TokenIssuer`]).
 //!
-//! What a token must pass, in order (cheap checks first, so garbage costs
-//! little):
-//!
-//! 1. at most `max_token_bytes` (default 8 KiB) and three non-empty parts,
-//!    checked before any decoding; each part must decode as base64url
-//!    before any cryptography runs;
-//! 2. a header naming a known `kid` (a token without `kid` is accepted only
-//!    when exactly one key exists) and **exactly the algorithm that key is
-//!    pinned to**: the header never chooses the key type, so `alg: none`,
-//!    or HS256 signed with an RSA public key as the secret, fail here;
-//!    a `crit` header is refused (no extension is understood);
-//! 3. the signature;
-//! 4. the claims: a JSON object, every value of which must read as JSON
-//!    (a number out of range or a lone surrogate is refused, not skipped),
-//!    nested at most 16 levels deep, with no key named twice
-//!    anywhere (nor in the header): parsers disagree on which of two
-//!    values counts. Then `exp` (required, a number), `nbf` (when present),
-//!    `iss` and `aud` (when configured; a token with an `aud` is refused if
-//!    no audience is configured, per RFC 7519), `sub` (required), each time
-//!    claim with the configured leeway (default 30 s). What verifies is
-//!    exactly what [`Principal::claims`] returns.
-//!
-//! Every refusal before the signature is verified (steps 1 to 3) answers
-//! the same `TOKEN_INVALID` "The token could not be verified": an unsigned
-//! probe learns nothing about which key ids exist or which algorithm each
-//! is pinned to. Which check failed is in the `reason` label of
-//! `rampart_auth_failures_total` and in a `debug` log line.
-//!
-//! A verified token is remembered (bounded cache, keyed by the SHA-256 of
-//! the token, so only the identical token hits). A hit re-checks `exp` and
-//! `nbf` against the clock, and is ignored once the key set changed (a JWKS
-//! reload), so the cache never accepts what a full check would refuse.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use rampart::auth::{AuthConfig, JwtVerifier, TokenIssuer};
-//! use rampart::clock::SystemClock;
-//! use rampart::config::Section;
-//!
-//! let config = AuthConfig::from_value(serde_json::json!({
-//!     "jwt": { "keys": [{ "kid": "k1", "algorithm": "HS256",
-//!                         "secret": "an-hs256-secret-of-at-least-32-bytes!" }],
-//!              "lifetime": "1h" }
-//! })).unwrap();
-//! let issuer = TokenIssuer::new(config.jwt(), None).unwrap();
-//! let verifier = JwtVerifier::new(&config).unwrap();
-//!
-//! let token = issuer.issue("alice", &["orders:read".into()], &[], None).unwrap();
-//! let principal = verifier.verify(&token).unwrap();
-//! assert_eq!(principal.subject(), "alice");
-//! assert!(principal.has("orders:read"));
-//!
-//! let err = verifier.verify("not.a.token").unwrap_err();
-//! assert_eq!(err.code().as_str(), "TOKEN_INVALID");
-//! ```
+//! The public documentation is on [`JwtVerifier`].
 
 mod claims;
 mod issue;
@@ -72,7 +18,6 @@ use base64::DecodeSliceError;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use quick_cache::sync::Cache;
-use sha2::{Digest, Sha256};
 
 pub use issue::TokenIssuer;
 pub(crate) use key::{JwtKey, RawJwtKey, algorithm, jwt_keys};
@@ -91,7 +36,61 @@ use crate::error::{Code, Error, code};
 /// verified, whatever the reason.
 const NOT_VERIFIED: &str = "The token could not be verified";
 
-/// Verifies bearer JWTs; see the [module documentation](self).
+/// Verifies bearer JWTs.
+///
+/// What a token must pass, in order (cheap checks first, so garbage costs
+/// little):
+///
+/// 1. at most `max_token_bytes` (default 8 KiB) and three non-empty parts,
+///    checked before any decoding; each part must decode as base64url
+///    before any cryptography runs;
+/// 2. a header naming a known `kid` (a token without `kid` is accepted only
+///    when exactly one key exists) and **exactly the algorithm that key is
+///    pinned to**: the header never chooses the key type, so `alg: none`,
+///    or HS256 signed with an RSA public key as the secret, fail here;
+///    a `crit` header is refused (no extension is understood);
+/// 3. the signature;
+/// 4. the claims: a JSON object, every value of which must read as JSON
+///    (a number out of range or a lone surrogate is refused, not skipped),
+///    nested at most 16 levels deep, with no key named twice
+///    anywhere (nor in the header): parsers disagree on which of two
+///    values counts. Then `exp` (required, a number), `nbf` (when present),
+///    `iss` and `aud` (when configured; a token with an `aud` is refused if
+///    no audience is configured, per RFC 7519), `sub` (required), each time
+///    claim with the configured leeway (default 30 s). What verifies is
+///    exactly what [`Principal::claims`] returns.
+///
+/// Every refusal before the signature is verified (steps 1 to 3) answers
+/// the same `TOKEN_INVALID` "The token could not be verified": an unsigned
+/// probe learns nothing about which key ids exist or which algorithm each
+/// is pinned to. Which check failed is in the `reason` label of
+/// `rampart_auth_failures_total` and in a `debug` log line.
+///
+/// A verified token is remembered (bounded cache, keyed by the SHA-256 of
+/// the token, so only the identical token hits). A hit re-checks `exp` and
+/// `nbf` against the clock, and is ignored once the key set changed (a JWKS
+/// reload), so the cache never accepts what a full check would refuse.
+///
+/// ```
+/// use rampart::auth::{AuthConfig, JwtVerifier, TokenIssuer};
+/// use rampart::config::Section;
+///
+/// let config = AuthConfig::from_value(serde_json::json!({
+///     "jwt": { "keys": [{ "kid": "k1", "algorithm": "HS256",
+///                         "secret": "an-hs256-secret-of-at-least-32-bytes!" }],
+///              "lifetime": "1h" }
+/// })).unwrap();
+/// let issuer = TokenIssuer::new(config.jwt(), None).unwrap();
+/// let verifier = JwtVerifier::new(&config).unwrap();
+///
+/// let token = issuer.issue("alice", &["orders:read".into()], &[], None).unwrap();
+/// let principal = verifier.verify(&token).unwrap();
+/// assert_eq!(principal.subject(), "alice");
+/// assert!(principal.has("orders:read"));
+///
+/// let err = verifier.verify("not.a.token").unwrap_err();
+/// assert_eq!(err.code().as_str(), "TOKEN_INVALID");
+/// ```
 pub struct JwtVerifier {
     ring: KeyRing,
     rules: ClaimRules,
@@ -160,7 +159,7 @@ impl JwtVerifier {
         let now = self.unix_now();
         let keys = self.ring.current();
         // Only the identical token hits: the cache never sees a near-miss.
-        let digest: Option<[u8; 32]> = self.cache.as_ref().map(|_| Sha256::digest(token).into());
+        let digest = self.cache.as_ref().map(|_| crate::auth::sha256(token.as_bytes()));
         if let (Some(cache), Some(digest)) = (&self.cache, &digest)
             && let Some(hit) = cache.get(digest)
             && hit.generation == keys.generation
