@@ -36,7 +36,6 @@
 //! # Ok::<(), rampart::Error>(())
 //! ```
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::ser::SerializeStruct;
@@ -45,7 +44,6 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::key::KeyPart;
 use super::memory::DEFAULT_MAX_KEYS;
 use super::{Decision, MemoryLimiter, Quota, RateLimiter};
-use crate::clock::Clock;
 use crate::error::Error;
 use crate::settings::{Secret, Section, duration, format_duration};
 
@@ -392,9 +390,10 @@ pub enum Limiter {
 impl Limiter {
     /// Reads time from `clock` where this process keeps the counts (the
     /// memory backend; Redis keeps time on its own clock).
-    pub(crate) fn clock(self, clock: &Arc<dyn Clock>) -> Limiter {
+    #[cfg(feature = "auth")]
+    pub(crate) fn clock(self, clock: &std::sync::Arc<dyn crate::clock::Clock>) -> Limiter {
         match self {
-            Limiter::Memory(memory) => Limiter::Memory(memory.clock(Arc::clone(clock))),
+            Limiter::Memory(memory) => Limiter::Memory(memory.clock(std::sync::Arc::clone(clock))),
             #[cfg(feature = "redis")]
             redis @ Limiter::Redis(_) => redis,
         }

@@ -19,5 +19,6 @@ pub(crate) use origin::is_origin;
 pub(crate) use read::{is_index, printable, problem, read_value};
 pub use secret::{MASK, Secret};
 pub use section::{ConfigError, Section};
+#[cfg(feature = "audit")]
 pub(crate) use units::parse_duration;
 pub use units::{byte_size, duration, format_byte_size, format_duration, parse_byte_size};
